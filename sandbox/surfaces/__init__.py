@@ -1,0 +1,12 @@
+"""ARM and registry surfaces; importing this package registers every route."""
+
+from . import (  # noqa: F401
+    authorization,
+    containerinstance,
+    containerregistry,
+    deployments,
+    identity,
+    monitor,
+    registry_data,
+    resources,
+)

@@ -1,0 +1,1 @@
+"""Placeholder: routes for this surface are being written."""

@@ -95,7 +95,7 @@ def record_write(req: Request, *, resource_id: str, operation_name: str, status_
         eventgrid.emit_write(world, resource_id=resource_id, operation_name=operation_name, succeeded=not failed,
                              correlation_id=req.correlation_id, claims=req.claims, existed=existed,
                              method=req.method, client_request_id=req.header("x-ms-client-request-id"),
-                             delete=delete)
+                             delete=delete, api_version=req.api_version or None)
 
 
 def log_started(req: Request, *, resource_id: str, operation_name: str, request_body: Any = None) -> None:

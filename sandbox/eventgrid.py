@@ -1,7 +1,9 @@
 """Event Grid for ARM events: build ``Microsoft.Resources.Resource*`` events, deliver them.
 
 Delivery is at least once, as in Azure: faults with a ``deliver`` key duplicate, delay or
-reorder events, e.g. ``{"match": "* *", "deliver": "duplicate", "times": 1}``.
+reorder events, e.g. ``{"match": "* *", "deliver": "duplicate", "times": 1}``. The match's path
+part is tested against the event subject. ``seconds`` is how long a ``delay`` waits (default
+0.5) and how long a ``reorder`` holds an event for a successor (default 2) before sending it anyway.
 """
 
 from __future__ import annotations
@@ -35,11 +37,11 @@ class Subscriber:
     failures: list[str] = field(default_factory=list)
 
     def wants(self, event: dict[str, Any]) -> bool:
-        if self.included_event_types and event["eventType"] not in self.included_event_types:
+        wanted_types = [t.lower() for t in self.included_event_types or []]
+        if wanted_types and event["eventType"].lower() not in wanted_types:
             return False
-        if self.subject_begins_with and not event["subject"].lower().startswith(self.subject_begins_with.lower()):
-            return False
-        return True
+        prefix = (self.subject_begins_with or "").lower()
+        return bool(str(event["subject"]).lower().startswith(prefix))
 
 
 def event_claims(claims: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +112,7 @@ class Dispatcher:
         self.pending = 0
         self.cond = threading.Condition()
         self._held: list[tuple[Subscriber, dict[str, Any]]] = []
+        self._hold_seconds = 2.0
         self.thread = threading.Thread(target=self._run, name="sandbox-eventgrid", daemon=True)
         self.thread.start()
 
@@ -136,30 +139,40 @@ class Dispatcher:
 
     def _run(self) -> None:
         while True:
-            item = self.queue.get()
+            try:
+                # an event held back by a "reorder" fault waits for the next one, but not forever
+                item = self.queue.get(timeout=self._hold_seconds) if self._held else self.queue.get()
+            except queue.Empty:
+                self._release_held()
+                continue
             if item is None:
                 return
             sub, event = item
             fault = _delivery_fault(self.world, event)
-            if fault == "reorder" and self.queue.qsize() > 0:
-                self._held.append(item)  # delivered after the next one
+            kind = fault.get("deliver") if fault else None
+            if kind == "reorder":
+                self._held.append(item)  # delivered right after the next event
+                self._hold_seconds = float(fault.get("seconds", 2.0)) if fault else 2.0
                 continue
-            if fault == "delay":
-                time.sleep(float(_delivery_fault_seconds(self.world)))
-            copies = 2 if fault == "duplicate" else 1
+            if kind == "delay" and fault:
+                time.sleep(float(fault.get("seconds", 0.5)))
+            copies = 2 if kind == "duplicate" else 1
             for _ in range(copies):
                 _deliver(sub, event)
             self._done()
-            while self._held:
-                held_sub, held_event = self._held.pop(0)
-                _deliver(held_sub, held_event)
-                self._done()
+            self._release_held()
+
+    def _release_held(self) -> None:
+        while self._held:
+            held_sub, held_event = self._held.pop(0)
+            _deliver(held_sub, held_event)
+            self._done()
 
 
-def _delivery_fault(world: World, event: dict[str, Any]) -> str | None:
+def _delivery_fault(world: World, event: dict[str, Any]) -> dict[str, Any] | None:
+    """The first delivery fault (``deliver`` key) whose subject pattern matches, counting its use."""
     for i, fault in enumerate(world.behaviour.get("faults") or []):
-        kind = fault.get("deliver")
-        if not kind:
+        if not fault.get("deliver"):
             continue
         pattern = fault.get("match", "* *").partition(" ")[2].strip() or "*"
         if not fnmatch.fnmatch(event["subject"].lower(), pattern.lower()):
@@ -169,15 +182,8 @@ def _delivery_fault(world: World, event: dict[str, Any]) -> str | None:
             if "times" in fault and used >= fault["times"]:
                 continue
             world.fault_hits[i] = used + 1
-        return str(kind)
+        return dict(fault)
     return None
-
-
-def _delivery_fault_seconds(world: World) -> float:
-    for fault in world.behaviour.get("faults") or []:
-        if fault.get("deliver") == "delay":
-            return float(fault.get("seconds", 0.5))
-    return 0.5
 
 
 def _deliver(sub: Subscriber, event: dict[str, Any]) -> None:
@@ -231,14 +237,15 @@ def publish(world: World, event: dict[str, Any]) -> None:
 
 def emit_write(world: World, *, resource_id: str, operation_name: str, succeeded: bool, correlation_id: str,
                claims: dict[str, Any], existed: bool, method: str, client_request_id: str | None,
-               delete: bool = False) -> dict[str, Any]:
+               delete: bool = False, api_version: str | None = None) -> dict[str, Any]:
     """Publish the ResourceWrite*/ResourceDelete* event ARM raises for a write."""
     kind = "Delete" if delete else "Write"
     event_type = f"Microsoft.Resources.Resource{kind}{'Success' if succeeded else 'Failure'}"
     http_request = None
     if existed or delete:  # ARM includes httpRequest only for updates and deletes
         http_request = {"clientRequestId": client_request_id or str(uuid.uuid4()), "clientIpAddress": "127.0.0.1",
-                        "method": method, "url": f"https://management.azure.com{resource_id}"}
+                        "method": method, "url": f"https://management.azure.com{resource_id}"
+                        + (f"?api-version={api_version}" if api_version else "")}
     event = build_event(world, event_type=event_type, resource_id=resource_id, operation_name=operation_name,
                         status="Succeeded" if succeeded else "Failed", correlation_id=correlation_id,
                         claims=claims, http_request=http_request)

@@ -188,14 +188,20 @@ def _tokens(text: str) -> list[tuple[str, Any]]:
 
 
 def _compare(op: str, actual: list[str], expected: list[str]) -> bool:
+    """Apply ``[quantifier:]Operator`` to an attribute's values and the expected set.
+
+    A negated operator (``GuidNotEquals``, ``StringNotLike``...) is negated per pair, before the
+    quantifier, as Azure defines cross-product operators: ``ForAnyOfAllValues:GuidNotEquals {a, b}``
+    holds when some value differs from both ``a`` and ``b``, i.e. is not in the set.
+    """
     quant, _, base = op.rpartition(":")
     base_l = base.lower()
     negate = base_l.startswith(("stringnot", "guidnot", "numericnot"))
     core = base_l.replace("not", "", 1) if negate else base_l
 
-    def one(a: str, e: str) -> bool:
+    def positive(a: str, e: str) -> bool:
         a_l, e_l = a.lower(), e.lower()
-        if core in ("guidequals",):
+        if core == "guidequals":
             return guid_of(a_l) == guid_of(e_l)
         if core == "stringequals":
             return a == e
@@ -210,18 +216,21 @@ def _compare(op: str, actual: list[str], expected: list[str]) -> bool:
                 "^" + ".*".join(re.escape(x) for x in e.split("*")) + "$", a) is not None
         raise ConditionSyntaxError(f"unsupported condition operator {op!r}")
 
+    def one(a: str, e: str) -> bool:
+        return not positive(a, e) if negate else positive(a, e)
+
     if not actual:
         return negate  # a missing attribute satisfies only negative comparisons
     q = quant.lower()
     if q in ("", "foranyofanyvalues"):
-        result = any(one(a, e) for a in actual for e in expected)
-    elif q == "forallofanyvalues":
-        result = all(any(one(a, e) for e in expected) for a in actual)
-    elif q == "foranyofallvalues":
-        result = any(all(one(a, e) for e in expected) for a in actual)
-    else:  # forallofallvalues
-        result = all(one(a, e) for a in actual for e in expected)
-    return not result if negate else result
+        return any(one(a, e) for a in actual for e in expected)
+    if q == "forallofanyvalues":
+        return all(any(one(a, e) for e in expected) for a in actual)
+    if q == "foranyofallvalues":
+        return any(all(one(a, e) for e in expected) for a in actual)
+    if q == "forallofallvalues":
+        return all(one(a, e) for a in actual for e in expected)
+    raise ConditionSyntaxError(f"unsupported quantifier {quant!r}")
 
 
 class _Parser:

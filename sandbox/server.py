@@ -89,8 +89,10 @@ class Request:
         sub = self.params.get("sub") or self.path.split("/")[2]
         url = (f"{self.base_url}/subscriptions/{sub}/providers/Microsoft.Sandbox/locations/{location}"
                f"/operationStatuses/{op_id}?api-version=2023-01-01")
-        retry = self.world.knob("pollRetryAfterSeconds", 0.05)
-        return {"Azure-AsyncOperation": url, "Retry-After": f"{retry:g}"}
+        # Whole seconds, as ARM sends (some SDKs parse it as an int). 0 lets a client poll at its own
+        # polling_interval, which is how tests keep long-running operations fast.
+        retry = int(self.world.knob("pollRetryAfterSeconds", 0))
+        return {"Azure-AsyncOperation": url, "Retry-After": str(retry)}
 
 
 Handler = Callable[[Request], Response]
@@ -153,7 +155,7 @@ def _operation_status(req: Request) -> Response:
         body["error"] = op.error
     headers = {}
     if op.status == "InProgress":
-        headers["Retry-After"] = f"{req.world.knob('pollRetryAfterSeconds', 0.05):g}"
+        headers["Retry-After"] = str(int(req.world.knob("pollRetryAfterSeconds", 0)))
     return Response(200, body, headers)
 
 
@@ -265,8 +267,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a sandbox bug must still answer, loudly, as a 500
             resp = Response(500, {"error": {"code": "SandboxInternalError", "message": repr(exc)}})
             self.server.errors.append(repr(exc))
-        self._send(req, resp)
+        # logged before the answer leaves, so a client that has its answer also finds it in the log
         self._record(req, resp.status, started, fault_name)
+        self._send(req, resp)
 
     def _route(self, req: Request) -> Response:
         path_matched = False

@@ -303,7 +303,7 @@ class World:
             r for r in log
             if r.method in ("PUT", "PATCH", "POST", "DELETE") and r.status < 400
             and (caller is None or (r.caller or "").lower() == caller.lower())
-            and "/oauth2/" not in r.path
+            and "/oauth2/" not in r.path and not r.path.lower().endswith("/exporttemplate")
         ]
 
     def dump_resources(self) -> list[dict[str, Any]]:

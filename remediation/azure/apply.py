@@ -1,0 +1,67 @@
+"""Apply the gate's allowed fixes: exactly the writes the plan lists, each recorded with its outcome."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from azure.core.exceptions import HttpResponseError, ServiceRequestError
+from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
+
+from ..model import Action
+from .clients import AzureClients
+
+log = logging.getLogger(__name__)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, HttpResponseError) and exc.error is not None:
+        return f"{exc.error.code}: {str(exc.error.message).splitlines()[0][:300]}"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+
+
+def assign_role(clients: AzureClients, action: Action) -> Action:
+    """Create the role assignment; an identical existing one counts as applied (idempotent)."""
+    p = action.params
+    client = clients.authorization(str(p["scope"]).split("/")[2])
+    params = RoleAssignmentCreateParameters(role_definition_id=p["roleDefinitionId"], principal_id=p["principalId"],
+                                            principal_type=p.get("principalType", "ServicePrincipal"))
+    try:
+        client.role_assignments.create(p["scope"], p["name"], params)
+        return replace(action, status="applied", detail=f"{action.detail} (created {p['name']})")
+    except HttpResponseError as exc:
+        if exc.error is not None and exc.error.code == "RoleAssignmentExists":
+            return replace(action, status="applied", detail=f"{action.detail} (already assigned)")
+        return replace(action, status="failed", detail=f"{action.detail}: {_reason(exc)}")
+    except ServiceRequestError as exc:
+        return replace(action, status="failed", detail=f"{action.detail}: {_reason(exc)}")
+
+
+def enable_trusted_services(clients: AzureClients, action: Action) -> Action:
+    """PATCH only ``networkRuleBypassOptions`` on the registry, nothing else."""
+    parts = action.target.strip("/").split("/")
+    sub, rg, name = parts[1], parts[3], parts[-1]
+    body = {"properties": {"networkRuleBypassOptions": action.params["networkRuleBypassOptions"]}}
+    try:
+        clients.container_registry(sub).registries.begin_update(rg, name, body).result()
+        return replace(action, status="applied")
+    except (HttpResponseError, ServiceRequestError) as exc:
+        return replace(action, status="failed", detail=f"{action.detail}: {_reason(exc)}")
+
+
+APPLIERS = {"assign-role": assign_role, "enable-trusted-services": enable_trusted_services}
+
+
+def apply_actions(clients: AzureClients, actions: list[Action]) -> list[Action]:
+    """Run each planned write in order; redeploy and proposals are not writes of this stage."""
+    done: list[Action] = []
+    for action in actions:
+        applier = APPLIERS.get(action.kind)
+        if applier is None or action.status != "planned":
+            done.append(action)
+            continue
+        result = applier(clients, action)
+        log.info("remediation write", extra={"action": result.kind, "target": result.target,
+                                             "status": result.status})
+        done.append(result)
+    return done

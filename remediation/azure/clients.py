@@ -1,0 +1,106 @@
+"""The Azure SDK clients the engine uses, built once per subscription and shared.
+
+This package (``remediation.azure``) is the only place that talks to Azure. Against real Azure
+the endpoint is ``https://management.azure.com``; against the local sandbox only ``arm_endpoint``,
+the credential and the CA bundle differ.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from azure.containerregistry import ContainerRegistryClient
+from azure.core.credentials import TokenCredential
+from azure.mgmt.authorization import AuthorizationManagementClient
+from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+from azure.mgmt.containerregistry import ContainerRegistryManagementClient
+from azure.mgmt.monitor import MonitorManagementClient
+from azure.mgmt.msi import ManagedServiceIdentityClient
+from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+from azure.mgmt.resource.resources import ResourceManagementClient
+
+DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
+T = TypeVar("T")
+
+
+class AzureClients:
+    """Lazily built, cached SDK clients keyed by subscription.
+
+    ``verify`` is the CA bundle path (or True for the system store); ``registry_endpoint`` maps a
+    login server to its data-plane endpoint (``https://<login server>`` in Azure).
+    """
+
+    def __init__(
+        self,
+        credential: TokenCredential,
+        *,
+        arm_endpoint: str = DEFAULT_ARM_ENDPOINT,
+        verify: str | bool = True,
+        registry_endpoint_template: str = "https://{loginServer}",
+        polling_interval: float | None = None,
+    ) -> None:
+        self.credential = credential
+        self.arm_endpoint = arm_endpoint.rstrip("/")
+        self.verify = verify
+        self.registry_endpoint_template = registry_endpoint_template
+        self._polling_interval = polling_interval
+        self._cache: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def _kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"base_url": self.arm_endpoint, "connection_verify": self.verify}
+        if self._polling_interval is not None:
+            kw["polling_interval"] = self._polling_interval
+        if self.arm_endpoint != DEFAULT_ARM_ENDPOINT:
+            kw["credential_scopes"] = [f"{DEFAULT_ARM_ENDPOINT}/.default"]
+        return kw
+
+    def _get(self, kind: str, key: str, build: Callable[[], T]) -> T:
+        with self._lock:
+            client = self._cache.get((kind, key))
+            if client is None:
+                client = build()
+                self._cache[(kind, key)] = client
+            return client
+
+    def container_instance(self, subscription_id: str) -> ContainerInstanceManagementClient:
+        return self._get("aci", subscription_id.lower(), lambda: ContainerInstanceManagementClient(
+            self.credential, subscription_id, **self._kwargs()))
+
+    def container_registry(self, subscription_id: str) -> ContainerRegistryManagementClient:
+        return self._get("acr", subscription_id.lower(), lambda: ContainerRegistryManagementClient(
+            self.credential, subscription_id, **self._kwargs()))
+
+    def identities(self, subscription_id: str) -> ManagedServiceIdentityClient:
+        return self._get("msi", subscription_id.lower(), lambda: ManagedServiceIdentityClient(
+            self.credential, subscription_id, **self._kwargs()))
+
+    def authorization(self, subscription_id: str) -> AuthorizationManagementClient:
+        return self._get("authz", subscription_id.lower(), lambda: AuthorizationManagementClient(
+            self.credential, subscription_id, **self._kwargs()))
+
+    def monitor(self, subscription_id: str) -> MonitorManagementClient:
+        return self._get("monitor", subscription_id.lower(), lambda: MonitorManagementClient(
+            self.credential, subscription_id, **self._kwargs()))
+
+    def deployments(self, subscription_id: str) -> DeploymentsMgmtClient:
+        return self._get("deploy", subscription_id.lower(), lambda: DeploymentsMgmtClient(
+            self.credential, subscription_id, **self._kwargs()))
+
+    def resources(self, subscription_id: str) -> ResourceManagementClient:
+        return self._get("resources", subscription_id.lower(), lambda: ResourceManagementClient(
+            self.credential, subscription_id, **self._kwargs()))
+
+    def registry_data(self, login_server: str) -> ContainerRegistryClient:
+        endpoint = self.registry_endpoint_template.replace("{loginServer}", login_server.lower())
+        return self._get("acr-data", login_server.lower(), lambda: ContainerRegistryClient(
+            endpoint, self.credential, audience=DEFAULT_ARM_ENDPOINT, connection_verify=self.verify))
+
+    def close(self) -> None:
+        with self._lock:
+            clients = list(self._cache.values())
+            self._cache.clear()
+        for client in clients:
+            client.close()

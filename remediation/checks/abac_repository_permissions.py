@@ -1,0 +1,61 @@
+"""ACR_ABAC_REPOSITORY_PERMISSIONS: an ABAC-mode registry where no assignment lets the identity read the repository."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from remediation.checks import check, document, images_from, pull_subjects
+from remediation.model import Context, Finding
+from remediation.permissions import REPOSITORY_CONTENT_READ, REPOSITORY_NAME_ATTRIBUTE, explain_assignments
+
+
+@check(
+    "ACR_ABAC_REPOSITORY_PERMISSIONS",
+    "The registry uses AbacRepositoryPermissions (AcrPull is not honoured) and no assignment grants "
+    f"{REPOSITORY_CONTENT_READ} for the image's repository; assign Container Registry Repository Reader.",
+)
+def abac_repository_permissions(ctx: Context) -> list[Finding]:
+    findings = []
+    for subject in pull_subjects(ctx):
+        registry = subject.registry
+        if not registry.abac:
+            continue
+        repositories = sorted({i.repository for i in images_from(ctx, registry.login_server)})
+        missing: list[str] = []
+        considered: dict[str, list[dict[str, Any]]] = {}
+        undecided = False
+        for repository in repositories:
+            verdicts = explain_assignments(
+                subject.assignments, ctx.role_definitions, REPOSITORY_CONTENT_READ, registry.id, data=True,
+                resource_attributes={REPOSITORY_NAME_ATTRIBUTE: repository},
+            )
+            considered[repository] = [v.as_evidence() for v in verdicts]
+            undecided = undecided or not all(v.decided for v in verdicts)
+            if not any(v.grants for v in verdicts):
+                missing.append(repository)
+        if not missing or undecided:
+            continue
+        findings.append(
+            Finding(
+                code="ACR_ABAC_REPOSITORY_PERMISSIONS",
+                summary=(
+                    f"Registry {registry.name} uses ABAC repository permissions, where AcrPull is not honoured, and "
+                    f"identity {subject.credential.identity} cannot read {', '.join(missing)}."
+                ),
+                evidence={
+                    "credentialIndex": subject.credential.index,
+                    "identity": subject.credential.identity,
+                    "principalId": subject.principal_id,
+                    "registryId": registry.id,
+                    "loginServer": registry.login_server.lower(),
+                    "roleAssignmentMode": registry.role_assignment_mode,
+                    "operation": REPOSITORY_CONTENT_READ,
+                    "repositories": missing,
+                    "assignmentsConsidered": considered,
+                    "documents": [document("troubleshooting guide")],
+                },
+                fixable=True,
+                source="troubleshooting guide",
+            )
+        )
+    return findings

@@ -1,0 +1,44 @@
+"""ACR_TRUSTED_SERVICES_DISABLED: a network-restricted registry that does not let trusted services (ACI) in."""
+
+from __future__ import annotations
+
+from remediation.checks import check, document, identity_credentials, is_system_reference, pulls_with
+from remediation.model import Context, Finding, Registry
+
+
+@check(
+    "ACR_TRUSTED_SERVICES_DISABLED",
+    "The registry is network-restricted (public access disabled or default action Deny) and "
+    "networkRuleBypassOptions is None, so ACI cannot reach it as a trusted service; set AzureServices.",
+)
+def trusted_services_disabled(ctx: Context) -> list[Finding]:
+    registries: dict[str, Registry] = {}
+    for credential in identity_credentials(ctx):
+        registry = ctx.registries.get(credential.server or "")
+        # ACI is a trusted service only when it pulls with a managed identity.
+        if registry is not None and pulls_with(ctx, credential) and not is_system_reference(credential.identity or ""):
+            registries.setdefault(registry.id.lower(), registry)
+    return [
+        Finding(
+            code="ACR_TRUSTED_SERVICES_DISABLED",
+            summary=(
+                f"Registry {registry.name} is network-restricted and does not allow trusted Azure services, "
+                "so Azure Container Instances cannot reach it."
+            ),
+            evidence={
+                "registryId": registry.id,
+                "loginServer": registry.login_server.lower(),
+                "publicNetworkAccess": registry.public_network_access,
+                "defaultAction": registry.default_action,
+                "networkRuleBypassOptions": registry.bypass,
+                "privateEndpoints": list(registry.private_endpoints),
+                "ipRules": registry.ip_rules,
+                "proposal": "set networkRuleBypassOptions to AzureServices; nothing else changes",
+                "documents": [document("troubleshooting guide"), document("current docs")],
+            },
+            fixable=True,
+            source="troubleshooting guide",
+        )
+        for registry in registries.values()
+        if registry.network_restricted and (registry.bypass or "").lower() == "none"
+    ]

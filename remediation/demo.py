@@ -1,0 +1,220 @@
+"""``python -m remediation demo``: a scenario end to end in the local sandbox.
+
+"The user" makes the scenario's failing write through the real SDK; the sandbox delivers the
+``ResourceWriteFailure`` event; the engine runs as the scenario's remediator identity; the
+report is compared with the scenario's ``expect``. The sandbox is imported only here, so the
+deployed app never loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+
+from .azure.clients import AzureClients
+from .azure.gather import GatherOptions
+from .azure.redeploy import RedeployOptions
+from .engine import Engine
+from .model import FailureSignal, Skip
+from .settings import Settings, SettingsError
+from .signal import parse_event
+
+Printer = Callable[[str], None]
+
+
+class DemoInputError(ValueError):
+    """Bad demo input (scenario file, settings); one line."""
+
+
+@dataclass
+class DemoResult:
+    reports: list[dict[str, Any]]
+    matched: bool
+    mismatches: list[str] = field(default_factory=list)
+    user_error: dict[str, str] | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    world: Any = None
+
+
+def _user_write(sb: Any, scenario: Any) -> dict[str, str] | None:
+    """Make the scenario's write as the user; returns the ARM error it got, or None on success."""
+    fw = scenario.failed_write
+    parts = fw["resourceId"].strip("/").split("/")
+    sub, rg, name = parts[1], parts[3], parts[-1]
+    cred = sb.credential()
+    common: dict[str, Any] = {"base_url": sb.arm_endpoint, "connection_verify": sb.ca_bundle, "polling_interval": 0.05}
+    try:
+        if fw.get("via", "direct") == "deployment":
+            deployments = DeploymentsMgmtClient(cred, sub, **common)
+            template = fw.get("template") or _template_around(fw)
+            params = fw.get("parameters") or {}
+            body = {"properties": {"mode": "Incremental", "template": template, "parameters": params}}
+            deployments.deployments.begin_create_or_update(rg, fw.get("deploymentName", f"{name}-deploy"),
+                                                           body).result()
+        else:
+            aci = ContainerInstanceManagementClient(cred, sub, api_version=fw.get("apiVersion", "2023-05-01"), **common)
+            raw = json.dumps(fw["body"]).encode()
+            aci.container_groups.begin_create_or_update(rg, name, raw, content_type="application/json").result()
+    except HttpResponseError as exc:
+        err = exc.error
+        code = err.code if err is not None else str(exc.status_code)
+        message = err.message if err is not None else str(exc)
+        details = getattr(err, "details", None) or []
+        if code == "DeploymentFailed" and details:
+            code, message = details[0].code, details[0].message
+        return {"code": str(code), "message": str(message)}
+    return None
+
+
+def _template_around(fw: dict[str, Any]) -> dict[str, Any]:
+    name = fw["resourceId"].rstrip("/").rsplit("/", 1)[-1]
+    resource = {"type": "Microsoft.ContainerInstance/containerGroups", "apiVersion": fw.get("apiVersion", "2023-05-01"),
+                "name": name, **fw["body"]}
+    return {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+            "contentVersion": "1.0.0.0", "resources": [resource]}
+
+
+def compare(expect: dict[str, Any] | None, reports: list[dict[str, Any]], world: Any) -> list[str]:
+    """What differs between the scenario's ``expect`` and the run (empty when it matched)."""
+    if not expect:
+        return []
+    report = _main_report(reports)
+    problems: list[str] = []
+    if report is None:
+        return ["no report was produced"]
+    if "outcome" in expect and report["outcome"] != expect["outcome"]:
+        problems.append(f"outcome {report['outcome']!r}, expected {expect['outcome']!r}")
+    if "causes" in expect:
+        got = sorted(c["code"] for c in report["causes"])
+        if got != sorted(expect["causes"]):
+            problems.append(f"causes {got}, expected {sorted(expect['causes'])}")
+    if "actions" in expect:
+        # the fixes, applied or (in a dry run) planned; the redeploy is judged by redeployAttempts
+        kinds = sorted(a["kind"] for a in report["actions"]
+                       if a["status"] in ("applied", "planned") and a["kind"] != "redeploy")
+        if kinds != sorted(expect["actions"]):
+            problems.append(f"actions {kinds}, expected {sorted(expect['actions'])}")
+    attempts = expect.get("redeployAttempts")
+    if isinstance(attempts, dict) and "min" in attempts and report["redeploy"]["attempts"] < attempts["min"]:
+        problems.append(f"redeploy attempts {report['redeploy']['attempts']}, expected at least {attempts['min']}")
+    if "writes" in expect and world is not None and world.remediator:
+        types = sorted({_resource_type(r.path) for r in world.writes(world.remediator)})
+        if types != sorted(set(expect["writes"])):
+            problems.append(f"remediator wrote {types}, expected {sorted(set(expect['writes']))}")
+    return problems
+
+
+def _resource_type(path: str) -> str:
+    """``Microsoft.X/type`` of the resource a write went to (the last provider segment pair)."""
+    parts = path.strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    if "providers" not in lowered:
+        return "Microsoft.Resources/resourceGroups"
+    i = len(lowered) - 1 - lowered[::-1].index("providers")
+    rest = parts[i + 1:]
+    return "/".join([rest[0]] + rest[1::2])
+
+
+def _main_report(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The report about the container group (a deployment's own event is skipped, not the story)."""
+    for report in reports:
+        if "/containergroups/" in str(report.get("resourceId", "")).lower():
+            return report
+    return reports[0] if reports else None
+
+
+def run(scenario_path: str | Path | None, *, printer: Printer | None = None,
+        env_settings: Settings | None = None) -> DemoResult:
+    """Run a scenario; ``printer`` receives the step-by-step story for a person."""
+    from sandbox import Sandbox, ScenarioError, load_scenario
+    from sandbox.eventgrid import dispatcher
+    from sandbox.scenario import DEFAULT_SCENARIO
+
+    say = printer or (lambda _line: None)
+    try:
+        scenario = load_scenario(scenario_path or DEFAULT_SCENARIO)
+    except ScenarioError as exc:
+        raise DemoInputError(str(exc)) from None
+    if not scenario.failed_write:
+        raise DemoInputError(f"{scenario.source}: failedWrite is missing; the demo needs a write to make")
+    base = env_settings or Settings()
+    with Sandbox(scenario) as sb:
+        try:
+            settings = base.with_overrides({
+                "ARM_ENDPOINT": sb.arm_endpoint, "ARM_CA_BUNDLE": sb.ca_bundle,
+                "ACR_ENDPOINT_TEMPLATE": f"{sb.arm_endpoint}/registries/{{loginServer}}",
+                **({"REMEDIATOR_PRINCIPAL_ID": scenario.remediator["principalId"]} if scenario.remediator else {}),
+                **scenario.settings,
+            })
+        except SettingsError as exc:
+            raise DemoInputError(f"{scenario.source}: settings: {exc}") from None
+        say(f"Scenario {scenario.name}: {scenario.description}")
+        events: list[dict[str, Any]] = []
+        sb.subscribe(events.append, included_event_types=["Microsoft.Resources.ResourceWriteFailure"])
+        fw = scenario.failed_write
+        t0 = time.monotonic()
+        user_error = _user_write(sb, scenario)
+        via = "a template deployment" if fw.get("via") == "deployment" else "a direct PUT"
+        if user_error:
+            say(f"1. The user deploys {fw['resourceId'].rsplit('/', 1)[-1]} through {via} "
+                f"(api-version {fw.get('apiVersion', '2023-05-01')}) and gets "
+                f"{user_error['code']}: {user_error['message']}  [{time.monotonic() - t0:.2f}s]")
+        else:
+            say(f"1. The user deploys {fw['resourceId'].rsplit('/', 1)[-1]} through {via}: it succeeded.")
+        dispatcher(sb.world).wait_idle()
+        clients = AzureClients(sb.remediator_credential(), arm_endpoint=sb.arm_endpoint, verify=sb.ca_bundle,
+                               registry_endpoint_template=settings.acr_endpoint_template, polling_interval=0.05)
+        lag = float(scenario.behaviour.get("activityLogLagSeconds", 0) or 0)
+        engine = Engine(
+            clients, settings,
+            gather_options=GatherOptions(subscriptions=tuple(scenario.subscriptions),
+                                         activity_log_wait_seconds=max(10.0, lag * 3),
+                                         activity_log_poll_seconds=0.5),
+            redeploy_options=RedeployOptions(first_delay=0.5, max_delay=2.0,
+                                             budget_seconds=min(float(settings.redeploy_budget_seconds), 60.0),
+                                             progress=lambda line: say(f"     {line}")),
+            progress=lambda stage, took, summary: say(f"   - {stage} ({took:.2f}s): {summary}"),
+        )
+        reports: list[dict[str, Any]] = []
+        if not events:
+            say("2. Event Grid delivered no ResourceWriteFailure event: nothing to remediate.")
+            reports.append(engine.run(Skip("the write succeeded; no ResourceWriteFailure event",
+                                           fw["resourceId"]), trigger="eventgrid"))
+        for i, event in enumerate(events, start=2):
+            item: FailureSignal | Skip = parse_event(event)
+            say(f"{i}. Event Grid delivered {event['eventType']} for {event['subject'].rsplit('/', 2)[-2]}/"
+                f"{event['subject'].rsplit('/', 1)[-1]} (correlation {event['data'].get('correlationId')})")
+            report = engine.run(item, trigger="eventgrid")
+            reports.append(report)
+            _tell(say, report)
+        clients.close()
+        mismatches = compare(scenario.expect, reports, sb.world)
+        result = DemoResult(reports, not mismatches, mismatches, user_error, events, sb.world)
+        result.world = _dump(sb.world)
+    return result
+
+
+def _tell(say: Printer, report: dict[str, Any]) -> None:
+    if report["outcome"] == "skipped":
+        say(f"   skipped: {report.get('skipReason', '')}")
+        return
+    for cause in report["causes"]:
+        say(f"   cause {cause['code']}{' (fixable)' if cause['fixable'] else ''}: {cause['summary']}")
+    for action in report["actions"]:
+        say(f"   {action['status']:>7} {action['kind']} on {action['target'].rsplit('/', 1)[-1]}: {action['detail']}")
+    redeploy = report["redeploy"]
+    say(f"   redeploy {redeploy['status']} ({redeploy['attempts']} attempt(s)); outcome: {report['outcome']}")
+    for note in report.get("notes") or []:
+        say(f"   note: {note}")
+
+
+def _dump(world: Any) -> list[dict[str, Any]]:
+    return list(world.dump_resources())

@@ -1,0 +1,201 @@
+"""The pipeline, stage by stage: signal → context → findings → plan → gate → apply → redeploy → report.
+
+Each stage is its own module; this one only sequences them, times them, logs one structured
+record per stage, and turns the result into the contract's report.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from .azure.apply import apply_actions
+from .azure.clients import AzureClients
+from .azure.gather import Gatherer, GatherOptions
+from .azure.redeploy import RedeployOptions, redeploy
+from .checks import IMAGE_PULL_ERROR_CODES, run_checks
+from .definition import parse_definition
+from .errors import InputError
+from .model import Action, Context, FailureSignal, Finding, RedeployResult, Skip, Trigger
+from .plan import plan
+from .policy import gate
+from .report import build_report, validate_report
+from .settings import Settings
+
+log = logging.getLogger("remediation")
+Progress = Callable[[str, float, str], None]
+"""Called after each stage with (stage name, seconds taken, one-line summary)."""
+
+
+@dataclass
+class Engine:
+    clients: AzureClients
+    settings: Settings
+    gather_options: GatherOptions = field(default_factory=GatherOptions)
+    redeploy_options: RedeployOptions = field(default_factory=RedeployOptions)
+    attempts_in_window: Callable[[str], int] = lambda resource_id: 0
+    """How many fix attempts the ledger recorded for this group in the policy window."""
+    progress: Progress | None = None
+
+    def run(self, item: FailureSignal | Skip, *, trigger: Trigger) -> dict[str, Any]:
+        """One remediation run; always returns a contract report (``failed`` when it could not finish)."""
+        return _Run(self, item, trigger).execute()
+
+
+class _Run:
+    def __init__(self, engine: Engine, item: FailureSignal | Skip, trigger: Trigger) -> None:
+        self.engine = engine
+        self.settings = engine.settings
+        self.item = item
+        self.trigger = trigger
+        self.started = datetime.now(UTC)
+        self.timings: dict[str, float] = {}
+        self.notes: list[str] = []
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[dict[str, str]]:
+        info: dict[str, str] = {"summary": ""}
+        t0 = time.monotonic()
+        try:
+            yield info
+        finally:
+            took = time.monotonic() - t0
+            self.timings[name] = self.timings.get(name, 0.0) + took
+            signal = self.item if isinstance(self.item, FailureSignal) else None
+            log.info("stage %s: %s", name, info["summary"], extra={
+                "stage": name, "seconds": round(took, 3),
+                "resourceId": signal.resource_id if signal else getattr(self.item, "resource_id", None),
+                "correlationId": signal.correlation_id if signal else None,
+                "eventId": signal.event_id if signal else None,
+            })
+            if self.engine.progress:
+                self.engine.progress(name, took, info["summary"])
+
+    def report(self, **kw: Any) -> dict[str, Any]:
+        signal = self.item if isinstance(self.item, FailureSignal) else None
+        kw.setdefault("resource_id", signal.resource_id if signal else (getattr(self.item, "resource_id", "") or ""))
+        kw.setdefault("correlation_id", signal.correlation_id if signal else None)
+        kw.setdefault("event_id", signal.event_id if signal else None)
+        result = build_report(trigger=self.trigger, started_at=self.started, finished_at=datetime.now(UTC),
+                              timings=self.timings, notes=self.notes, secrets=self.settings.secret_values(), **kw)
+        validate_report(result)
+        return result
+
+    def execute(self) -> dict[str, Any]:
+        if isinstance(self.item, Skip):
+            return self.report(skip_reason=self.item.reason)
+        signal = self.item
+        early = self._early_refusal(signal)
+        if early:
+            return self.report(skip_reason=early)
+        try:
+            return self._pipeline(signal)
+        except InputError as exc:
+            return self.report(error=f"bad input: {exc}")
+
+    def _early_refusal(self, signal: FailureSignal) -> str | None:
+        """Refusals decided before any Azure call: no reads outside the allowed scopes."""
+        if not self.settings.allows_scope(signal.resource_id):
+            return "the container group is outside REMEDIATION_ALLOWED_SCOPES"
+        me = (self.settings.remediator_principal_id or "").lower()
+        if me and (signal.caller_object_id or "").lower() == me:
+            return "the failed write was made by this app's own identity (loop guard)"
+        return None
+
+    def _pipeline(self, signal: FailureSignal) -> dict[str, Any]:
+        with self.stage("context") as st:
+            gatherer = Gatherer(self.engine.clients, self.engine.gather_options)
+            try:
+                ctx = gatherer.gather(signal)
+            finally:
+                gatherer.close()
+            self.notes.extend(ctx.notes)
+            st["summary"] = (f"error {ctx.error.code if ctx.error else 'unknown'}; definition from "
+                             f"{ctx.definition.source if ctx.definition else 'nowhere'}")
+        error_code = ctx.error.code if ctx.error else None
+        error_message = ctx.error.message if ctx.error else None
+        common = {"error_code": error_code, "error_message": error_message}
+        if ctx.error and ctx.error.code not in IMAGE_PULL_ERROR_CODES:
+            return self.report(skip_reason=f"not an image-pull failure ({ctx.error.code})", **common)
+        healthy = _already_healthy(ctx)
+        if healthy:
+            return self.report(skip_reason=healthy, **common)
+
+        with self.stage("findings") as st:
+            findings = run_checks(ctx)
+            st["summary"] = ", ".join(f.code for f in findings) or "no cause found"
+        with self.stage("plan") as st:
+            actions = plan(findings, ctx)
+            decision = gate(actions, ctx, findings, self.settings,
+                            attempts_in_window=self.engine.attempts_in_window(signal.resource_id))
+            st["summary"] = (f"{len(decision.to_apply)} change(s) allowed of {len(actions)} planned"
+                             + (f"; skipped: {decision.skip_reason}" if decision.skip_reason else ""))
+        if decision.skip_reason:
+            return self.report(findings=findings, actions=decision.actions, skip_reason=decision.skip_reason,
+                               **common)
+        if decision.dry_run:
+            return self.report(findings=findings, actions=decision.actions, dry_run=True, **common)
+
+        with self.stage("apply") as st:
+            applied = apply_actions(self.engine.clients, list(decision.actions))
+            st["summary"] = "; ".join(f"{a.kind} {a.status}" for a in applied if a.kind != "redeploy") or "nothing"
+        result, applied = self._redeploy(ctx, findings, applied, decision.redeploy_definition)
+        final = [_settle(a) for a in applied]
+        return self.report(findings=findings, actions=final, redeploy=result, **common)
+
+    def _redeploy(self, ctx: Context, findings: list[Finding], actions: list[Action],
+                  corrected: dict[str, Any] | None) -> tuple[RedeployResult | None, list[Action]]:
+        wanted = [a for a in actions if a.kind == "redeploy" and a.status == "planned"]
+        if not wanted:
+            return None, actions
+        if any(a.status == "failed" for a in actions):
+            return RedeployResult("skipped", 0, "a fix failed"), [
+                replace(a, status="skipped", detail="not redeployed: a fix failed") if a in wanted else a
+                for a in actions]
+        definition = ctx.definition
+        if corrected is not None and definition is not None:
+            definition = parse_definition(definition.resource_id, corrected, definition.api_version, definition.source)
+        if definition is None:
+            note = "no definition to redeploy from; redeploy the container group yourself"
+            return None, [replace(a, status="skipped", detail=note) if a in wanted else a for a in actions]
+        with self.stage("redeploy") as st:
+            wrote = any(a.status == "applied" and a.kind in ("assign-role", "enable-trusted-services")
+                        for a in actions)
+            options = replace(self.engine.redeploy_options, retry_on_propagation=wrote,
+                              budget_seconds=min(self.engine.redeploy_options.budget_seconds,
+                                                 float(self.settings.redeploy_budget_seconds)))
+            result = redeploy(self.engine.clients, definition, options)
+            st["summary"] = f"{result.status} after {result.attempts} attempt(s) {result.detail}".strip()
+        status = {"succeeded": "applied", "failed": "failed", "skipped": "skipped"}[result.status]
+        return result, [replace(a, status=status, detail=f"{a.detail}: {result.detail}") if a in wanted else a  # type: ignore[arg-type]
+                        for a in actions]
+
+
+def _settle(action: Action) -> Action:
+    """A proposal that was not applied is reported as skipped, with its reason in the detail."""
+    if action.status == "planned":
+        return replace(action, status="skipped")
+    return action
+
+
+def _already_healthy(ctx: Context) -> str | None:
+    """A group that now runs the very images that failed needs nothing (e.g. a second delivery)."""
+    group = ctx.existing_group
+    if not group or ctx.definition is None or ctx.definition.source == "existing":
+        return None
+    props = group.get("properties") or {}
+    if props.get("provisioningState") != "Succeeded":
+        return None
+    running = [c for c in props.get("containers") or []
+               if ((c.get("properties") or {}).get("instanceView") or {}).get("currentState", {}).get("state")
+               == "Running"]
+    images = sorted(str((c.get("properties") or {}).get("image", "")).lower() for c in props.get("containers") or [])
+    wanted = sorted(i.raw.lower() for i in ctx.definition.images)
+    if running and len(running) == len(props.get("containers") or []) and images == wanted:
+        return "the container group already runs these images; nothing to do"
+    return None

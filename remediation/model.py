@@ -1,0 +1,221 @@
+"""Plain data passed between the pipeline's stages.
+
+event → :class:`FailureSignal` → :class:`Context` (gathered from Azure) → :class:`Finding`
+(checks) → :class:`Action` (plan) → policy gate → apply → redeploy → report. Every stage takes
+and returns these frozen values; only ``remediation.azure`` talks to Azure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Trigger = Literal["eventgrid", "replay", "sweep", "cli"]
+Outcome = Literal["remediated", "fixed-awaiting-redeploy", "diagnosed", "dry-run", "skipped", "failed"]
+ActionStatus = Literal["applied", "planned", "skipped", "failed"]
+
+CURRENT_ACI_API_VERSION = "2023-05-01"
+MIN_IDENTITY_API_VERSION = "2021-07-01"
+SYSTEM_IDENTITY_REFERENCES = ("[system]", "system")
+
+
+@dataclass(frozen=True)
+class FailureSignal:
+    """A container-group write that failed, from an event, a replay request or the CLI."""
+
+    resource_id: str
+    subscription_id: str
+    resource_group: str
+    name: str
+    correlation_id: str | None = None
+    operation_name: str = "Microsoft.ContainerInstance/containerGroups/write"
+    tenant_id: str | None = None
+    caller_object_id: str | None = None
+    event_id: str | None = None
+    event_time: str | None = None
+    event_type: str = "Microsoft.Resources.ResourceWriteFailure"
+    schema: Literal["eventgrid", "cloudevents", "replay", "cli"] = "eventgrid"
+    definition: dict[str, Any] | None = None
+    """A definition supplied with the signal (a replay body); first choice for redeploying."""
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Why an input is not ours to handle (not a container-group write failure, ...)."""
+
+    reason: str
+    resource_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A parsed image reference. ``registry`` is the login server, lower-cased."""
+
+    raw: str
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def reference(self) -> str:
+        return self.digest or self.tag or "latest"
+
+
+@dataclass(frozen=True)
+class RegistryCredential:
+    index: int
+    server: str | None
+    username: str | None = None
+    has_password: bool = False
+    identity: str | None = None
+    identity_url: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupDefinition:
+    """The container group that was attempted, as far as it could be recovered."""
+
+    resource_id: str
+    body: dict[str, Any]
+    """ARM JSON of the group, secrets redacted (``password`` and secure env values removed)."""
+    api_version: str | None
+    source: Literal["replay", "activity-log", "deployment", "existing", "snapshot"]
+    location: str | None = None
+    os_type: str | None = None
+    subnet_ids: tuple[str, ...] = ()
+    identity_type: str | None = None
+    user_assigned_identities: tuple[str, ...] = ()
+    credentials: tuple[RegistryCredential, ...] = ()
+    images: tuple[ImageRef, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RoleDefinition:
+    id: str
+    role_name: str
+    actions: tuple[str, ...] = ()
+    not_actions: tuple[str, ...] = ()
+    data_actions: tuple[str, ...] = ()
+    not_data_actions: tuple[str, ...] = ()
+    role_type: str = "BuiltInRole"
+
+    @property
+    def guid(self) -> str:
+        return self.id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    id: str
+    scope: str
+    role_definition_id: str
+    principal_id: str
+    condition: str | None = None
+
+    @property
+    def role_guid(self) -> str:
+        return self.role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+@dataclass(frozen=True)
+class Registry:
+    id: str
+    name: str
+    login_server: str
+    sku: str | None
+    public_network_access: str | None
+    default_action: str | None
+    bypass: str | None
+    """``networkRuleBypassOptions``: ``AzureServices`` or ``None``."""
+    role_assignment_mode: str | None
+    private_endpoints: tuple[str, ...] = ()
+    ip_rules: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def network_restricted(self) -> bool:
+        return (self.public_network_access or "").lower() == "disabled" or (
+            (self.default_action or "").lower() == "deny"
+        )
+
+    @property
+    def abac(self) -> bool:
+        return (self.role_assignment_mode or "").lower() == "abacrepositorypermissions"
+
+
+@dataclass(frozen=True)
+class Identity:
+    id: str
+    principal_id: str | None
+    client_id: str | None
+    found: bool = True
+
+
+@dataclass(frozen=True)
+class ImageStatus:
+    """Whether an image exists; ``exists`` is None when the registry could not be read."""
+
+    image: ImageRef
+    exists: bool | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    code: str
+    message: str
+    source: str = "activity-log"
+    """Where it was read: ``activity-log``, ``deployment``, ``instance-view``, ``replay``."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything the checks may look at, gathered once. Checks never call Azure."""
+
+    signal: FailureSignal
+    error: ErrorInfo | None = None
+    definition: GroupDefinition | None = None
+    registries: dict[str, Registry | None] = field(default_factory=dict)
+    """Login server (lower) → registry, or None when no registry with it is visible."""
+    identities: dict[str, Identity] = field(default_factory=dict)
+    """Identity resource id (lower) → identity."""
+    assignments: dict[str, tuple[RoleAssignment, ...]] = field(default_factory=dict)
+    """Principal id (lower) → its assignments at a registry's scope or above."""
+    role_definitions: dict[str, RoleDefinition] = field(default_factory=dict)
+    """Role GUID (lower) → definition."""
+    images: tuple[ImageStatus, ...] = ()
+    existing_group: dict[str, Any] | None = None
+    notes: tuple[str, ...] = ()
+    """What could not be read, and why (a check that cannot decide says so)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    fixable: bool = False
+    source: str = ""
+    """Which document lists this cause (troubleshooting guide, current docs)."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """One change the plan proposes; ``params`` hold exactly what will be written."""
+
+    kind: Literal["assign-role", "enable-trusted-services", "redeploy", "propose-definition"]
+    target: str
+    detail: str
+    params: dict[str, Any] = field(default_factory=dict)
+    cause: str = ""
+    status: ActionStatus = "planned"
+
+
+@dataclass(frozen=True)
+class RedeployResult:
+    status: Literal["succeeded", "failed", "skipped"]
+    attempts: int = 0
+    detail: str = ""
+    error: ErrorInfo | None = None

@@ -1,0 +1,251 @@
+"""The app's settings, read once from app settings / environment variables.
+
+``Settings.from_env(os.environ)`` parses and validates every setting; a bad value raises
+:class:`SettingsError` with one line naming the setting and what it accepts. A scenario file's
+``"settings"`` block is applied with :meth:`Settings.with_overrides`. Names and defaults of the
+public settings are those of CONTRACT.md §6.
+
+Secrets (webhook URLs, the webhook signing secret, the Event Grid topic key) never appear in
+``repr()`` and are never echoed in an error message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A setting has a value the app cannot use; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    dry_run: bool = False
+    allowed_scopes: tuple[str, ...] = ()
+    """Subscription or resource-group ids; empty means every scope the identity can see."""
+    fix_trusted_services: bool = True
+    opt_out_tag: str = "aci-remediation"
+    arm_endpoint: str = "https://management.azure.com"
+    remediator_principal_id: str | None = None
+    """The app's own object id: failures of writes it made itself are never remediated (loop guard)."""
+    max_attempts: int = 3
+    attempt_window_minutes: int = 60
+    redeploy_budget_seconds: int = 600
+    """How long a redeploy may keep retrying while new role assignments propagate (up to 10 min)."""
+    activity_log_wait_seconds: int = 120
+    apply_definition_fixes: bool = False
+    """``false``: corrected definitions are only proposed, never deployed."""
+    arm_ca_bundle: str | None = None
+    acr_endpoint_template: str = "https://{loginServer}"
+    teams_webhook_url: str = field(default="", repr=False)
+    slack_webhook_url: str = field(default="", repr=False)
+    webhook_url: str = field(default="", repr=False)
+    webhook_secret: str = field(default="", repr=False)
+    eventgrid_topic_endpoint: str = ""
+    eventgrid_topic_key: str = field(default="", repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``env`` (``os.environ`` when omitted); unset or blank names keep their default."""
+        source = os.environ if env is None else env
+        return cls().with_overrides({name: source[name] for name in SETTING_NAMES if name in source})
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        """A copy with the named settings replaced, e.g. a scenario's ``"settings"`` block.
+
+        Values may be strings or JSON scalars (``true``, ``3``); an unknown name is an error,
+        because a misspelt safety setting must not be silently ignored.
+        """
+        changes: dict[str, Any] = {}
+        for name, raw in overrides.items():
+            spec = _SPECS.get(name)
+            if spec is None:
+                raise SettingsError(f"unknown setting {name!r}; known settings: {', '.join(SETTING_NAMES)}")
+            text = _as_text(name, raw)
+            if text.strip() == "":
+                changes[spec.field] = _DEFAULTS[spec.field]
+            else:
+                changes[spec.field] = spec.parse(name, text.strip())
+        return replace(self, **changes)
+
+    def allows_scope(self, resource_id: str) -> bool:
+        """Whether ``resource_id`` lies in one of the allowed scopes (path segments, case-insensitive)."""
+        if not self.allowed_scopes:
+            return True
+        segments = _segments(resource_id)
+        return any(segments[: len(scope)] == scope for scope in map(_segments, self.allowed_scopes))
+
+    def acr_endpoint(self, login_server: str) -> str:
+        """The registry's data-plane endpoint (the sandbox substitutes its own template)."""
+        return self.acr_endpoint_template.replace("{loginServer}", login_server)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The configured secret values, so a report can be scrubbed of them wherever they appear."""
+        return tuple(v for v in (getattr(self, f.name) for f in fields(self) if not f.repr) if v)
+
+    def describe(self) -> dict[str, Any]:
+        """Every setting by its app-setting name, secrets shown only as configured or not (for health/logs)."""
+        out: dict[str, Any] = {}
+        for name, spec in _SPECS.items():
+            value = getattr(self, spec.field)
+            if spec.secret:
+                out[name] = "configured" if value else "not configured"
+            else:
+                out[name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+# --- parsers: each takes (setting name, stripped text) and returns the value or raises --------------
+
+
+def _as_text(name: str, raw: Any) -> str:
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, (str, int)):
+        return str(raw)
+    if raw is None:
+        return ""
+    if isinstance(raw, (list, tuple)) and all(isinstance(item, str) for item in raw):
+        return ",".join(raw)
+    raise SettingsError(f"{name} must be a string, got {type(raw).__name__}")
+
+
+def _parse_bool(name: str, text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    raise SettingsError(f"{name} must be true or false, got {text!r}")
+
+
+def _int_at_least(minimum: int) -> Callable[[str, str], int]:
+    def parse(name: str, text: str) -> int:
+        if re.fullmatch(r"\d+", text) and int(text) >= minimum:
+            return int(text)
+        raise SettingsError(f"{name} must be a whole number of at least {minimum}, got {text!r}")
+
+    return parse
+
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _parse_scopes(name: str, text: str) -> tuple[str, ...]:
+    scopes: list[str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if _GUID.fullmatch(item):
+            item = f"/subscriptions/{item}"
+        seg = _segments(item)
+        well_formed = (
+            item.startswith("/")
+            and len(seg) in (2, 4)
+            and seg[0] == "subscriptions"
+            and _GUID.fullmatch(seg[1]) is not None
+            and (len(seg) == 2 or seg[2] == "resourcegroups")
+        )
+        if not well_formed:
+            raise SettingsError(
+                f"{name} must list /subscriptions/<id> or /subscriptions/<id>/resourceGroups/<name> ids, "
+                f"separated by commas, got {item!r}"
+            )
+        scopes.append(item.rstrip("/"))
+    return tuple(scopes)
+
+
+def _parse_principal(name: str, text: str) -> str:
+    if _GUID.fullmatch(text):
+        return text.lower()
+    raise SettingsError(f"{name} must be a GUID (the object id of the app's identity), got {text!r}")
+
+
+_TAG_FORBIDDEN = set("<>%&\\?/")
+
+
+def _parse_tag(name: str, text: str) -> str:
+    if len(text) > 512 or _TAG_FORBIDDEN & set(text):
+        raise SettingsError(f"{name} must be a tag name of at most 512 characters without <>%&\\?/, got {text!r}")
+    return text
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url(*, secret: bool = False, placeholder: str | None = None) -> Callable[[str, str], str]:
+    """An https URL (http only for a loopback host: local receivers and the sandbox)."""
+
+    def parse(name: str, text: str) -> str:
+        probe = text.replace(placeholder, "placeholder.invalid") if placeholder else text
+        parts = urlsplit(probe)
+        host = parts.hostname or ""
+        ok = bool(host) and (parts.scheme == "https" or (parts.scheme == "http" and _loopback(host)))
+        if placeholder and placeholder not in text:
+            ok = False
+        if not ok:
+            shown = "" if secret else f", got {text!r}"
+            needs = f" containing {placeholder}" if placeholder else ""
+            raise SettingsError(f"{name} must be an https:// URL{needs} (http:// only for localhost){shown}")
+        return text.rstrip("/") if placeholder is None else text
+
+    return parse
+
+
+def _parse_path(name: str, text: str) -> str:
+    if not os.path.isfile(text):
+        raise SettingsError(f"{name} must name an existing CA bundle file, got {text!r}")
+    return text
+
+
+def _parse_text(name: str, text: str) -> str:
+    return text
+
+
+@dataclass(frozen=True)
+class _Spec:
+    field: str
+    parse: Callable[[str, str], Any]
+    secret: bool = False
+
+
+_SPECS: dict[str, _Spec] = {
+    "REMEDIATION_DRY_RUN": _Spec("dry_run", _parse_bool),
+    "REMEDIATION_ALLOWED_SCOPES": _Spec("allowed_scopes", _parse_scopes),
+    "REMEDIATION_FIX_TRUSTED_SERVICES": _Spec("fix_trusted_services", _parse_bool),
+    "REMEDIATION_OPT_OUT_TAG": _Spec("opt_out_tag", _parse_tag),
+    "ARM_ENDPOINT": _Spec("arm_endpoint", _url()),
+    "REMEDIATOR_PRINCIPAL_ID": _Spec("remediator_principal_id", _parse_principal),
+    "REMEDIATION_MAX_ATTEMPTS": _Spec("max_attempts", _int_at_least(1)),
+    "REMEDIATION_ATTEMPT_WINDOW_MINUTES": _Spec("attempt_window_minutes", _int_at_least(1)),
+    "REMEDIATION_REDEPLOY_BUDGET_SECONDS": _Spec("redeploy_budget_seconds", _int_at_least(0)),
+    "REMEDIATION_ACTIVITY_LOG_WAIT_SECONDS": _Spec("activity_log_wait_seconds", _int_at_least(0)),
+    "REMEDIATION_APPLY_DEFINITION_FIXES": _Spec("apply_definition_fixes", _parse_bool),
+    "ARM_CA_BUNDLE": _Spec("arm_ca_bundle", _parse_path),
+    "ACR_ENDPOINT_TEMPLATE": _Spec("acr_endpoint_template", _url(placeholder="{loginServer}")),
+    "TEAMS_WEBHOOK_URL": _Spec("teams_webhook_url", _url(secret=True), secret=True),
+    "SLACK_WEBHOOK_URL": _Spec("slack_webhook_url", _url(secret=True), secret=True),
+    "WEBHOOK_URL": _Spec("webhook_url", _url(secret=True), secret=True),
+    "WEBHOOK_SECRET": _Spec("webhook_secret", _parse_text, secret=True),
+    "EVENTGRID_TOPIC_ENDPOINT": _Spec("eventgrid_topic_endpoint", _url()),
+    "EVENTGRID_TOPIC_KEY": _Spec("eventgrid_topic_key", _parse_text, secret=True),
+}
+
+SETTING_NAMES: tuple[str, ...] = tuple(_SPECS)
+"""Every app-setting name the app reads, in documentation order."""
+
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings)}
+
+
+def _segments(resource_id: str) -> list[str]:
+    return [part for part in resource_id.lower().split("/") if part]

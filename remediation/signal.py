@@ -1,0 +1,210 @@
+"""Turn an Event Grid delivery (or a replayed one) into a :class:`FailureSignal`, or say why not.
+
+Accepted shapes, one event or a JSON array of them:
+
+- Event Grid schema: ``id``, ``eventType``, ``subject``, ``eventTime``, ``topic``, ``data``,
+  ``dataVersion``; dead-letter records are the same plus ``deadLetterReason``,
+  ``deliveryAttempts``, ``lastDeliveryOutcome``, ... and parse the same way.
+- CloudEvents 1.0: ``specversion``, ``id``, ``type``, ``source``, ``subject``, ``time``, ``data``.
+
+An event that is not a failed container-group write is a :class:`Skip` (other event types, other
+resource types, other operations); an event that cannot be read raises :class:`InputError` with
+a one-line message naming the field, e.g. ``event.data.resourceUri is missing``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from azure.core.exceptions import DeserializationError
+from azure.core.messaging import CloudEvent
+from azure.eventgrid import EventGridEvent
+
+from remediation.errors import InputError
+from remediation.model import FailureSignal, Skip
+
+WRITE_FAILURE = "Microsoft.Resources.ResourceWriteFailure"
+CONTAINER_GROUP_TYPE = "Microsoft.ContainerInstance/containerGroups"
+CONTAINER_GROUP_WRITE = "Microsoft.ContainerInstance/containerGroups/write"
+
+OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+TENANT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/tenantid"
+
+SignalSchema = Literal["eventgrid", "cloudevents", "replay", "cli"]
+
+# ARM names: a segment without "/" and not empty; subscription ids are GUIDs in Azure but the
+# docs' samples use placeholders such as "{subscription-id}", so any segment is accepted.
+_SEGMENT = r"[^/]+"
+_RESOURCE_ID = re.compile(
+    rf"^/subscriptions/(?P<sub>{_SEGMENT})"
+    rf"(?:/resourcegroups/(?P<rg>{_SEGMENT}))?"
+    rf"(?:/providers/(?P<ns>{_SEGMENT})(?P<rest>(?:/{_SEGMENT}/{_SEGMENT})+))?/?$",
+    re.IGNORECASE,
+)
+
+
+def parse_resource_id(resource_id: str) -> tuple[str, str, str, str]:
+    """Split an ARM resource id into ``(subscription, resource_group, provider_type, name)``.
+
+    ``provider_type`` is ARM's full type (``Microsoft.ContainerInstance/containerGroups``; a child
+    resource gives ``Namespace/parent/child``). Resource-group and subscription ids parse too,
+    as ``Microsoft.Resources/resourceGroups`` and ``Microsoft.Resources/subscriptions`` (with an
+    empty resource group). Raises :class:`InputError` for anything else.
+    """
+    if not isinstance(resource_id, str) or not resource_id.strip():
+        raise InputError("resource id is empty")
+    match = _RESOURCE_ID.match(resource_id.strip())
+    if match is None:
+        raise InputError(f"resource id {resource_id!r} is not an ARM resource id")
+    subscription, group, namespace, rest = match.group("sub", "rg", "ns", "rest")
+    if namespace is None:
+        if group is None:
+            return subscription, "", "Microsoft.Resources/subscriptions", subscription
+        return subscription, group, "Microsoft.Resources/resourceGroups", group
+    parts = rest.strip("/").split("/")
+    types, names = parts[0::2], parts[1::2]
+    return subscription, group or "", "/".join([namespace, *types]), names[-1]
+
+
+def is_container_group_id(resource_id: str) -> bool:
+    """Whether ``resource_id`` names a container group (case-insensitive); never raises."""
+    try:
+        _, group, provider_type, _ = parse_resource_id(resource_id)
+    except InputError:
+        return False
+    return bool(group) and provider_type.lower() == CONTAINER_GROUP_TYPE.lower()
+
+
+def signal_for_resource(
+    resource_id: str, *, definition: dict[str, Any] | None = None, schema: SignalSchema = "replay"
+) -> FailureSignal:
+    """A signal for a container group named directly (replay by resource id, the CLI, a sweep).
+
+    Raises :class:`InputError` when ``resource_id`` is not a container-group id.
+    """
+    if not isinstance(resource_id, str):
+        raise InputError("resourceId must be a string")
+    try:
+        subscription, group, provider_type, name = parse_resource_id(resource_id)
+    except InputError as err:
+        raise InputError(f"resourceId: {err}") from err
+    if not group or provider_type.lower() != CONTAINER_GROUP_TYPE.lower():
+        raise InputError(f"resourceId {resource_id!r} is not a {CONTAINER_GROUP_TYPE} id")
+    return FailureSignal(
+        resource_id=resource_id.strip().rstrip("/"),
+        subscription_id=subscription,
+        resource_group=group,
+        name=name,
+        schema=schema,
+        definition=definition,
+    )
+
+
+def parse_events(body: Any) -> list[FailureSignal | Skip]:
+    """Parse one event or a JSON array of events (a delivery batch or a dead-letter blob).
+
+    ``body`` is decoded JSON; ``str``/``bytes`` are decoded first. An empty array, or an array
+    element that cannot be read, raises :class:`InputError` (elements are named ``event[i]``).
+    """
+    if isinstance(body, (str, bytes, bytearray)):
+        try:
+            body = json.loads(body)
+        except ValueError as err:
+            raise InputError(f"body is not valid JSON: {err}") from err
+    if isinstance(body, list):
+        if not body:
+            raise InputError("body is an empty array; expected at least one event")
+        return [_parse(item, f"event[{i}]") for i, item in enumerate(body)]
+    return [_parse(body, "event")]
+
+
+def parse_event(payload: Mapping[str, Any]) -> FailureSignal | Skip:
+    """Parse one event in Event Grid or CloudEvents 1.0 schema. See the module docstring."""
+    return _parse(payload, "event")
+
+
+def _parse(payload: Any, where: str) -> FailureSignal | Skip:
+    if not isinstance(payload, Mapping):
+        raise InputError(f"{where} is not a JSON object")
+    if "specversion" in payload:
+        schema: SignalSchema = "cloudevents"
+        type_field, time_field = "type", "time"
+    elif "eventType" in payload:
+        schema, type_field, time_field = "eventgrid", "eventType", "eventTime"
+    else:
+        raise InputError(f"{where} is neither an Event Grid event (eventType) nor a CloudEvent (specversion)")
+    for required in ("id", type_field, "subject", "data"):
+        if payload.get(required) in (None, ""):
+            raise InputError(f"{where}.{required} is missing")
+    for text_field in ("id", type_field, "subject"):
+        if not isinstance(payload[text_field], str):
+            raise InputError(f"{where}.{text_field} is not a string")
+    if not isinstance(payload["data"], Mapping):
+        raise InputError(f"{where}.data is not a JSON object")
+    event_type, data = _envelope(payload, schema, where)
+
+    if event_type.lower() != WRITE_FAILURE.lower():
+        return Skip(f"event type {event_type} is not {WRITE_FAILURE}", resource_id=_text(data.get("resourceUri")))
+    resource_uri = _text(data.get("resourceUri"))
+    if not resource_uri:
+        raise InputError(f"{where}.data.resourceUri is missing")
+    try:
+        subscription, group, provider_type, name = parse_resource_id(resource_uri)
+    except InputError as err:
+        raise InputError(f"{where}.data.resourceUri: {err}") from err
+    if not group or provider_type.lower() != CONTAINER_GROUP_TYPE.lower():
+        return Skip(f"resource type {provider_type} is not {CONTAINER_GROUP_TYPE}", resource_id=resource_uri)
+    # ARM always sends operationName; a hand-written replay without it is taken as the write.
+    operation = _text(data.get("operationName")) or CONTAINER_GROUP_WRITE
+    if operation.lower() != CONTAINER_GROUP_WRITE.lower():
+        return Skip(f"operation {operation} is not {CONTAINER_GROUP_WRITE}", resource_id=resource_uri)
+
+    claims = data.get("claims")
+    claims = claims if isinstance(claims, Mapping) else {}
+    return FailureSignal(
+        resource_id=resource_uri,
+        subscription_id=subscription,
+        resource_group=group,
+        name=name,
+        correlation_id=_text(data.get("correlationId")),
+        operation_name=operation,
+        tenant_id=_text(data.get("tenantId")) or _text(claims.get(TENANT_ID_CLAIM)) or _text(claims.get("tid")),
+        caller_object_id=_text(claims.get(OBJECT_ID_CLAIM)) or _text(claims.get("oid")),
+        event_id=_text(payload.get("id")),
+        event_time=_text(payload.get(time_field)),
+        event_type=event_type,
+        schema=schema,
+    )
+
+
+def _envelope(payload: Mapping[str, Any], schema: SignalSchema, where: str) -> tuple[str, Mapping[str, Any]]:
+    """Read the envelope with the SDK's own models, so both schemas are held to the SDK's rules."""
+    try:
+        if schema == "cloudevents":
+            if not payload.get("source"):
+                raise InputError(f"{where}.source is missing")
+            if "data_base64" in payload:
+                raise InputError(f"{where}.data_base64 is not supported; ARM events carry JSON data")
+            cloud_event: CloudEvent[Any] = CloudEvent.from_dict(dict(payload))
+            event_type, data = cloud_event.type, cloud_event.data
+        else:
+            grid_event = EventGridEvent.from_dict(dict(payload))
+            event_type, data = grid_event.event_type, grid_event.data
+    except InputError:
+        raise
+    except (DeserializationError, ValueError, IndexError, TypeError) as err:
+        # With the fields checked above, the SDKs fail only on an unreadable timestamp.
+        field = "time" if schema == "cloudevents" else "eventTime"
+        if payload.get(field) is not None:
+            raise InputError(f"{where}.{field} is not a valid timestamp: {payload.get(field)!r}") from err
+        raise InputError(f"{where} is not a valid {schema} event: {str(err).splitlines()[0]}") from err
+    if not isinstance(data, Mapping):
+        raise InputError(f"{where}.data is not a JSON object")
+    return str(event_type), data
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None

@@ -1,0 +1,468 @@
+"""Each check on hand-built contexts: it fires in its case and stays quiet in the near misses."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+
+from remediation.checks import (
+    CURRENT_DOCS,
+    IMAGE_PULL_ERROR_CODES,
+    TROUBLESHOOTING_GUIDE,
+    all_checks,
+    check,
+    run_checks,
+)
+from remediation.images import parse_image
+from remediation.model import (
+    Context,
+    ErrorInfo,
+    FailureSignal,
+    Finding,
+    GroupDefinition,
+    Identity,
+    ImageStatus,
+    Registry,
+    RegistryCredential,
+    RoleAssignment,
+    RoleDefinition,
+)
+from remediation.permissions import PULL_ACTION, REPOSITORY_CONTENT_READ
+
+SUB = "/subscriptions/00000000-0000-0000-0000-000000000001"
+RG = f"{SUB}/resourceGroups/rg-acr"
+REGISTRY_ID = f"{RG}/providers/Microsoft.ContainerRegistry/registries/myacr"
+SERVER = "myacr.azurecr.io"
+GROUP_ID = f"{SUB}/resourceGroups/rg-apps/providers/Microsoft.ContainerInstance/containerGroups/web"
+UAMI = f"{SUB}/resourceGroups/rg-id/providers/Microsoft.ManagedIdentity/userAssignedIdentities/pull-id"
+OTHER_UAMI = f"{SUB}/resourceGroups/rg-id/providers/Microsoft.ManagedIdentity/userAssignedIdentities/other"
+PRINCIPAL = "9e1d2c3b-0000-4000-8000-000000000001"
+IMAGE = f"{SERVER}/team/app:v1"
+
+ACR_PULL = RoleDefinition("/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d",
+                          "AcrPull", actions=(PULL_ACTION,))
+ACR_PUSH = RoleDefinition("/providers/Microsoft.Authorization/roleDefinitions/8311e382-0749-4cb8-b61a-304f252e45ec",
+                          "AcrPush", actions=(PULL_ACTION, "Microsoft.ContainerRegistry/registries/push/write"))
+READER = RoleDefinition("/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7",
+                        "Reader", actions=("*/read",))
+REPO_READER = RoleDefinition(
+    "/providers/Microsoft.Authorization/roleDefinitions/b93aa761-3e63-49ed-ac28-beffa264f7ac",
+    "Container Registry Repository Reader", actions=("Microsoft.ContainerRegistry/registries/read",),
+    data_actions=("Microsoft.ContainerRegistry/registries/repositories/metadata/read", REPOSITORY_CONTENT_READ))
+CUSTOM_WILDCARD = RoleDefinition(
+    f"{SUB}/providers/Microsoft.Authorization/roleDefinitions/aaaaaaaa-0000-0000-0000-000000000001",
+    "Registry operator", actions=("Microsoft.ContainerRegistry/registries/*",), role_type="CustomRole")
+CUSTOM_NO_PULL = RoleDefinition(
+    f"{SUB}/providers/Microsoft.Authorization/roleDefinitions/aaaaaaaa-0000-0000-0000-000000000002",
+    "Registry admin without pull", actions=("Microsoft.ContainerRegistry/*",),
+    not_actions=("Microsoft.ContainerRegistry/registries/pull/read",), role_type="CustomRole")
+ROLES = {r.guid: r for r in (ACR_PULL, ACR_PUSH, READER, REPO_READER, CUSTOM_WILDCARD, CUSTOM_NO_PULL)}
+
+
+def grant(role: RoleDefinition, scope: str = REGISTRY_ID, condition: str | None = None) -> RoleAssignment:
+    return RoleAssignment(f"{scope}/providers/Microsoft.Authorization/roleAssignments/{role.guid[:8]}", scope,
+                          role.id, PRINCIPAL, condition)
+
+
+def definition(
+    *,
+    credentials: tuple[RegistryCredential, ...] = (RegistryCredential(0, SERVER, identity=UAMI),),
+    images: tuple[str, ...] = (IMAGE,),
+    api_version: str | None = "2023-05-01",
+    user_assigned: tuple[str, ...] = (UAMI,),
+    subnet_ids: tuple[str, ...] = (),
+    os_type: str | None = "Linux",
+) -> GroupDefinition:
+    return GroupDefinition(
+        resource_id=GROUP_ID, body={}, api_version=api_version, source="replay", location="eastus",
+        os_type=os_type, subnet_ids=subnet_ids, identity_type="UserAssigned" if user_assigned else None,
+        user_assigned_identities=user_assigned, credentials=credentials,
+        images=tuple(parse_image(i) for i in images),
+    )
+
+
+def registry(**changes: Any) -> Registry:
+    base = Registry(id=REGISTRY_ID, name="myacr", login_server=SERVER, sku="Premium", public_network_access="Enabled",
+                    default_action="Allow", bypass="AzureServices", role_assignment_mode="LegacyRegistryPermissions")
+    return dataclasses.replace(base, **changes)
+
+
+def context(
+    *,
+    assignments: tuple[RoleAssignment, ...] | None = (grant(ACR_PULL),),
+    group: GroupDefinition | None = None,
+    reg: Registry | None = None,
+    error: str | None = "InaccessibleImage",
+    **changes: Any,
+) -> Context:
+    """A healthy group (AcrPull at the registry, everything in order) unless told otherwise."""
+    ctx = Context(
+        signal=FailureSignal(GROUP_ID, SUB.rsplit("/", 1)[-1], "rg-apps", "web"),
+        error=ErrorInfo(error, f"{error} happened") if error else None,
+        definition=group or definition(),
+        registries={SERVER: reg or registry()},
+        identities={UAMI.lower(): Identity(UAMI, PRINCIPAL, "client-1")},
+        assignments={} if assignments is None else {PRINCIPAL: assignments},
+        role_definitions=dict(ROLES),
+        images=(ImageStatus(parse_image(IMAGE), True),),
+    )
+    return dataclasses.replace(ctx, **changes)
+
+
+def codes(ctx: Context) -> list[str]:
+    return [f.code for f in run_checks(ctx)]
+
+
+def only(ctx: Context, code: str) -> Finding:
+    findings = [f for f in run_checks(ctx) if f.code == code]
+    assert len(findings) == 1, findings
+    return findings[0]
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+
+CONTRACT_ORDER = [
+    "ACI_API_VERSION_TOO_OLD", "ACI_CREDENTIAL_AMBIGUOUS", "ACI_IDENTITY_NOT_ATTACHED",
+    "ACI_SYSTEM_IDENTITY_UNSUPPORTED", "ACI_CREDENTIAL_SERVER_MISSING", "ACI_VNET_UNSUPPORTED",
+    "ACI_WINDOWS_UNSUPPORTED", "ACR_PULL_PERMISSION_MISSING", "ACR_ABAC_REPOSITORY_PERMISSIONS",
+    "ACR_TRUSTED_SERVICES_DISABLED", "ACR_NOT_FOUND", "ACR_IMAGE_NOT_FOUND", "UNKNOWN",
+]
+
+
+def test_every_cause_code_has_one_check_in_the_contract_order() -> None:
+    checks = all_checks()
+    assert [c.code for c in checks] == CONTRACT_ORDER
+    assert all(c.doc.strip() for c in checks)
+    # One file per cause: no two checks share a module.
+    assert len({c.run.__module__ for c in checks}) == len(checks)
+
+
+def test_image_pull_error_codes_are_the_guides_five() -> None:
+    assert {
+        "InvalidImageRegistryCredentialType", "AmbiguousImageResitryCredentialType", "InvalidImageRegistryIdentity",
+        "InvalidRequestContent", "InaccessibleImage"} == IMAGE_PULL_ERROR_CODES
+
+
+def test_a_second_check_for_a_code_is_refused() -> None:
+    with pytest.raises(ValueError, match="two checks registered for ACR_NOT_FOUND"):
+        check("ACR_NOT_FOUND", "again")(lambda ctx: [])
+
+
+def test_a_healthy_group_has_no_finding_but_unknown() -> None:
+    assert codes(context(error=None)) == []
+    finding = only(context(), "UNKNOWN")
+    assert codes(context()) == ["UNKNOWN"]
+    assert finding.evidence["errorCode"] == "InaccessibleImage"
+    assert finding.evidence["errorMessage"] == "InaccessibleImage happened"
+    assert finding.fixable is False
+
+
+def test_findings_are_json_serialisable_and_checks_are_repeatable() -> None:
+    ctx = context(assignments=(), group=definition(api_version="2019-12-01", subnet_ids=("s",), os_type="Windows"))
+    first = run_checks(ctx)
+    assert first == run_checks(ctx)
+    json.dumps([dataclasses.asdict(f) for f in first])
+    assert {f.code for f in first} == {"ACI_API_VERSION_TOO_OLD", "ACI_VNET_UNSUPPORTED", "ACI_WINDOWS_UNSUPPORTED",
+                                       "ACR_PULL_PERMISSION_MISSING"}
+
+
+# --- definition causes -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("api_version", "fires"), [
+    ("2021-03-01", True), ("2019-12-01", True), ("2021-07-01", False), ("2023-05-01", False), (None, False),
+])
+def test_api_version_too_old(api_version: str | None, fires: bool) -> None:
+    ctx = context(group=definition(api_version=api_version))
+    assert ("ACI_API_VERSION_TOO_OLD" in codes(ctx)) is fires
+    if fires:
+        finding = only(ctx, "ACI_API_VERSION_TOO_OLD")
+        assert finding.fixable is True
+        assert finding.evidence["apiVersion"] == api_version
+        assert finding.evidence["proposedApiVersion"] == "2023-05-01"
+
+
+def test_old_api_version_with_password_credential_is_fine() -> None:
+    group = definition(api_version="2019-12-01",
+                       credentials=(RegistryCredential(0, SERVER, username="u", has_password=True),))
+    assert "ACI_API_VERSION_TOO_OLD" not in codes(context(group=group))
+
+
+def test_api_version_reported_by_the_service() -> None:
+    ctx = context(group=definition(api_version=None), error="InvalidImageRegistryCredentialType")
+    assert only(ctx, "ACI_API_VERSION_TOO_OLD").evidence["errorCode"] == "InvalidImageRegistryCredentialType"
+
+
+@pytest.mark.parametrize(("credential", "problem"), [
+    (RegistryCredential(0, SERVER, username="u", has_password=True, identity=UAMI), "both"),
+    (RegistryCredential(0, SERVER), "neither"),
+    (RegistryCredential(0, SERVER, username="u", has_password=True), None),
+    (RegistryCredential(0, SERVER, identity=UAMI), None),
+])
+def test_credential_ambiguous(credential: RegistryCredential, problem: str | None) -> None:
+    ctx = context(group=definition(credentials=(RegistryCredential(1, "other.io", identity=UAMI),
+                                                dataclasses.replace(credential, index=2))))
+    found = [f for f in run_checks(ctx) if f.code == "ACI_CREDENTIAL_AMBIGUOUS"]
+    if problem is None:
+        assert found == []
+        return
+    (finding,) = found
+    assert (finding.evidence["credentialIndex"], finding.evidence["problem"]) == (2, problem)
+    assert finding.evidence["fieldsSet"] == (["username", "password", "identity"] if problem == "both" else [])
+    assert finding.fixable is False
+
+
+def test_identity_not_attached() -> None:
+    ctx = context(group=definition(credentials=(RegistryCredential(0, SERVER, identity=OTHER_UAMI),)))
+    finding = only(ctx, "ACI_IDENTITY_NOT_ATTACHED")
+    assert finding.evidence["credentialIndex"] == 0 and finding.evidence["field"] == "identity"
+    assert finding.evidence["identity"] == OTHER_UAMI
+    assert finding.evidence["userAssignedIdentities"] == [UAMI]
+    assert finding.fixable is False
+
+
+def test_identity_attached_in_another_case_is_attached() -> None:
+    ctx = context(group=definition(credentials=(RegistryCredential(0, SERVER, identity=UAMI.upper()),)))
+    assert "ACI_IDENTITY_NOT_ATTACHED" not in codes(ctx)
+
+
+@pytest.mark.parametrize("reference", ["[system]", "system", "[SYSTEM]"])
+def test_system_identity_unsupported(reference: str) -> None:
+    ctx = context(group=definition(credentials=(RegistryCredential(0, SERVER, identity=reference),)))
+    found = codes(ctx)
+    assert "ACI_SYSTEM_IDENTITY_UNSUPPORTED" in found
+    assert "ACI_IDENTITY_NOT_ATTACHED" not in found
+    finding = only(ctx, "ACI_SYSTEM_IDENTITY_UNSUPPORTED")
+    assert finding.evidence["proposal"] == f"use the attached user-assigned identity {UAMI}"
+    assert not finding.fixable
+
+
+def test_credential_server_missing_proposes_the_images_registry() -> None:
+    ctx = context(group=definition(credentials=(RegistryCredential(0, None, identity=UAMI),),
+                                   images=(IMAGE, "nginx:1")))
+    finding = only(ctx, "ACI_CREDENTIAL_SERVER_MISSING")
+    assert finding.evidence["credentialIndex"] == 0 and finding.evidence["field"] == "server"
+    assert finding.evidence["proposedServer"] == SERVER and finding.evidence["candidateServers"] == [SERVER]
+    assert "ACI_CREDENTIAL_SERVER_MISSING" not in codes(context())
+
+
+# --- limitations the troubleshooting guide lists ------------------------------------------------
+
+
+def test_vnet_injected_group_with_identity() -> None:
+    finding = only(context(group=definition(subnet_ids=("/subnets/aci",))), "ACI_VNET_UNSUPPORTED")
+    assert finding.fixable is False and finding.source == "troubleshooting guide"
+    documents = {d["title"]: d for d in finding.evidence["documents"]}
+    assert documents["troubleshooting guide"] == {"title": "troubleshooting guide", "url": TROUBLESHOOTING_GUIDE,
+                                                  "listsCause": True}
+    assert documents["current docs"]["url"] == CURRENT_DOCS and documents["current docs"]["listsCause"] is False
+    assert "private endpoint" in documents["current docs"]["note"]
+
+
+def test_vnet_group_with_password_credential_or_without_subnet_is_fine() -> None:
+    password = (RegistryCredential(0, SERVER, username="u", has_password=True),)
+    assert "ACI_VNET_UNSUPPORTED" not in codes(context(group=definition(subnet_ids=("/s",), credentials=password)))
+    assert "ACI_VNET_UNSUPPORTED" not in codes(context())
+
+
+def test_windows_group_with_identity() -> None:
+    finding = only(context(group=definition(os_type="windows")), "ACI_WINDOWS_UNSUPPORTED")
+    assert finding.fixable is False
+    assert [d["listsCause"] for d in finding.evidence["documents"]] == [True, False]
+    password = (RegistryCredential(0, SERVER, username="u", has_password=True),)
+    assert "ACI_WINDOWS_UNSUPPORTED" not in codes(context(group=definition(os_type="Windows", credentials=password)))
+
+
+# --- pull permission (legacy mode) --------------------------------------------------------------
+
+
+def test_no_assignment_at_all() -> None:
+    finding = only(context(assignments=()), "ACR_PULL_PERMISSION_MISSING")
+    assert finding.fixable is True
+    assert finding.evidence["registryId"] == REGISTRY_ID and finding.evidence["principalId"] == PRINCIPAL
+    assert finding.evidence["loginServer"] == SERVER and finding.evidence["identity"] == UAMI
+    assert finding.evidence["assignmentsConsidered"] == []
+    assert "UNKNOWN" not in codes(context(assignments=()))
+
+
+@pytest.mark.parametrize("assignment", [
+    grant(ACR_PULL),
+    grant(ACR_PULL, RG),
+    grant(ACR_PULL, SUB),
+    grant(ACR_PUSH),
+    grant(READER, SUB),
+    grant(CUSTOM_WILDCARD, RG),
+    grant(ACR_PULL, "/providers/Microsoft.Management/managementGroups/root"),
+], ids=["acrpull", "acrpull-rg", "acrpull-sub", "acrpush", "reader-sub", "custom-wildcard", "acrpull-mg"])
+def test_pull_granted_does_not_fire(assignment: RoleAssignment) -> None:
+    assert "ACR_PULL_PERMISSION_MISSING" not in codes(context(assignments=(assignment,)))
+
+
+def test_assignments_that_do_not_grant_are_explained() -> None:
+    sibling = grant(ACR_PULL, f"{SUB}/resourceGroups/rg-acr2")
+    no_pull = grant(CUSTOM_NO_PULL, RG)
+    repo_reader = grant(REPO_READER)
+    finding = only(context(assignments=(sibling, no_pull, repo_reader)), "ACR_PULL_PERMISSION_MISSING")
+    considered = finding.evidence["assignmentsConsidered"]
+    assert [(c["role"], c["grants"]) for c in considered] == [
+        ("AcrPull", False), ("Registry admin without pull", False), ("Container Registry Repository Reader", False)]
+    assert "which is not" in considered[0]["reason"]
+    assert "notActions removes it" in considered[1]["reason"]
+    assert f"no actions entry matching {PULL_ACTION}" in considered[2]["reason"]
+
+
+@pytest.mark.parametrize("changes", [
+    {"assignments": {}},
+    {"identities": {}},
+    {"identities": {UAMI.lower(): Identity(UAMI, None, None)}},
+    {"identities": {UAMI.lower(): Identity(UAMI, PRINCIPAL, None, found=False)}},
+    {"registries": {}},
+], ids=["assignments-unread", "identity-unread", "no-principal", "identity-missing", "registry-not-looked-up"])
+def test_missing_data_does_not_fire(changes: dict[str, Any]) -> None:
+    ctx = dataclasses.replace(context(assignments=()), **changes)
+    found = codes(ctx)
+    assert "ACR_PULL_PERMISSION_MISSING" not in found and "ACR_ABAC_REPOSITORY_PERMISSIONS" not in found
+
+
+def test_unreadable_role_definition_does_not_fire() -> None:
+    ghost = RoleAssignment("a/ghost", REGISTRY_ID, f"{SUB}/providers/Microsoft.Authorization/roleDefinitions/ffff",
+                           PRINCIPAL)
+    assert "ACR_PULL_PERMISSION_MISSING" not in codes(context(assignments=(ghost,)))
+
+
+def test_credential_for_a_registry_no_image_uses_is_not_a_cause() -> None:
+    group = definition(credentials=(RegistryCredential(0, SERVER, identity=UAMI),), images=("nginx",))
+    assert "ACR_PULL_PERMISSION_MISSING" not in codes(context(assignments=(), group=group))
+
+
+# --- ABAC repository permissions ------------------------------------------------------------------
+
+
+ABAC = registry(role_assignment_mode="AbacRepositoryPermissions")
+CONDITION = ("((!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'})) OR "
+             "(@Resource[Microsoft.ContainerRegistry/registries/repositories:name] StringEqualsIgnoreCase '%s'))")
+
+
+def test_abac_with_acrpull_only_fires_abac_not_legacy() -> None:
+    found = codes(context(reg=ABAC, assignments=(grant(ACR_PULL),)))
+    assert "ACR_ABAC_REPOSITORY_PERMISSIONS" in found
+    assert "ACR_PULL_PERMISSION_MISSING" not in found
+    finding = only(context(reg=ABAC, assignments=(grant(ACR_PULL),)), "ACR_ABAC_REPOSITORY_PERMISSIONS")
+    assert finding.fixable is True
+    assert finding.evidence["repositories"] == ["team/app"]
+    assert finding.evidence["registryId"] == REGISTRY_ID and finding.evidence["principalId"] == PRINCIPAL
+    (considered,) = finding.evidence["assignmentsConsidered"]["team/app"]
+    assert considered["role"] == "AcrPull" and "no dataActions entry" in considered["reason"]
+
+
+def test_legacy_registry_never_fires_abac() -> None:
+    assert "ACR_ABAC_REPOSITORY_PERMISSIONS" not in codes(context(assignments=()))
+
+
+@pytest.mark.parametrize(("assignment", "fires"), [
+    (grant(REPO_READER), False),
+    (grant(REPO_READER, RG), False),
+    (grant(REPO_READER, condition=CONDITION % "team/app"), False),
+    (grant(REPO_READER, condition=CONDITION % "TEAM/APP"), False),
+    (grant(REPO_READER, condition=CONDITION % "team/other"), True),
+    (grant(REPO_READER, condition="@Resource[x] Gibberish 'team/app'"), True),
+    (grant(REPO_READER, f"{SUB}/resourceGroups/elsewhere"), True),
+    (grant(READER, SUB), True),
+], ids=["reader", "reader-rg", "conditioned-here", "conditioned-any-case", "conditioned-elsewhere", "unreadable",
+        "other-scope", "control-plane-reader"])
+def test_abac_repository_reader(assignment: RoleAssignment, fires: bool) -> None:
+    found = codes(context(reg=ABAC, assignments=(assignment,)))
+    assert ("ACR_ABAC_REPOSITORY_PERMISSIONS" in found) is fires
+    assert "ACR_PULL_PERMISSION_MISSING" not in found
+
+
+def test_abac_lists_only_the_repositories_that_are_not_readable() -> None:
+    group = definition(images=(IMAGE, f"{SERVER}/team/web:2", f"{SERVER}/base:1"))
+    starts = "@Resource[Microsoft.ContainerRegistry/registries/repositories:name] StringStartsWith 'team/'"
+    finding = only(context(reg=ABAC, group=group, assignments=(grant(REPO_READER, condition=starts),)),
+                   "ACR_ABAC_REPOSITORY_PERMISSIONS")
+    assert finding.evidence["repositories"] == ["base"]
+    assert set(finding.evidence["assignmentsConsidered"]) == {"base", "team/app", "team/web"}
+
+
+def test_unreadable_condition_is_said_in_the_evidence() -> None:
+    ctx = context(reg=ABAC, assignments=(grant(REPO_READER, condition="@Resource[x] Gibberish 'a'"),))
+    (considered,) = only(ctx, "ACR_ABAC_REPOSITORY_PERMISSIONS").evidence["assignmentsConsidered"]["team/app"]
+    assert "condition could not be read" in considered["reason"]
+
+
+# --- registry network, existence ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("changes", "fires"), [
+    ({"public_network_access": "Disabled", "bypass": "None"}, True),
+    ({"default_action": "Deny", "bypass": "none"}, True),
+    ({"public_network_access": "Disabled", "default_action": "Deny", "bypass": "None"}, True),
+    ({"bypass": "None"}, False),
+    ({"public_network_access": "Disabled", "bypass": "AzureServices"}, False),
+    ({"default_action": "Deny", "bypass": None}, False),
+], ids=["public-off", "deny", "both", "not-restricted", "trusted-on", "bypass-unknown"])
+def test_trusted_services_disabled(changes: dict[str, Any], fires: bool) -> None:
+    ctx = context(reg=registry(**changes))
+    assert ("ACR_TRUSTED_SERVICES_DISABLED" in codes(ctx)) is fires
+    if fires:
+        finding = only(ctx, "ACR_TRUSTED_SERVICES_DISABLED")
+        assert finding.fixable is True and finding.evidence["registryId"] == REGISTRY_ID
+        assert finding.evidence["networkRuleBypassOptions"].lower() == "none"
+
+
+def test_trusted_services_only_matter_for_identity_pulls() -> None:
+    password = (RegistryCredential(0, SERVER, username="u", has_password=True),)
+    ctx = context(group=definition(credentials=password), reg=registry(public_network_access="Disabled", bypass="None"))
+    assert "ACR_TRUSTED_SERVICES_DISABLED" not in codes(ctx)
+
+
+def test_registry_not_found() -> None:
+    ctx = context(registries={SERVER: None}, images=())
+    finding = only(ctx, "ACR_NOT_FOUND")
+    assert finding.evidence["loginServer"] == SERVER and finding.evidence["images"] == [IMAGE]
+    assert finding.fixable is False
+    assert "ACR_PULL_PERMISSION_MISSING" not in codes(ctx)
+    assert "ACR_NOT_FOUND" not in codes(context(registries={}))
+
+
+def test_non_acr_registries_are_never_not_found() -> None:
+    group = definition(images=("docker.io/library/nginx", "quay.io/org/app:1"),
+                       credentials=(RegistryCredential(0, "quay.io", username="u", has_password=True),))
+    ctx = context(group=group, registries={"docker.io": None, "quay.io": None}, images=())
+    assert "ACR_NOT_FOUND" not in codes(ctx)
+
+
+@pytest.mark.parametrize(("exists", "fires"), [(False, True), (None, False), (True, False)])
+def test_image_not_found(exists: bool | None, fires: bool) -> None:
+    ctx = context(images=(ImageStatus(parse_image(IMAGE), exists, "manifest unknown"),))
+    assert ("ACR_IMAGE_NOT_FOUND" in codes(ctx)) is fires
+    if fires:
+        finding = only(ctx, "ACR_IMAGE_NOT_FOUND")
+        assert finding.evidence["repository"] == "team/app" and finding.evidence["reference"] == "v1"
+        assert finding.evidence["detail"] == "manifest unknown" and not finding.fixable
+
+
+# --- UNKNOWN ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", sorted(IMAGE_PULL_ERROR_CODES - {"InvalidImageRegistryCredentialType"}))
+def test_unknown_for_each_image_pull_code(code: str) -> None:
+    notes = ("whether myacr.azurecr.io/team/app:v1 exists is unknown: 403",)
+    finding = only(context(error=code, notes=notes), "UNKNOWN")
+    assert finding.evidence["errorCode"] == code and finding.evidence["notes"] == list(notes)
+
+
+def test_unknown_needs_an_image_pull_error_and_no_other_finding() -> None:
+    assert codes(context(error="Conflict")) == []
+    assert codes(context(error=None)) == []
+    assert codes(context(assignments=())) == ["ACR_PULL_PERMISSION_MISSING"]
+
+
+def test_without_a_definition_only_error_driven_checks_can_fire() -> None:
+    assert codes(context(definition=None)) == ["UNKNOWN"]
+    assert codes(context(definition=None, error="InvalidImageRegistryCredentialType")) == ["ACI_API_VERSION_TOO_OLD"]

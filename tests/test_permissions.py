@@ -1,0 +1,248 @@
+"""The product's own RBAC evaluation: wildcards, notActions, scopes, conditions."""
+
+from __future__ import annotations
+
+import pytest
+
+from remediation.model import RoleAssignment, RoleDefinition
+from remediation.permissions import (
+    PULL_ACTION,
+    REPOSITORY_CONTENT_READ,
+    REPOSITORY_NAME_ATTRIBUTE,
+    action_matches,
+    condition_allows,
+    condition_readable,
+    evaluate_assignment,
+    granting_assignments,
+    role_grant_reason,
+    scope_applies,
+)
+
+SUB = "/subscriptions/00000000-0000-0000-0000-000000000001"
+RG = f"{SUB}/resourceGroups/rg-acr"
+REGISTRY = f"{RG}/providers/Microsoft.ContainerRegistry/registries/myacr"
+PRINCIPAL = "9e1d2c3b-0000-4000-8000-000000000001"
+
+ACR_PULL = RoleDefinition("/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d",
+                          "AcrPull", actions=(PULL_ACTION,))
+READER = RoleDefinition("/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7",
+                        "Reader", actions=("*/read",))
+REPO_READER = RoleDefinition(
+    "/providers/Microsoft.Authorization/roleDefinitions/b93aa761-3e63-49ed-ac28-beffa264f7ac",
+    "Container Registry Repository Reader",
+    actions=("Microsoft.ContainerRegistry/registries/read",),
+    data_actions=("Microsoft.ContainerRegistry/registries/repositories/metadata/read", REPOSITORY_CONTENT_READ),
+)
+NO_PULL = RoleDefinition(f"{SUB}/providers/Microsoft.Authorization/roleDefinitions/11111111-0000-0000-0000-00000000aa",
+                         "Registry all but pull", actions=("Microsoft.ContainerRegistry/*",),
+                         not_actions=("Microsoft.ContainerRegistry/registries/pull/*",), role_type="CustomRole")
+ROLES = {r.guid: r for r in (ACR_PULL, READER, REPO_READER, NO_PULL)}
+
+REPO_CONDITION = (
+    "((!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'}) AND "
+    "!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/metadata/read'})) OR "
+    "(@Resource[Microsoft.ContainerRegistry/registries/repositories:name] StringEqualsIgnoreCase 'team/app'))"
+)
+
+
+def assignment(role: RoleDefinition, scope: str = REGISTRY, condition: str | None = None, n: int = 1) -> RoleAssignment:
+    return RoleAssignment(id=f"{scope}/providers/Microsoft.Authorization/roleAssignments/a{n}", scope=scope,
+                          role_definition_id=role.id, principal_id=PRINCIPAL, condition=condition)
+
+
+def repo(name: str) -> dict[str, str]:
+    return {REPOSITORY_NAME_ATTRIBUTE: name}
+
+
+@pytest.mark.parametrize(("pattern", "operation", "expected"), [
+    (PULL_ACTION, PULL_ACTION, True),
+    ("microsoft.containerregistry/REGISTRIES/pull/read", PULL_ACTION, True),
+    ("*", PULL_ACTION, True),
+    ("*/read", PULL_ACTION, True),
+    ("Microsoft.ContainerRegistry/*", PULL_ACTION, True),
+    ("Microsoft.ContainerRegistry/registries/*/read", PULL_ACTION, True),
+    ("Microsoft.ContainerRegistry/registries/read", PULL_ACTION, False),
+    ("Microsoft.ContainerRegistry/registries/push/write", PULL_ACTION, False),
+    ("*/write", PULL_ACTION, False),
+    ("Microsoft.ContainerRegistry/registries/pull/read/extra", PULL_ACTION, False),
+    ("Microsoft.Container*", PULL_ACTION, True),
+    ("Microsoft.ContainerRegistry/registries/pull/rea.", PULL_ACTION, False),
+])
+def test_action_matches(pattern: str, operation: str, expected: bool) -> None:
+    assert action_matches(pattern, operation) is expected
+
+
+@pytest.mark.parametrize(("scope", "target", "expected"), [
+    (REGISTRY, REGISTRY, True),
+    (REGISTRY.upper() + "/", REGISTRY, True),
+    (RG, REGISTRY, True),
+    (SUB, REGISTRY, True),
+    ("/", REGISTRY, True),
+    (f"{SUB}/resourceGroups/rg-ac", REGISTRY, False),
+    (f"{SUB}/resourceGroups/rg-acr2", f"{SUB}/resourceGroups/rg-acr", False),
+    (f"{RG}/providers/Microsoft.ContainerRegistry/registries/myacr2", REGISTRY, False),
+    ("/subscriptions/00000000-0000-0000-0000-000000000002", REGISTRY, False),
+    (f"{REGISTRY}/repositories/app", REGISTRY, False),
+    ("/providers/Microsoft.Management/managementGroups/root-mg", REGISTRY, True),
+])
+def test_scope_applies(scope: str, target: str, expected: bool) -> None:
+    assert scope_applies(scope, target) is expected
+
+
+def test_not_actions_remove_what_actions_grant() -> None:
+    grants, why = role_grant_reason(NO_PULL, PULL_ACTION)
+    assert not grants
+    assert why == (f"role Registry all but pull allows {PULL_ACTION} through 'Microsoft.ContainerRegistry/*' but "
+                   "notActions removes it through 'Microsoft.ContainerRegistry/registries/pull/*'")
+    assert role_grant_reason(NO_PULL, "Microsoft.ContainerRegistry/registries/push/write")[0]
+
+
+def test_actions_and_data_actions_are_separate() -> None:
+    assert role_grant_reason(ACR_PULL, PULL_ACTION)[0]
+    assert not role_grant_reason(ACR_PULL, PULL_ACTION, data=True)[0]
+    assert not role_grant_reason(ACR_PULL, REPOSITORY_CONTENT_READ, data=True)[0]
+    assert role_grant_reason(REPO_READER, REPOSITORY_CONTENT_READ, data=True)[0]
+    assert not role_grant_reason(REPO_READER, PULL_ACTION)[0]
+    denied = RoleDefinition("x/d", "denied", data_actions=("*",), not_data_actions=(REPOSITORY_CONTENT_READ,))
+    assert not role_grant_reason(denied, REPOSITORY_CONTENT_READ, data=True)[0]
+
+
+def test_granting_assignments_across_scopes_and_roles() -> None:
+    inherited = assignment(ACR_PULL, RG, n=1)
+    elsewhere = assignment(ACR_PULL, f"{SUB}/resourceGroups/other", n=2)
+    reader = assignment(READER, SUB, n=3)
+    no_pull = assignment(NO_PULL, REGISTRY, n=4)
+    assert granting_assignments([elsewhere, no_pull], ROLES, PULL_ACTION, REGISTRY) == []
+    assert granting_assignments([elsewhere, inherited, no_pull, reader], ROLES, PULL_ACTION, REGISTRY) == [
+        inherited, reader]
+
+
+def test_unknown_role_is_undecided_not_granting() -> None:
+    ghost = RoleAssignment("a/ghost", REGISTRY, f"{SUB}/providers/Microsoft.Authorization/roleDefinitions/abc",
+                           PRINCIPAL)
+    verdict = evaluate_assignment(ghost, ROLES, PULL_ACTION, REGISTRY)
+    assert (verdict.grants, verdict.decided) == (False, False)
+    assert verdict.reason == "role definition abc could not be read"
+    out_of_scope = evaluate_assignment(RoleAssignment("a/x", f"{SUB}/resourceGroups/o", ghost.role_definition_id,
+                                                      PRINCIPAL), ROLES, PULL_ACTION, REGISTRY)
+    assert (out_of_scope.grants, out_of_scope.decided) == (False, True)
+
+
+def test_repository_condition_grants_only_its_repository() -> None:
+    conditioned = assignment(REPO_READER, condition=REPO_CONDITION)
+    for name, expected in (("team/app", True), ("TEAM/App", True), ("team/other", False), ("team/app2", False)):
+        granted = granting_assignments([conditioned], ROLES, REPOSITORY_CONTENT_READ, REGISTRY, data=True,
+                                       resource_attributes=repo(name))
+        assert (granted == [conditioned]) is expected, name
+    verdict = evaluate_assignment(conditioned, ROLES, REPOSITORY_CONTENT_READ, REGISTRY, data=True,
+                                  resource_attributes=repo("team/other"))
+    assert verdict.reason.endswith("but its condition does not allow it for name='team/other'")
+    assert verdict.as_evidence() == {
+        "id": conditioned.id, "role": "Container Registry Repository Reader", "scope": REGISTRY,
+        "condition": REPO_CONDITION, "grants": False, "reason": verdict.reason}
+
+
+def test_condition_without_the_attribute_does_not_grant() -> None:
+    conditioned = assignment(REPO_READER, condition=REPO_CONDITION)
+    assert granting_assignments([conditioned], ROLES, REPOSITORY_CONTENT_READ, REGISTRY, data=True) == []
+
+
+def test_unconditioned_repository_reader_is_registry_wide() -> None:
+    plain = assignment(REPO_READER)
+    assert granting_assignments([plain], ROLES, REPOSITORY_CONTENT_READ, REGISTRY, data=True,
+                                resource_attributes=repo("anything")) == [plain]
+
+
+ATTR = f"@Resource[{REPOSITORY_NAME_ATTRIBUTE}]"
+
+
+@pytest.mark.parametrize(("condition", "name", "expected"), [
+    (f"{ATTR} StringEquals 'team/app'", "team/app", True),
+    (f"{ATTR} StringEquals 'team/app'", "Team/App", False),
+    (f"{ATTR} StringEqualsIgnoreCase 'team/app'", "Team/App", True),
+    (f"{ATTR} StringNotEquals 'team/app'", "team/web", True),
+    (f"{ATTR} StringNotEquals 'team/app'", "team/app", False),
+    (f"{ATTR} StringStartsWith 'team/'", "team/app", True),
+    (f"{ATTR} StringStartsWith 'team/'", "Team/app", False),
+    (f"{ATTR} StringStartsWithIgnoreCase 'team/'", "TEAM/app", True),
+    (f"{ATTR} StringNotStartsWithIgnoreCase 'team/'", "TEAM/app", False),
+    (f"{ATTR} StringLike 'team/*'", "team/app/sub", True),
+    (f"{ATTR} StringLike 'team/?pp'", "team/app", True),
+    (f"{ATTR} StringLike 'team/?pp'", "team/appp", False),
+    (f"{ATTR} StringLike 'team/*'", "TEAM/app", False),
+    (f"{ATTR} ForAnyOfAnyValues:StringEqualsIgnoreCase {{'a', 'team/app', 'b'}}", "Team/App", True),
+    (f"{ATTR} ForAnyOfAnyValues:StringEqualsIgnoreCase {{'a', 'b'}}", "team/app", False),
+    (f"{ATTR} ForAllOfAnyValues:StringStartsWith {{'x/', 'team/'}}", "team/app", True),
+    (f"{ATTR} ForAnyOfAllValues:StringStartsWith {{'t', 'team/'}}", "team/app", True),
+    (f"{ATTR} ForAllOfAllValues:StringStartsWith {{'x', 'team/'}}", "team/app", False),
+    # AND binds tighter than OR, ! tighter than AND; words and symbols both work.
+    (f"{ATTR} StringEquals 'x' OR {ATTR} StringEquals 'team/app' AND {ATTR} StringEquals 'y'", "team/app", False),
+    (f"({ATTR} StringEquals 'x' || {ATTR} StringEquals 'team/app') && !({ATTR} StringEquals 'y')", "team/app", True),
+    (f"NOT ({ATTR} StringEquals 'team/app')", "team/app", False),
+    (f"!(ActionMatches{{'{REPOSITORY_CONTENT_READ}'}}) OR {ATTR} StringEquals 'team/app'", "other", False),
+    ("!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/*/write'})", "other", True),
+    ("ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/*'}", "other", True),
+    (f"SubOperationMatches{{'Blob.List'}} OR {ATTR} StringEquals 'team/app'", "team/app", True),
+    ("SubOperationMatches{'Blob.List'}", "team/app", False),
+    (f"(\n  (\n    {ATTR} StringEqualsIgnoreCase 'team/app'\n  )\n)\n", "team/app", True),
+])
+def test_condition_forms(condition: str, name: str, expected: bool) -> None:
+    assert condition_readable(condition)
+    assert condition_allows(condition, action=REPOSITORY_CONTENT_READ, resource_attributes=repo(name)) is expected
+
+
+def test_missing_attribute_satisfies_only_negated_operators() -> None:
+    assert not condition_allows(f"{ATTR} StringEquals 'a'", action=REPOSITORY_CONTENT_READ)
+    assert condition_allows(f"{ATTR} StringNotEquals 'a'", action=REPOSITORY_CONTENT_READ)
+
+
+def test_attribute_names_compare_case_insensitively() -> None:
+    text = "@Resource[microsoft.containerregistry/registries/repositories:NAME] StringEquals 'app'"
+    assert condition_allows(text, action=REPOSITORY_CONTENT_READ, resource_attributes=repo("app"))
+
+
+def test_delegation_condition_on_request_attributes() -> None:
+    text = (
+        "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR "
+        "(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals "
+        "{7f951dda-4ed3-4680-a7ca-43fe172d538d, b93aa761-3e63-49ed-ac28-beffa264f7ac}))"
+    )
+    write = "Microsoft.Authorization/roleAssignments/write"
+    key = "Microsoft.Authorization/roleAssignments:RoleDefinitionId"
+    acr_pull_id = f"{SUB}/providers/Microsoft.Authorization/roleDefinitions/7F951DDA-4ED3-4680-A7CA-43FE172D538D"
+    owner_id = f"{SUB}/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+    assert condition_allows(text, action=write, request_attributes={key: acr_pull_id})
+    assert not condition_allows(text, action=write, request_attributes={key: owner_id})
+    assert condition_allows(text, action="Microsoft.Authorization/roleAssignments/delete")
+
+
+@pytest.mark.parametrize("condition", [
+    "",
+    "(",
+    f"({ATTR} StringEquals 'a'",
+    f"{ATTR} StringEquals 'a')",
+    f"{ATTR} NumericLessThan 5",
+    f"{ATTR} StringSoundsLike 'a'",
+    f"{ATTR} ForSomeValues:StringEquals 'a'",
+    f"{ATTR} StringEquals",
+    f"{ATTR} StringEquals 'a' AND",
+    f"{ATTR} StringEquals 'a' {ATTR} StringEquals 'b'",
+    "@Resource[x StringEquals 'a'",
+    "this is prose",
+])
+def test_unreadable_conditions_never_grant(condition: str) -> None:
+    assert not condition_readable(condition)
+    assert not condition_allows(condition, action=REPOSITORY_CONTENT_READ, resource_attributes=repo("a"))
+    conditioned = assignment(REPO_READER, condition=condition)
+    verdict = evaluate_assignment(conditioned, ROLES, REPOSITORY_CONTENT_READ, REGISTRY, data=True,
+                                  resource_attributes=repo("a"))
+    if condition:
+        assert not verdict.grants and verdict.reason.endswith("its condition could not be read, so it counts as not "
+                                                              "granting")
+
+
+def test_a_condition_does_not_matter_when_the_role_does_not_grant() -> None:
+    verdict = evaluate_assignment(assignment(ACR_PULL, condition="garbage"), ROLES, REPOSITORY_CONTENT_READ,
+                                  REGISTRY, data=True)
+    assert not verdict.grants
+    assert verdict.reason == f"role AcrPull has no dataActions entry matching {REPOSITORY_CONTENT_READ}"

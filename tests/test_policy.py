@@ -1,0 +1,343 @@
+"""The policy gate on plain data: every rule, and every invariant refusing a tampered action."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from remediation.model import Action, Context, Finding
+from remediation.plan import plan
+from remediation.plan.roles import ACR_PULL_ROLE_GUID, assignment_name
+from remediation.policy import Gate, gate, invariant_violation
+from remediation.settings import Settings
+from tests.test_plan import (
+    OTHER_PRINCIPAL,
+    REGISTRY2_ID,
+    finding,
+    make_ctx,
+    make_registry,
+    pull_finding,
+)
+from tests.worlds import GROUP_ID, IDENTITY_PRINCIPAL, REGISTRY_ID, REMEDIATOR, RG, SUB, SUB2, group_body
+
+OWNER_GUID = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+TRUSTED = finding("ACR_TRUSTED_SERVICES_DISABLED", registryId=REGISTRY_ID)
+
+
+def restricted_ctx(**kwargs: Any) -> Context:
+    return make_ctx(registries=[make_registry(restricted=True, bypass="None")], **kwargs)
+
+
+def decide(
+    findings: list[Finding], ctx: Context | None = None, settings: Settings | None = None, **kwargs: Any
+) -> Gate:
+    ctx = ctx or restricted_ctx()
+    return gate(plan(findings, ctx), ctx, findings, settings or Settings(), **kwargs)
+
+
+def statuses(result: Gate) -> dict[str, str]:
+    return {a.kind: a.status for a in result.actions}
+
+
+def detail_of(result: Gate, kind: str) -> str:
+    return next(a.detail for a in result.actions if a.kind == kind)
+
+
+# --- the normal path and dry run ------------------------------------------------------------------
+
+
+def test_allowed_fixes_are_planned_and_applied_in_order() -> None:
+    result = decide([pull_finding(), TRUSTED], now=datetime(2024, 1, 1, tzinfo=UTC))
+    assert statuses(result) == {"assign-role": "planned", "enable-trusted-services": "planned", "redeploy": "planned"}
+    assert [a.kind for a in result.to_apply] == ["assign-role", "enable-trusted-services", "redeploy"]
+    assert result.skip_reason is None and not result.dry_run
+    assert result.decided_at.startswith("2024-01-01")
+
+
+def test_dry_run_plans_everything_and_applies_nothing() -> None:
+    result = decide([pull_finding(), TRUSTED], settings=Settings(dry_run=True))
+    assert result.dry_run
+    assert set(statuses(result).values()) == {"planned"}
+    assert result.to_apply == ()
+
+
+def test_dry_run_still_shows_what_policy_would_refuse() -> None:
+    result = decide([pull_finding(), TRUSTED], settings=Settings(dry_run=True, fix_trusted_services=False))
+    assert statuses(result)["enable-trusted-services"] == "skipped"
+    assert statuses(result)["assign-role"] == "planned"
+
+
+# --- whole-run rules ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "scopes, allowed",
+    [
+        ((f"/subscriptions/{SUB}",), True),
+        ((f"/SUBSCRIPTIONS/{SUB.upper()}/resourcegroups/{RG.upper()}",), True),
+        ((f"/subscriptions/{SUB2}",), False),
+        ((f"/subscriptions/{SUB}/resourceGroups/other-rg",), False),
+        ((f"/subscriptions/{SUB}/resourceGroups/{RG}-2",), False),  # a prefix of a segment is not a match
+    ],
+)
+def test_resource_outside_the_allowed_scopes_skips_the_run(scopes: tuple[str, ...], allowed: bool) -> None:
+    result = decide([pull_finding()], settings=Settings(allowed_scopes=scopes))
+    if allowed:
+        assert result.skip_reason is None and result.to_apply
+    else:
+        assert result.skip_reason and "REMEDIATION_ALLOWED_SCOPES" in result.skip_reason
+        assert set(statuses(result).values()) == {"skipped"}
+        assert result.to_apply == ()
+
+
+@pytest.mark.parametrize("where", ["definition", "existing"])
+@pytest.mark.parametrize("value, opted", [("off", True), ("OFF", True), ("on", False), ("", False)])
+def test_opt_out_tag_on_the_group_skips_the_run(where: str, value: str, opted: bool) -> None:
+    tags = {"ACI-Remediation": value}
+    if where == "definition":
+        ctx = restricted_ctx(body=group_body(tags=tags))
+    else:
+        ctx = restricted_ctx(existing_group={"id": GROUP_ID, "tags": tags})
+    result = decide([pull_finding()], ctx)
+    assert (result.skip_reason is not None) == opted
+    if opted:
+        assert "aci-remediation=off" in result.skip_reason
+
+
+def test_custom_opt_out_tag_name_is_honoured() -> None:
+    ctx = restricted_ctx(body=group_body(tags={"no-heal": "off", "aci-remediation": "on"}))
+    assert decide([pull_finding()], ctx).skip_reason is None
+    assert decide([pull_finding()], ctx, Settings(opt_out_tag="no-heal")).skip_reason
+
+
+def test_loop_guard_skips_failures_of_the_remediators_own_writes() -> None:
+    settings = Settings(remediator_principal_id=REMEDIATOR)
+    own = decide([pull_finding()], restricted_ctx(caller=REMEDIATOR.upper()), settings)
+    assert own.skip_reason and "loop guard" in own.skip_reason
+    someone = decide([pull_finding()], restricted_ctx(caller=OTHER_PRINCIPAL), settings)
+    assert someone.skip_reason is None
+    unknown_me = decide([pull_finding()], restricted_ctx(caller=REMEDIATOR))
+    assert unknown_me.skip_reason is None
+
+
+# --- per-action rules ---------------------------------------------------------------------------------
+
+
+def test_opt_out_tag_on_the_registry_skips_its_actions_and_the_pointless_redeploy() -> None:
+    ctx = make_ctx(registries=[make_registry(restricted=True, bypass="None", tags={"aci-remediation": "Off"})])
+    result = decide([pull_finding(), TRUSTED], ctx)
+    assert result.skip_reason is None
+    assert statuses(result) == {"assign-role": "skipped", "enable-trusted-services": "skipped", "redeploy": "skipped"}
+    assert "opt-out tag" in detail_of(result, "assign-role")
+    assert "nothing changed" in detail_of(result, "redeploy")
+
+
+def test_trusted_services_setting_false_only_reports_the_network_fix() -> None:
+    result = decide([pull_finding(), TRUSTED], settings=Settings(fix_trusted_services=False))
+    assert statuses(result) == {"assign-role": "planned", "enable-trusted-services": "skipped", "redeploy": "planned"}
+    assert "REMEDIATION_FIX_TRUSTED_SERVICES" in detail_of(result, "enable-trusted-services")
+
+
+@pytest.mark.parametrize("attempts, blocked", [(0, False), (2, False), (3, True), (7, True)])
+def test_attempt_limit_skips_the_fixes(attempts: int, blocked: bool) -> None:
+    result = decide([pull_finding(), TRUSTED], attempts_in_window=attempts)
+    assert (result.to_apply == ()) == blocked
+    if blocked:
+        assert "REMEDIATION_MAX_ATTEMPTS=3" in detail_of(result, "assign-role")
+
+
+@pytest.mark.parametrize("limitation", ["ACI_VNET_UNSUPPORTED", "ACI_WINDOWS_UNSUPPORTED"])
+def test_a_limitation_makes_every_fix_pointless(limitation: str) -> None:
+    findings = [pull_finding(), TRUSTED, finding("ACI_API_VERSION_TOO_OLD"), finding(limitation, fixable=False)]
+    result = decide(findings, restricted_ctx(api_version="2021-03-01"))
+    assert set(statuses(result).values()) == {"skipped"}
+    assert all(limitation in a.detail and "pointless" in a.detail for a in result.actions)
+
+
+def test_registry_outside_the_allowed_scopes_is_not_changed() -> None:
+    shared = make_registry(REGISTRY2_ID, "shared.azurecr.io")
+    ctx = make_ctx(registries=[make_registry(), shared])
+    result = decide(
+        [pull_finding(), pull_finding(REGISTRY2_ID)], ctx, Settings(allowed_scopes=(f"/subscriptions/{SUB}",))
+    )
+    by_target = {a.target: a.status for a in result.actions if a.kind == "assign-role"}
+    assert by_target == {REGISTRY_ID: "planned", REGISTRY2_ID: "skipped"}
+
+
+def test_redeploy_without_a_definition_is_skipped_but_the_grant_goes_ahead() -> None:
+    ctx = make_ctx(with_definition=False)
+    findings = [pull_finding(), finding("ACI_API_VERSION_TOO_OLD")]
+    result = decide(findings, ctx)
+    assert statuses(result) == {"assign-role": "planned", "redeploy": "skipped"}
+    assert "no definition" in detail_of(result, "redeploy")
+
+
+def test_api_version_redeploy_is_a_fix_on_its_own() -> None:
+    result = decide([finding("ACI_API_VERSION_TOO_OLD")], restricted_ctx(api_version="2021-03-01"))
+    assert [a.kind for a in result.to_apply] == ["redeploy"]
+
+
+# --- proposals -----------------------------------------------------------------------------------------
+
+
+def ambiguous_ctx(**body_changes: Any) -> Context:
+    body = group_body(**body_changes)
+    body["properties"]["imageRegistryCredentials"][0]["username"] = "admin"
+    return restricted_ctx(body=body)
+
+
+AMBIGUOUS = finding("ACI_CREDENTIAL_AMBIGUOUS", fixable=False)
+
+
+def test_proposals_are_only_proposed_by_default() -> None:
+    result = decide([AMBIGUOUS], ambiguous_ctx())
+    assert statuses(result) == {"propose-definition": "planned", "redeploy": "skipped"}
+    assert "REMEDIATION_APPLY_DEFINITION_FIXES is false" in detail_of(result, "propose-definition")
+    assert result.redeploy_definition is None and result.to_apply == ()
+
+
+def test_apply_definition_fixes_makes_the_proposal_the_redeploy_definition() -> None:
+    ctx = ambiguous_ctx()
+    result = decide([AMBIGUOUS], ctx, Settings(apply_definition_fixes=True))
+    proposal = next(a for a in result.actions if a.kind == "propose-definition")
+    assert result.redeploy_definition == proposal.params["definition"]
+    assert "username" not in result.redeploy_definition["properties"]["imageRegistryCredentials"][0]
+    assert [a.kind for a in result.to_apply] == ["redeploy"]
+
+
+@pytest.mark.parametrize(
+    "findings, ctx_factory, why",
+    [
+        ([AMBIGUOUS], lambda: restricted_ctx(body=_with_secure_env(ambiguous_ctx_body())), "secrets were redacted"),
+        ([finding("ACI_SYSTEM_IDENTITY_UNSUPPORTED", fixable=False)], lambda: _system_ctx(), "placeholder"),
+        ([AMBIGUOUS, finding("ACI_VNET_UNSUPPORTED")], ambiguous_ctx, "ACI_VNET_UNSUPPORTED"),
+    ],
+)
+def test_a_proposal_is_not_applied_when_it_cannot_be_deployed_as_is(findings: Any, ctx_factory: Any, why: str) -> None:
+    result = decide(findings, ctx_factory(), Settings(apply_definition_fixes=True))
+    assert result.redeploy_definition is None
+    assert why in detail_of(result, "propose-definition")
+    assert statuses(result)["redeploy"] == "skipped"
+
+
+def ambiguous_ctx_body() -> dict[str, Any]:
+    body = group_body()
+    body["properties"]["imageRegistryCredentials"][0]["username"] = "admin"
+    return body
+
+
+def _with_secure_env(body: dict[str, Any]) -> dict[str, Any]:
+    body["properties"]["containers"][0]["properties"]["environmentVariables"] = [{"name": "K", "secureValue": "v"}]
+    return body
+
+
+def _system_ctx() -> Context:
+    body = group_body(identity={"type": "SystemAssigned"})
+    body["properties"]["imageRegistryCredentials"][0]["identity"] = "[system]"
+    return restricted_ctx(body=body)
+
+
+# --- invariants: tampered actions are refused whatever the settings ---------------------------------
+
+
+def _grant() -> tuple[Action, Context]:
+    ctx = restricted_ctx()
+    return plan([pull_finding()], ctx)[0], ctx
+
+
+def _tamper_params(action: Action, **changes: Any) -> Action:
+    return replace(action, params={**action.params, **changes})
+
+
+ROLE_DEFS = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions"
+
+
+@pytest.mark.parametrize(
+    "tamper, reason",
+    [
+        (lambda a: _tamper_params(a, roleDefinitionId=f"{ROLE_DEFS}/{OWNER_GUID}"), "neither AcrPull"),
+        (lambda a: _tamper_params(a, scope=f"/subscriptions/{SUB}"), "not exactly the target"),
+        (
+            lambda a: replace(_tamper_params(a, scope=f"/subscriptions/{SUB}"), target=f"/subscriptions/{SUB}"),
+            "only on a registry",
+        ),
+        (lambda a: _tamper_params(a, scope=f"/subscriptions/{SUB}/resourceGroups/{RG}"), "not exactly the target"),
+        (lambda a: _tamper_params(a, principalType="User"), "ServicePrincipal"),
+        (lambda a: _tamper_params(a, condition="true"), "params must be exactly"),
+        (lambda a: replace(a, params={k: v for k, v in a.params.items() if k != "name"}), "params must be exactly"),
+        (lambda a: _tamper_params(a, principalId=OTHER_PRINCIPAL), "not an identity used by the container group"),
+        (lambda a: _tamper_params(a, name="00000000-0000-0000-0000-000000000000"), "deterministic"),
+        (
+            lambda a: _tamper_params(
+                a,
+                roleDefinitionId=f"/subscriptions/{SUB2}/providers/Microsoft.Authorization/roleDefinitions/"
+                f"{ACR_PULL_ROLE_GUID}",
+            ),
+            "registry's subscription",
+        ),
+        (
+            lambda a: replace(
+                _tamper_params(
+                    a,
+                    scope=REGISTRY2_ID,
+                    name=assignment_name(REGISTRY2_ID, IDENTITY_PRINCIPAL, ACR_PULL_ROLE_GUID),
+                ),
+                target=REGISTRY2_ID,
+            ),
+            "not one of the container group's registries",
+        ),
+        (lambda a: replace(a, kind="delete-registry"), "unknown action kind"),
+    ],
+)
+def test_tampered_role_assignment_is_refused_even_in_dry_run(tamper: Any, reason: str) -> None:
+    grant, ctx = _grant()
+    assert invariant_violation(grant, ctx) is None
+    bad = tamper(grant)
+    assert reason in (invariant_violation(bad, ctx) or "")
+    for settings in (Settings(), Settings(dry_run=True)):
+        (decided, *_) = gate([bad], ctx, [], settings).actions
+        assert decided.status == "skipped" and "refused" in decided.detail
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"networkRuleBypassOptions": "AzureServices", "publicNetworkAccess": "Enabled"},
+        {"networkRuleBypassOptions": "None"},
+        {"publicNetworkAccess": "Enabled"},
+        {},
+    ],
+)
+def test_trusted_services_patch_with_anything_else_is_refused(params: dict[str, Any]) -> None:
+    ctx = restricted_ctx()
+    patch = next(a for a in plan([TRUSTED], ctx) if a.kind == "enable-trusted-services")
+    assert invariant_violation(patch, ctx) is None
+    tampered = replace(patch, params=params)
+    assert "may only write" in (invariant_violation(tampered, ctx) or "")
+    assert gate([tampered], ctx, [], Settings()).to_apply == ()
+
+
+@pytest.mark.parametrize(
+    "tamper, reason",
+    [
+        (lambda a: replace(a, target=GROUP_ID.replace("acrtestcontainergroup", "other")), "only target the failed"),
+        (lambda a: replace(a, params={"apiVersion": "2019-12-01"}), "older than"),
+        (lambda a: replace(a, params={"apiVersion": "2023-05-01", "definition": {}}), "only hold apiVersion"),
+    ],
+)
+def test_tampered_redeploy_is_refused(tamper: Any, reason: str) -> None:
+    ctx = restricted_ctx()
+    redeploy = plan([pull_finding()], ctx)[-1]
+    assert redeploy.kind == "redeploy" and invariant_violation(redeploy, ctx) is None
+    assert reason in (invariant_violation(tamper(redeploy), ctx) or "")
+
+
+def test_proposal_for_another_group_is_refused() -> None:
+    ctx = ambiguous_ctx()
+    proposal = plan([AMBIGUOUS], ctx)[0]
+    assert invariant_violation(proposal, ctx) is None
+    other = replace(proposal, target=GROUP_ID + "-other")
+    assert "only concern the failed group" in (invariant_violation(other, ctx) or "")

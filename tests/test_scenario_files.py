@@ -1,0 +1,268 @@
+"""The bundled scenario files (CONTRACT.md §3): they load, they are consistent, and bad files are
+refused with a one-line message that names the problem. Needs no sandbox surface."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox import ScenarioError, load_scenario, rbac
+from sandbox.scenario import DEFAULT_SCENARIO, SCENARIO_DIR, bundled_scenarios
+
+FILES = bundled_scenarios()
+REMEDIATOR = "bbbbbbbb-0000-0000-0000-000000000001"
+
+# CONTRACT.md §1 and §2: the codes and outcomes outside checks rely on.
+CAUSE_CODES = {
+    "ACI_API_VERSION_TOO_OLD", "ACI_CREDENTIAL_AMBIGUOUS", "ACI_IDENTITY_NOT_ATTACHED",
+    "ACI_SYSTEM_IDENTITY_UNSUPPORTED", "ACI_CREDENTIAL_SERVER_MISSING", "ACI_VNET_UNSUPPORTED",
+    "ACI_WINDOWS_UNSUPPORTED", "ACR_PULL_PERMISSION_MISSING", "ACR_ABAC_REPOSITORY_PERMISSIONS",
+    "ACR_TRUSTED_SERVICES_DISABLED", "ACR_NOT_FOUND", "ACR_IMAGE_NOT_FOUND", "UNKNOWN",
+}
+OUTCOMES = {"remediated", "fixed-awaiting-redeploy", "diagnosed", "dry-run", "skipped", "failed"}
+ACTION_KINDS = {"assign-role", "enable-trusted-services", "redeploy", "propose-definition"}
+REMEDIATOR_ACTIONS = {
+    "Microsoft.ContainerInstance/containerGroups/write",
+    "Microsoft.ContainerRegistry/registries/write",
+    "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
+    "Microsoft.Resources/deployments/exportTemplate/action",
+}
+REGISTRY_KEYS = {"loginServer", "networkRuleSet", "publicNetworkAccess", "networkRuleBypassOptions",
+                 "roleAssignmentMode", "privateEndpointConnections", "anonymousPullEnabled"}
+CONTRACT = Path("/work/shared/CONTRACT.md")
+
+
+def _raw(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def _of_type(data: dict[str, Any], rtype: str) -> list[dict[str, Any]]:
+    return [r for r in data["resources"] if r["type"].lower() == rtype.lower()]
+
+
+def _ids(params: list[Path]) -> list[str]:
+    return [p.stem for p in params]
+
+
+def test_there_are_bundled_scenarios_and_the_default_is_missing_acrpull() -> None:
+    assert len(FILES) >= 25
+    assert DEFAULT_SCENARIO in FILES
+    assert load_scenario(DEFAULT_SCENARIO).name == "missing-acrpull"
+
+
+@pytest.mark.parametrize("path", FILES, ids=_ids(FILES))
+def test_file_loads_and_is_complete(path: Path) -> None:
+    scenario = load_scenario(path)
+    assert scenario.name == path.stem
+    assert len(scenario.description) > 60, "the description says what is wrong and what the engine should do"
+    assert scenario.remediator == {"principalId": REMEDIATOR}
+    assert scenario.failed_write is not None
+    assert scenario.expect is not None
+    assert scenario.expect["outcome"] in OUTCOMES
+    assert set(scenario.expect["causes"]) <= CAUSE_CODES
+    assert set(scenario.expect.get("actions", [])) <= ACTION_KINDS
+    raw = _raw(path)
+    assert "expectedError" in raw
+    error = raw["expectedError"]
+    if error is None:
+        assert scenario.expect["causes"] == [] and scenario.expect["outcome"] == "skipped"
+    else:
+        assert set(error) == {"code", "message"} and error["code"] and error["message"]
+        assert not error["message"].startswith("<"), "a placeholder message was never filled in"
+    if scenario.expect["causes"]:
+        assert error is not None, "a scenario with causes needs a failing write"
+
+
+_WRITE = "Microsoft.Authorization/roleAssignments/write"
+_DELETE = "Microsoft.Authorization/roleAssignments/delete"
+
+
+def _delegation_allows(condition: str, sub: str, action: str, role: str,
+                       principal_type: str = "ServicePrincipal") -> bool:
+    role_id = f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}"
+    attrs = {"Microsoft.Authorization/roleAssignments:RoleDefinitionId": role_id,
+             "Microsoft.Authorization/roleAssignments:PrincipalType": principal_type}
+    return rbac.condition_allows(condition, rbac.ConditionInput(action, attrs, attrs))
+
+
+@pytest.mark.parametrize("path", FILES, ids=_ids(FILES))
+def test_remediator_holds_exactly_the_infra_roles(path: Path) -> None:
+    data = _raw(path)
+    roles = {rbac.guid_of(r["id"]): r for r in data["roleDefinitions"]}
+    mine = [a for a in _of_type(data, "Microsoft.Authorization/roleAssignments")
+            if a["properties"]["principalId"].lower() == REMEDIATOR]
+    assert len(mine) == 3 * len(data["subscriptions"])
+    for sub in data["subscriptions"]:
+        at_sub = {rbac.guid_of(a["properties"]["roleDefinitionId"]): a for a in mine
+                  if a["properties"]["scope"].lower() == f"/subscriptions/{sub}"}
+        assert set(at_sub) >= {rbac.READER, rbac.RBAC_ADMINISTRATOR}
+        delegated = at_sub[rbac.RBAC_ADMINISTRATOR]["properties"]
+        assert delegated["conditionVersion"] == "2.0"
+        custom = [g for g in at_sub if g not in (rbac.READER, rbac.RBAC_ADMINISTRATOR)]
+        assert len(custom) == 1 and custom[0] in roles
+        definition = roles[custom[0]]
+        assert definition["id"].lower().startswith(f"/subscriptions/{data['subscriptions'][0]}/providers/"
+                                                   "microsoft.authorization/roledefinitions/")
+        assert definition["properties"]["roleName"] == "ACI Image Pull Remediator"
+        assert definition["properties"]["type"] == "CustomRole"
+        assert f"/subscriptions/{sub}" in definition["properties"]["assignableScopes"]
+        assert set(definition["properties"]["permissions"][0]["actions"]) == REMEDIATOR_ACTIONS
+
+        # the delegation condition lets it grant only the two pull roles, to service principals
+        condition = delegated["condition"]
+        for role in (rbac.ACR_PULL, rbac.REPOSITORY_READER):
+            assert _delegation_allows(condition, sub, _WRITE, role)
+            assert _delegation_allows(condition, sub, _DELETE, role)
+        assert not _delegation_allows(condition, sub, _WRITE, rbac.OWNER)
+        assert not _delegation_allows(condition, sub, _WRITE, rbac.ACR_PUSH)
+        assert not _delegation_allows(condition, sub, _DELETE, rbac.CONTRIBUTOR)
+        assert not _delegation_allows(condition, sub, _WRITE, rbac.ACR_PULL, "User")
+
+
+@pytest.mark.parametrize("path", FILES, ids=_ids(FILES))
+def test_references_resolve(path: Path) -> None:
+    data = _raw(path)
+    builtin = {rbac.guid_of(r["id"]) for r in rbac.builtin_role_definitions()}
+    custom = {rbac.guid_of(r["id"]) for r in data["roleDefinitions"]}
+    ids = {r["id"].lower() for r in data["resources"]}
+    for a in _of_type(data, "Microsoft.Authorization/roleAssignments"):
+        props = a["properties"]
+        assert rbac.guid_of(props["roleDefinitionId"]) in builtin | custom, a["id"]
+        assert a["id"].lower().startswith(props["scope"].lower() + "/providers/microsoft.authorization/")
+        assert props["scope"].lower() in ids or props["scope"].count("/") == 2, f"scope {props['scope']} missing"
+        assert props["principalType"] == "ServicePrincipal"
+    for reg in _of_type(data, "Microsoft.ContainerRegistry/registries"):
+        missing = REGISTRY_KEYS - set(reg["properties"])
+        assert not missing, f"{reg['id']} lacks {missing}"
+    for ident in _of_type(data, "Microsoft.ManagedIdentity/userAssignedIdentities"):
+        assert {"principalId", "clientId", "tenantId"} <= set(ident["properties"])
+    failed = data["failedWrite"]
+    group_rg = "/".join(failed["resourceId"].split("/")[:5]).lower()
+    assert group_rg in ids, "the container group's resource group is listed"
+    for identity_id in (failed["body"].get("identity", {}).get("userAssignedIdentities") or {}):
+        assert identity_id.lower() in ids, f"attached identity {identity_id} is in the world"
+
+
+@pytest.mark.parametrize("path", FILES, ids=_ids(FILES))
+def test_images_match_the_expected_diagnosis(path: Path) -> None:
+    """A scenario expecting a redeploy to succeed has its image; one expecting ACR_IMAGE_NOT_FOUND does not."""
+    data = _raw(path)
+    images = {server.lower(): repos for server, repos in data["images"].items()}
+    registries = {r["properties"]["loginServer"].lower()
+                  for r in _of_type(data, "Microsoft.ContainerRegistry/registries")}
+    causes = data["expect"]["causes"]
+    for container in data["failedWrite"]["body"]["properties"]["containers"]:
+        server, _, rest = container["properties"]["image"].partition("/")
+        repo, _, tag = rest.partition(":")
+        present = tag in images.get(server.lower(), {}).get(repo, [])
+        if "ACR_NOT_FOUND" in causes:
+            assert server.lower() not in registries
+        elif "ACR_IMAGE_NOT_FOUND" in causes:
+            assert server.lower() in registries and not present
+        else:
+            assert server.lower() in registries and present
+
+
+def test_every_contract_cause_code_is_exercised() -> None:
+    seen = {code for path in FILES for code in _raw(path)["expect"]["causes"]}
+    assert seen == CAUSE_CODES
+    if CONTRACT.is_file():  # the constant above must follow the contract's table
+        section = CONTRACT.read_text(encoding="utf-8").split("## 1.", 1)[1].split("## 2.", 1)[0]
+        table = set(re.findall(r"^\| `([A-Z_]+)` \|", section, re.MULTILINE))
+        assert table == CAUSE_CODES
+
+
+def test_some_scenarios_have_two_causes_and_every_outcome_but_failed_appears() -> None:
+    expects = [_raw(p)["expect"] for p in FILES]
+    assert sum(1 for e in expects if len(e["causes"]) >= 2) >= 2
+    assert {e["outcome"] for e in expects} == OUTCOMES - {"failed"}
+
+
+def test_deployment_scenarios_carry_template_parameters_and_name() -> None:
+    deployed = [_raw(p) for p in FILES if _raw(p)["failedWrite"]["via"] == "deployment"]
+    assert deployed
+    for data in deployed:
+        failed = data["failedWrite"]
+        template = failed["template"]
+        assert template["$schema"].endswith("deploymentTemplate.json#")
+        groups = [r for r in template["resources"] if r["type"] == "Microsoft.ContainerInstance/containerGroups"]
+        assert len(groups) == 1 and groups[0]["apiVersion"] == failed["apiVersion"]
+        assert set(failed["parameters"]) <= set(template["parameters"])
+        assert all(set(v) == {"value"} for v in failed["parameters"].values())
+        assert isinstance(failed["deploymentName"], str) and failed["deploymentName"]
+
+
+# --- bad files ------------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, data: Any, name: str = "bad.json") -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _refused(path: Path) -> str:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    message = str(info.value)
+    assert "\n" not in message, "the error is one line"
+    assert str(path) in message, "the error names the file"
+    return message
+
+
+def _default() -> dict[str, Any]:
+    return copy.deepcopy(_raw(SCENARIO_DIR / "missing-acrpull.json"))
+
+
+def test_missing_name_is_named(tmp_path: Path) -> None:
+    data = _default()
+    del data["name"]
+    assert "name" in _refused(_write(tmp_path, data))
+
+
+def test_bad_guid_is_named(tmp_path: Path) -> None:
+    data = _default()
+    data["tenantId"] = "not-a-guid"
+    assert "tenantId" in _refused(_write(tmp_path, data)) and "GUID" in _refused(_write(tmp_path, data))
+    data = _default()
+    data["subscriptions"] = ["00000000-0000-0000-0000-00000000000"]
+    assert "subscriptions[0]" in _refused(_write(tmp_path, data))
+
+
+def test_resource_outside_the_subscriptions_is_named(tmp_path: Path) -> None:
+    data = _default()
+    stray = copy.deepcopy(data["resources"][1])
+    stray["id"] = stray["id"].replace(data["subscriptions"][0], "00000000-0000-0000-0000-0000000000ff")
+    data["resources"].append(stray)
+    message = _refused(_write(tmp_path, data))
+    assert f"resources[{len(data['resources']) - 1}].id" in message
+    assert "00000000-0000-0000-0000-0000000000ff" in message and "not in subscriptions" in message
+
+
+def test_bad_fault_is_named(tmp_path: Path) -> None:
+    data = _default()
+    data["behaviour"]["faults"] = [{"match": "PUT */roleAssignments/*", "status": 429, "retryAfter": -1}]
+    assert "behaviour.faults[0].retryAfter" in _refused(_write(tmp_path, data))
+    data["behaviour"]["faults"] = [{"match": "*/roleAssignments/*", "status": 429}]
+    assert "behaviour.faults[0].match" in _refused(_write(tmp_path, data))
+    data["behaviour"]["faults"] = [{"match": "PUT */roleAssignments/*"}]
+    assert "behaviour.faults[0]" in _refused(_write(tmp_path, data))
+
+
+def test_not_json_gives_line_and_column(tmp_path: Path) -> None:
+    text = json.dumps(_default(), indent=2).splitlines()
+    text[3] = text[3].rstrip(",")  # drop one comma: line 5 now starts where the parser expected ','
+    message = _refused(_write(tmp_path, "\n".join(text)))
+    assert "not valid JSON" in message
+    assert re.search(r"line 5, column \d+", message), message
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    message = _refused(tmp_path / "nope.json")
+    assert "no such scenario file" in message

@@ -19,7 +19,7 @@ from remediation.model import GroupDefinition, ImageRef, RegistryCredential
 
 REDACTED = "[redacted]"
 
-DefinitionSource = Literal["replay", "activity-log", "deployment", "existing", "snapshot"]
+DefinitionSource = Literal["replay", "activity-log", "deployment", "existing", "snapshot", "error-message"]
 
 # Keys whose values are secrets wherever they appear, compared case-insensitively: registry
 # passwords, secure environment values, storage keys, Log Analytics keys. Both the wire names

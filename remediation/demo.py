@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
@@ -44,7 +44,7 @@ class DemoResult:
     world: Any = None
 
 
-def _user_write(sb: Any, scenario: Any) -> dict[str, str] | None:
+def user_write(sb: Any, scenario: Any) -> dict[str, str] | None:
     """Make the scenario's write as the user; returns the ARM error it got, or None on success."""
     fw = scenario.failed_write
     parts = fw["resourceId"].strip("/").split("/")
@@ -58,11 +58,13 @@ def _user_write(sb: Any, scenario: Any) -> dict[str, str] | None:
             params = fw.get("parameters") or {}
             body = {"properties": {"mode": "Incremental", "template": template, "parameters": params}}
             deployments.deployments.begin_create_or_update(rg, fw.get("deploymentName", f"{name}-deploy"),
-                                                           body).result()
+                                                           cast(Any, body)).result()
         else:
             aci = ContainerInstanceManagementClient(cred, sub, api_version=fw.get("apiVersion", "2023-05-01"), **common)
             raw = json.dumps(fw["body"]).encode()
-            aci.container_groups.begin_create_or_update(rg, name, raw, content_type="application/json").result()
+            # raw bytes, so the sandbox sees exactly the scenario's JSON (the SDK's overloads say IO)
+            aci.container_groups.begin_create_or_update(rg, name, cast(Any, raw),
+                                                        content_type="application/json").result()
     except HttpResponseError as exc:
         err = exc.error
         code = err.code if err is not None else str(exc.status_code)
@@ -120,7 +122,7 @@ def _resource_type(path: str) -> str:
         return "Microsoft.Resources/resourceGroups"
     i = len(lowered) - 1 - lowered[::-1].index("providers")
     rest = parts[i + 1:]
-    return "/".join([rest[0]] + rest[1::2])
+    return "/".join([rest[0], *rest[1::2]])
 
 
 def _main_report(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -148,12 +150,7 @@ def run(scenario_path: str | Path | None, *, printer: Printer | None = None,
     base = env_settings or Settings()
     with Sandbox(scenario) as sb:
         try:
-            settings = base.with_overrides({
-                "ARM_ENDPOINT": sb.arm_endpoint, "ARM_CA_BUNDLE": sb.ca_bundle,
-                "ACR_ENDPOINT_TEMPLATE": f"{sb.arm_endpoint}/registries/{{loginServer}}",
-                **({"REMEDIATOR_PRINCIPAL_ID": scenario.remediator["principalId"]} if scenario.remediator else {}),
-                **scenario.settings,
-            })
+            settings = demo_settings(sb, scenario, base)
         except SettingsError as exc:
             raise DemoInputError(f"{scenario.source}: settings: {exc}") from None
         say(f"Scenario {scenario.name}: {scenario.description}")
@@ -161,7 +158,7 @@ def run(scenario_path: str | Path | None, *, printer: Printer | None = None,
         sb.subscribe(events.append, included_event_types=["Microsoft.Resources.ResourceWriteFailure"])
         fw = scenario.failed_write
         t0 = time.monotonic()
-        user_error = _user_write(sb, scenario)
+        user_error = user_write(sb, scenario)
         via = "a template deployment" if fw.get("via") == "deployment" else "a direct PUT"
         if user_error:
             say(f"1. The user deploys {fw['resourceId'].rsplit('/', 1)[-1]} through {via} "
@@ -170,19 +167,8 @@ def run(scenario_path: str | Path | None, *, printer: Printer | None = None,
         else:
             say(f"1. The user deploys {fw['resourceId'].rsplit('/', 1)[-1]} through {via}: it succeeded.")
         dispatcher(sb.world).wait_idle()
-        clients = AzureClients(sb.remediator_credential(), arm_endpoint=sb.arm_endpoint, verify=sb.ca_bundle,
-                               registry_endpoint_template=settings.acr_endpoint_template, polling_interval=0.05)
-        lag = float(scenario.behaviour.get("activityLogLagSeconds", 0) or 0)
-        engine = Engine(
-            clients, settings,
-            gather_options=GatherOptions(subscriptions=tuple(scenario.subscriptions),
-                                         activity_log_wait_seconds=max(10.0, lag * 3),
-                                         activity_log_poll_seconds=0.5),
-            redeploy_options=RedeployOptions(first_delay=0.5, max_delay=2.0,
-                                             budget_seconds=min(float(settings.redeploy_budget_seconds), 60.0),
-                                             progress=lambda line: say(f"     {line}")),
-            progress=lambda stage, took, summary: say(f"   - {stage} ({took:.2f}s): {summary}"),
-        )
+        engine = engine_for(sb, scenario, settings, say)
+        clients = engine.clients
         reports: list[dict[str, Any]] = []
         if not events:
             say("2. Event Grid delivered no ResourceWriteFailure event: nothing to remediate.")
@@ -200,6 +186,33 @@ def run(scenario_path: str | Path | None, *, printer: Printer | None = None,
         result = DemoResult(reports, not mismatches, mismatches, user_error, events, sb.world)
         result.world = _dump(sb.world)
     return result
+
+
+def demo_settings(sb: Any, scenario: Any, base: Settings | None = None) -> Settings:
+    """Settings for a run in ``sb``: the sandbox's endpoints, the scenario's remediator and overrides."""
+    return (base or Settings()).with_overrides({
+        "ARM_ENDPOINT": sb.arm_endpoint, "ARM_CA_BUNDLE": sb.ca_bundle,
+        "ACR_ENDPOINT_TEMPLATE": f"{sb.arm_endpoint}/registries/{{loginServer}}",
+        **({"REMEDIATOR_PRINCIPAL_ID": scenario.remediator["principalId"]} if scenario.remediator else {}),
+        **scenario.settings,
+    })
+
+
+def engine_for(sb: Any, scenario: Any, settings: Settings, say: Printer | None = None) -> Engine:
+    """An engine acting as the scenario's remediator, with waits scaled down for the sandbox."""
+    tell = say or (lambda _line: None)
+    clients = AzureClients(sb.remediator_credential(), arm_endpoint=sb.arm_endpoint, verify=sb.ca_bundle,
+                           registry_endpoint_template=settings.acr_endpoint_template, polling_interval=0.05)
+    lag = float(scenario.behaviour.get("activityLogLagSeconds", 0) or 0)
+    return Engine(
+        clients, settings,
+        gather_options=GatherOptions(subscriptions=tuple(scenario.subscriptions),
+                                     activity_log_wait_seconds=max(10.0, lag * 3), activity_log_poll_seconds=0.5),
+        redeploy_options=RedeployOptions(first_delay=0.5, max_delay=2.0,
+                                         budget_seconds=min(float(settings.redeploy_budget_seconds), 60.0),
+                                         progress=lambda line: tell(f"     {line}")),
+        progress=(lambda stage, took, summary: tell(f"   - {stage} ({took:.2f}s): {summary}")) if say else None,
+    )
 
 
 def _tell(say: Printer, report: dict[str, Any]) -> None:

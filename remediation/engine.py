@@ -136,8 +136,9 @@ class _Run:
             st["summary"] = (f"{len(decision.to_apply)} change(s) allowed of {len(actions)} planned"
                              + (f"; skipped: {decision.skip_reason}" if decision.skip_reason else ""))
         if decision.skip_reason:
-            return self.report(findings=findings, actions=decision.actions, skip_reason=decision.skip_reason,
-                               **common)
+            # not ours to handle (opted out, loop guard, scope): no diagnosis is reported either
+            self.notes.append("diagnosis not reported: the run was skipped")
+            return self.report(actions=decision.actions, skip_reason=decision.skip_reason, **common)
         if decision.dry_run:
             return self.report(findings=findings, actions=decision.actions, dry_run=True, **common)
 

@@ -80,7 +80,9 @@ class GroupDefinition:
     body: dict[str, Any]
     """ARM JSON of the group, secrets redacted (``password`` and secure env values removed)."""
     api_version: str | None
-    source: Literal["replay", "activity-log", "deployment", "existing", "snapshot"]
+    source: Literal["replay", "activity-log", "deployment", "existing", "snapshot", "error-message"]
+    """``error-message``: only the image named in the error is known; enough to diagnose the
+    registry side, never enough to redeploy."""
     location: str | None = None
     os_type: str | None = None
     subnet_ids: tuple[str, ...] = ()
@@ -89,6 +91,11 @@ class GroupDefinition:
     credentials: tuple[RegistryCredential, ...] = ()
     images: tuple[ImageRef, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """Whether this is a whole definition (one a redeploy could use), not a partial one."""
+        return self.source != "error-message"
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,12 @@ def commands_for(actions: Sequence[Action]) -> list[str]:
                 f"az acr update --subscription {parts[2]} --resource-group {parts[4]} --name {parts[8]} "
                 "--allow-trusted-services true"
             )
+        elif a.kind == "redeploy" and a.status == "skipped" and "/containergroups/" in a.target.lower():
+            parts = a.target.split("/")
+            commands.append(
+                f"az deployment group create --subscription {parts[2]} --resource-group {parts[4]} "
+                f"--template-file <the template that deploys {parts[-1]}>  # redeploy now that the fix is in place"
+            )
         elif a.kind == "propose-definition" and isinstance(p.get("definition"), dict):
             commands.append(
                 "az rest --method put "

@@ -223,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "AzureSandbox/1.0"
     server: SandboxHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence stdlib access logging; the request log records every call."""
 
     def _dispatch(self) -> None:
@@ -236,15 +236,20 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         method = self.command.upper()
-        base_url = f"https://{self.server.server_address[0]}:{self.server.server_address[1]}"
+        host, port = self.server.server_address[:2]
+        base_url = f"https://{host!s}:{port}"
         req = Request(method, path, query, headers, raw, {}, world, base_url)
         req.correlation_id = headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
+        # who is calling, for the request log even when a fault answers before authentication
+        bearer = headers.get("authorization", "")
+        claims = parse_token(bearer[7:].strip()) if bearer.lower().startswith("bearer ") else None
+        req.caller = str(claims["oid"]) if claims else None
         fault_name: str | None = None
         try:
             latency = world.knob("latencySeconds", 0.0)
             hit = _match_fault(world, method, path)
             if hit:
-                idx, fault = hit
+                fault = hit[1]
                 fault_name = fault["match"]
                 latency += float(fault.get("latency", 0))
             if latency:

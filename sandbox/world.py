@@ -54,7 +54,7 @@ def resource_type_of(resource_id: str) -> str:
         return "Microsoft.Resources/subscriptions"
     i = len(lowered) - 1 - lowered[::-1].index("providers")
     rest = parts[i + 1:]
-    return "/".join([rest[0]] + rest[1::2])
+    return "/".join([rest[0], *rest[1::2]])
 
 
 def subscription_of(resource_id: str) -> str:

@@ -15,7 +15,19 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, Serv
 from sandbox.tokens import make_token
 
 from . import sdk
-from .worlds import IDENTITY_ID, IDENTITY_PRINCIPAL, REMEDIATOR, RG, RG_ID, SUB, TENANT, assignment, identity, registry, world
+from .worlds import (
+    IDENTITY_ID,
+    IDENTITY_PRINCIPAL,
+    REMEDIATOR,
+    RG,
+    RG_ID,
+    SUB,
+    TENANT,
+    assignment,
+    identity,
+    registry,
+    world,
+)
 
 
 def _get(sb, path: str, token: str | None) -> tuple[int, dict]:
@@ -107,15 +119,18 @@ def test_without_remediator_anyone_may_do_anything(make_sandbox):
 def test_serve_command_prints_endpoint_and_serves(tmp_path):
     scenario = tmp_path / "s.json"
     scenario.write_text(json.dumps(world()))
-    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "serve", "--scenario", str(scenario)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "serve", "--scenario", str(scenario)], stdout=subprocess.PIPE, text=True
+    )
     try:
         line = json.loads(proc.stdout.readline())
         assert set(line) == {"armEndpoint", "caBundle"}
         assert line["armEndpoint"].startswith("https://127.0.0.1:")
         ctx = ssl.create_default_context(cafile=line["caBundle"])
-        req = urllib.request.Request(f"{line['armEndpoint']}{RG_ID}?api-version=2021-04-01",
-                                     headers={"Authorization": f"Bearer {make_token('x', TENANT)}"})
+        req = urllib.request.Request(
+            f"{line['armEndpoint']}{RG_ID}?api-version=2021-04-01",
+            headers={"Authorization": f"Bearer {make_token('x', TENANT)}"},
+        )
         with urllib.request.urlopen(req, context=ctx) as resp:
             assert json.loads(resp.read())["name"] == RG
     finally:
@@ -126,7 +141,8 @@ def test_serve_command_prints_endpoint_and_serves(tmp_path):
 def test_serve_rejects_bad_scenario_in_one_line(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"name": "x", "subscriptions": []}')
-    out = subprocess.run([sys.executable, "-m", "sandbox", "serve", "--scenario", str(bad)],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "sandbox", "serve", "--scenario", str(bad)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "subscriptions" in out.stderr

@@ -17,40 +17,69 @@ IDENTITY_PRINCIPAL = "aaaaaaaa-0000-0000-0000-000000000001"
 IDENTITY_CLIENT = "aaaaaaaa-0000-0000-0000-0000000000c1"
 GROUP_ID = f"{RG_ID}/providers/Microsoft.ContainerInstance/containerGroups/acrtestcontainergroup"
 REMEDIATOR = "bbbbbbbb-0000-0000-0000-000000000001"
-ACR_PULL_ROLE = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"
+ACR_PULL_ROLE = (
+    f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"
+)
 IMAGE = f"{LOGIN_SERVER}/pythonworker:v1"
 
 
 def registry(**props: Any) -> dict[str, Any]:
     base = {
-        "loginServer": LOGIN_SERVER, "adminUserEnabled": False, "publicNetworkAccess": "Enabled",
-        "networkRuleSet": {"defaultAction": "Allow", "ipRules": []}, "networkRuleBypassOptions": "AzureServices",
-        "roleAssignmentMode": "LegacyRegistryPermissions", "provisioningState": "Succeeded",
-        "privateEndpointConnections": [], "anonymousPullEnabled": False,
+        "loginServer": LOGIN_SERVER,
+        "adminUserEnabled": False,
+        "publicNetworkAccess": "Enabled",
+        "networkRuleSet": {"defaultAction": "Allow", "ipRules": []},
+        "networkRuleBypassOptions": "AzureServices",
+        "roleAssignmentMode": "LegacyRegistryPermissions",
+        "provisioningState": "Succeeded",
+        "privateEndpointConnections": [],
+        "anonymousPullEnabled": False,
     }
     base.update(props)
-    return {"id": REGISTRY_ID, "name": "myacr", "type": "Microsoft.ContainerRegistry/registries",
-            "location": "eastus", "sku": {"name": "Premium", "tier": "Premium"}, "tags": {}, "properties": base}
+    return {
+        "id": REGISTRY_ID,
+        "name": "myacr",
+        "type": "Microsoft.ContainerRegistry/registries",
+        "location": "eastus",
+        "sku": {"name": "Premium", "tier": "Premium"},
+        "tags": {},
+        "properties": base,
+    }
 
 
 def identity() -> dict[str, Any]:
-    return {"id": IDENTITY_ID, "name": "myACRId", "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
-            "location": "eastus", "tags": {},
-            "properties": {"principalId": IDENTITY_PRINCIPAL, "clientId": IDENTITY_CLIENT, "tenantId": TENANT}}
+    return {
+        "id": IDENTITY_ID,
+        "name": "myACRId",
+        "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+        "location": "eastus",
+        "tags": {},
+        "properties": {"principalId": IDENTITY_PRINCIPAL, "clientId": IDENTITY_CLIENT, "tenantId": TENANT},
+    }
 
 
-def assignment(scope: str, role_guid: str, principal: str = IDENTITY_PRINCIPAL, name: str | None = None,
-               condition: str | None = None) -> dict[str, Any]:
+def assignment(
+    scope: str,
+    role_guid: str,
+    principal: str = IDENTITY_PRINCIPAL,
+    name: str | None = None,
+    condition: str | None = None,
+) -> dict[str, Any]:
     name = name or f"{abs(hash((scope, role_guid, principal))) % 10**12:012d}-0000-4000-8000-000000000000"[:36]
     props: dict[str, Any] = {
         "scope": scope,
         "roleDefinitionId": f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}",
-        "principalId": principal, "principalType": "ServicePrincipal",
+        "principalId": principal,
+        "principalType": "ServicePrincipal",
     }
     if condition:
         props.update({"condition": condition, "conditionVersion": "2.0"})
-    return {"id": f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}", "name": name,
-            "type": "Microsoft.Authorization/roleAssignments", "properties": props}
+    return {
+        "id": f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
+        "name": name,
+        "type": "Microsoft.Authorization/roleAssignments",
+        "properties": props,
+    }
 
 
 def group_body(image: str = IMAGE, **overrides: Any) -> dict[str, Any]:
@@ -59,11 +88,19 @@ def group_body(image: str = IMAGE, **overrides: Any) -> dict[str, Any]:
         "location": "eastus",
         "identity": {"type": "UserAssigned", "userAssignedIdentities": {IDENTITY_ID: {}}},
         "properties": {
-            "containers": [{"name": "worker", "properties": {
-                "image": image, "ports": [{"port": 80, "protocol": "TCP"}],
-                "resources": {"requests": {"cpu": 1.0, "memoryInGB": 1.5}}}}],
+            "containers": [
+                {
+                    "name": "worker",
+                    "properties": {
+                        "image": image,
+                        "ports": [{"port": 80, "protocol": "TCP"}],
+                        "resources": {"requests": {"cpu": 1.0, "memoryInGB": 1.5}},
+                    },
+                }
+            ],
             "imageRegistryCredentials": [{"server": LOGIN_SERVER, "identity": IDENTITY_ID}],
-            "osType": "Linux", "restartPolicy": "Always",
+            "osType": "Linux",
+            "restartPolicy": "Always",
             "ipAddress": {"type": "Public", "ports": [{"port": 80, "protocol": "TCP"}]},
         },
     }
@@ -71,8 +108,7 @@ def group_body(image: str = IMAGE, **overrides: Any) -> dict[str, Any]:
     return copy.deepcopy(body)
 
 
-def world(*, resources: list[dict[str, Any]] | None = None, remediator: bool = False,
-          **extra: Any) -> dict[str, Any]:
+def world(*, resources: list[dict[str, Any]] | None = None, remediator: bool = False, **extra: Any) -> dict[str, Any]:
     """A scenario dict: one Premium registry with ``pythonworker:v1``, one identity, no roles."""
     data: dict[str, Any] = {
         "name": "test-world",

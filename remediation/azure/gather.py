@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,6 +21,7 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
 
 from ..definition import parse_definition
+from ..errors import InputError
 from ..images import is_acr
 from ..model import (
     Context,
@@ -114,8 +116,11 @@ class Gatherer:
         if signal.event_time:
             with contextlib.suppress(ValueError):
                 start = datetime.fromisoformat(signal.event_time.replace("Z", "+00:00")) - timedelta(hours=1)
-        clause = (f"correlationId eq '{signal.correlation_id}'" if signal.correlation_id
-                  else f"resourceUri eq '{signal.resource_id}'")
+        clause = (
+            f"correlationId eq '{signal.correlation_id}'"
+            if signal.correlation_id
+            else f"resourceUri eq '{signal.resource_id}'"
+        )
         flt = f"eventTimestamp ge '{_odata_time(start)}' and {clause}"
         deadline = time.monotonic() + self.options.activity_log_wait_seconds
         attempts = 0
@@ -145,8 +150,10 @@ class Gatherer:
                 break
             self.options.sleep(self.options.activity_log_poll_seconds)
         if out.error is None:
-            out.notes.append(f"no failed write for this correlation id in the Activity Log after {attempts} "
-                             f"look(s) (it can lag by minutes)")
+            out.notes.append(
+                f"no failed write for this correlation id in the Activity Log after {attempts} "
+                f"look(s) (it can lag by minutes)"
+            )
         return out
 
     # -- definition ---------------------------------------------------------------------------
@@ -157,9 +164,11 @@ class Gatherer:
             return None, None, notes
         client = self.clients.deployments(signal.subscription_id)
         try:
-            candidates = [d for d in client.deployments.list_by_resource_group(signal.resource_group)
-                          if d.properties and (d.properties.correlation_id or "").lower()
-                          == signal.correlation_id.lower()]
+            candidates = [
+                d
+                for d in client.deployments.list_by_resource_group(signal.resource_group)
+                if d.properties and (d.properties.correlation_id or "").lower() == signal.correlation_id.lower()
+            ]
         except (HttpResponseError, ServiceRequestError) as exc:
             return None, None, [f"deployments could not be listed: {_short(exc)}"]
         for dep in candidates:
@@ -183,21 +192,33 @@ class Gatherer:
             template = exported.template or {}
             params = (dep.properties.parameters if dep.properties else None) or {}
             try:
-                group_location = self.clients.resources(signal.subscription_id).resource_groups.get(
-                    signal.resource_group).location
+                group_location = (
+                    self.clients.resources(signal.subscription_id).resource_groups.get(signal.resource_group).location
+                )
             except (HttpResponseError, ServiceRequestError) as exc:
                 group_location = ""
                 notes.append(f"resource group {signal.resource_group} could not be read: {_short(exc)}")
             try:
-                found_group = find_container_group(template, params, resource_id=signal.resource_id,
-                                                   location=group_location or "", tenant_id=signal.tenant_id or "")
+                found_group = find_container_group(
+                    template,
+                    params,
+                    resource_id=signal.resource_id,
+                    location=group_location or "",
+                    tenant_id=signal.tenant_id or "",
+                )
             except UnsupportedExpression as exc:
-                notes.append(f"deployment {dep.name}: the template uses an expression the engine does not "
-                             f"resolve ({exc}); not redeploying from it")
+                notes.append(
+                    f"deployment {dep.name}: the template uses an expression the engine does not "
+                    f"resolve ({exc}); not redeploying from it"
+                )
                 return None, error, notes
             if found_group:
                 body, api_version = found_group
-                return parse_definition(signal.resource_id, body, api_version or None, "deployment"), error, notes
+                try:
+                    return parse_definition(signal.resource_id, body, api_version or None, "deployment"), error, notes
+                except InputError as exc:
+                    notes.append(f"deployment {dep.name}: the container group in its template cannot be read: {exc}")
+                    return None, error, notes
         return None, None, notes
 
     def _existing(self, signal: FailureSignal) -> dict[str, Any] | None:
@@ -241,14 +262,17 @@ class Gatherer:
             scope = a.scope or ""
             if not _scope_contains(scope, registry.id):
                 continue
-            out.append(RoleAssignment(a.id or "", scope, a.role_definition_id or "", a.principal_id or "",
-                                      a.condition))
+            out.append(RoleAssignment(a.id or "", scope, a.role_definition_id or "", a.principal_id or "", a.condition))
         return out
 
     def _role_definition(self, role_id: str) -> RoleDefinition | None:
-        client = self.clients.authorization(role_id.split("/")[2] if role_id.startswith("/subscriptions/")
-                                            else self.options.subscriptions[0] if self.options.subscriptions
-                                            else "00000000-0000-0000-0000-000000000000")
+        client = self.clients.authorization(
+            role_id.split("/")[2]
+            if role_id.startswith("/subscriptions/")
+            else self.options.subscriptions[0]
+            if self.options.subscriptions
+            else "00000000-0000-0000-0000-000000000000"
+        )
         try:
             rd = client.role_definitions.get_by_id(role_id)
         except ResourceNotFoundError:
@@ -281,20 +305,24 @@ class Gatherer:
         pool = self._pool
         activity_f = pool.submit(self._activity, signal)
         existing_f = pool.submit(self._existing, signal)
-        subs = [signal.subscription_id.lower()] + [s.lower() for s in self.options.subscriptions
-                                                   if s.lower() != signal.subscription_id.lower()]
-        registry_fs: dict[str, Future[list[Registry] | Exception]] = {s: pool.submit(self._registries_in, s) for s in subs}
+        subs = [signal.subscription_id.lower()] + [
+            s.lower() for s in self.options.subscriptions if s.lower() != signal.subscription_id.lower()
+        ]
+        registry_fs: dict[str, Future[list[Registry] | Exception]] = {
+            s: pool.submit(self._registries_in, s) for s in subs
+        }
 
         activity = activity_f.result()
         notes.extend(activity.notes)
         error = activity.error
         definition: GroupDefinition | None = None
         if signal.definition:
-            definition = parse_definition(signal.resource_id, signal.definition, _api_version_of(signal.definition),
-                                          "replay")
+            # a replayed definition that cannot be read is the caller's error: let InputError through
+            definition = parse_definition(
+                signal.resource_id, signal.definition, _api_version_of(signal.definition), "replay"
+            )
         elif activity.request_body:
-            definition = parse_definition(signal.resource_id, activity.request_body,
-                                          _api_version_of(activity.request_body), "activity-log")
+            definition = _parse_or_note(signal, activity.request_body, "activity-log", notes)
         if definition is None or error is None:
             dep_def, dep_error, dep_notes = self._from_deployment(signal)
             notes.extend(dep_notes)
@@ -302,13 +330,21 @@ class Gatherer:
             error = error or dep_error
         existing = _safe(existing_f.result, notes, "the container group could not be read")
         if definition is None and existing:
-            definition = parse_definition(signal.resource_id, existing, None, "existing")
+            definition = _parse_or_note(signal, existing, "existing", notes)
         if definition is None and self.options.snapshot:
             snap = self.options.snapshot(signal.resource_id)
             if snap:
-                definition = parse_definition(signal.resource_id, snap, _api_version_of(snap), "snapshot")
+                definition = _parse_or_note(signal, snap, "snapshot", notes)
         if definition is None:
-            notes.append("no definition of the attempted container group could be recovered")
+            definition = _from_error_message(signal, error)
+            notes.append(
+                "no definition of the attempted container group could be recovered"
+                + (
+                    f"; diagnosing from the image named in the error ({', '.join(i.raw for i in definition.images)})"
+                    if definition
+                    else ""
+                )
+            )
 
         registries: dict[str, Registry | None] = {}
         by_server: dict[str, Registry] = {}
@@ -338,12 +374,19 @@ class Gatherer:
             for ident in identities.values():
                 if ident.principal_id:
                     assignment_fs[(server, ident.principal_id.lower())] = pool.submit(
-                        self._assignments, maybe_reg, ident.principal_id)
-        image_fs = {img.raw: pool.submit(self._image_status, img) for img in (definition.images if definition else ())
-                    if registries.get(img.registry) is not None}
+                        self._assignments, maybe_reg, ident.principal_id
+                    )
+        image_fs = {
+            img.raw: pool.submit(self._image_status, img)
+            for img in (definition.images if definition else ())
+            if registries.get(img.registry) is not None
+        }
         name_scope = next((r.id for r in registries.values() if r), None)
-        by_name_fs = {n: pool.submit(self._role_by_name, name_scope, n) for n in (ACR_PULL_NAME, REPOSITORY_READER_NAME)
-                      } if name_scope else {}
+        by_name_fs = (
+            {n: pool.submit(self._role_by_name, name_scope, n) for n in (ACR_PULL_NAME, REPOSITORY_READER_NAME)}
+            if name_scope
+            else {}
+        )
 
         assignments: dict[str, list[RoleAssignment]] = {}
         for (server, pid), assign_fut in assignment_fs.items():
@@ -379,10 +422,42 @@ class Gatherer:
         if signal.definition is None and error is None and existing:
             error = _error_from_instance_view(existing)
         return Context(
-            signal=signal, error=error, definition=definition, registries=registries, identities=identities,
-            assignments={k: tuple(v) for k, v in assignments.items()}, role_definitions=roles, images=images,
-            existing_group=existing, notes=tuple(notes),
+            signal=signal,
+            error=error,
+            definition=definition,
+            registries=registries,
+            identities=identities,
+            assignments={k: tuple(v) for k, v in assignments.items()},
+            role_definitions=roles,
+            images=images,
+            existing_group=existing,
+            notes=tuple(notes),
         )
+
+
+_IMAGE_IN_MESSAGE = re.compile(r"The image '(?P<image>[^']+)' in container group")
+
+
+def _from_error_message(signal: FailureSignal, error: ErrorInfo | None) -> GroupDefinition | None:
+    """The image ``InaccessibleImage`` names: enough for the registry-side checks, never for a redeploy."""
+    match = _IMAGE_IN_MESSAGE.search(error.message) if error else None
+    if match is None:
+        return None
+    body = {"properties": {"containers": [{"name": "unknown", "properties": {"image": match.group("image")}}]}}
+    try:
+        return parse_definition(signal.resource_id, body, None, "error-message")
+    except InputError:
+        return None
+
+
+def _parse_or_note(
+    signal: FailureSignal, body: dict[str, Any], source: Any, notes: list[str]
+) -> GroupDefinition | None:
+    try:
+        return parse_definition(signal.resource_id, body, _api_version_of(body), source)
+    except InputError as exc:
+        notes.append(f"the definition from {source} could not be read: {exc}")
+        return None
 
 
 def _safe(fn: Callable[[], Any], notes: list[str], what: str) -> Any:
@@ -448,8 +523,15 @@ def _role_definition(rd: Any) -> RoleDefinition:
         not_actions += p.not_actions or []
         data_actions += p.data_actions or []
         not_data_actions += p.not_data_actions or []
-    return RoleDefinition(rd.id or "", rd.role_name or "", tuple(actions), tuple(not_actions), tuple(data_actions),
-                          tuple(not_data_actions), rd.role_type or "BuiltInRole")
+    return RoleDefinition(
+        rd.id or "",
+        rd.role_name or "",
+        tuple(actions),
+        tuple(not_actions),
+        tuple(data_actions),
+        tuple(not_data_actions),
+        rd.role_type or "BuiltInRole",
+    )
 
 
 def _error_from_instance_view(group: dict[str, Any]) -> ErrorInfo | None:

@@ -54,12 +54,36 @@ def deployable_body(definition: GroupDefinition) -> dict[str, Any]:
     return body
 
 
-def has_redacted_secrets(body: Any) -> bool:
-    if isinstance(body, dict):
-        return any(v == "[redacted]" or has_redacted_secrets(v) for v in body.values())
-    if isinstance(body, list):
-        return any(has_redacted_secrets(v) for v in body)
-    return False
+def missing_secrets(body: Any) -> list[str]:
+    """Where the definition lacks a secret: redacted by the engine, or never recorded by Azure.
+
+    Azure does not log secure values, so a body from the Activity Log may have an environment
+    variable with neither ``value`` nor ``secureValue``, or a ``username`` with no ``password``.
+    Redeploying such a body would silently change the group, so it is not redeployed.
+    """
+    found: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if value == "[redacted]":
+                    found.append(f"{path}.{key}")
+                walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+
+    walk(body, "$")
+    props = body.get("properties") or {} if isinstance(body, dict) else {}
+    for kind in ("containers", "initContainers"):
+        for i, container in enumerate(props.get(kind) or []):
+            for j, env in enumerate((container.get("properties") or {}).get("environmentVariables") or []):
+                if isinstance(env, dict) and "value" not in env and "secureValue" not in env:
+                    found.append(f"properties.{kind}[{i}].properties.environmentVariables[{j}] ({env.get('name')})")
+    for i, cred in enumerate(props.get("imageRegistryCredentials") or []):
+        if isinstance(cred, dict) and cred.get("username") and not cred.get("password"):
+            found.append(f"properties.imageRegistryCredentials[{i}].password")
+    return found
 
 
 def _events_ok(group: ContainerGroup, since: datetime) -> tuple[bool, str]:
@@ -81,9 +105,12 @@ def _events_ok(group: ContainerGroup, since: datetime) -> tuple[bool, str]:
 def redeploy(clients: AzureClients, definition: GroupDefinition, options: RedeployOptions) -> RedeployResult:
     parts = definition.resource_id.strip("/").split("/")
     sub, rg, name = parts[1], parts[3], parts[-1]
-    if has_redacted_secrets(definition.body):
-        return RedeployResult("skipped", 0, "the definition holds secrets the engine does not keep; redeploy it "
-                                             "yourself")
+    if not definition.complete:
+        return RedeployResult("skipped", 0, "only part of the definition is known (from the error message)")
+    lost = missing_secrets(definition.body)
+    if lost:
+        return RedeployResult("skipped", 0, f"the recovered definition lacks secrets ({', '.join(lost[:3])}); "
+                                            "redeploy it yourself")
     client = clients.container_instance(sub)
     body = ContainerGroup.deserialize(deployable_body(definition))
     deadline = time.monotonic() + options.budget_seconds

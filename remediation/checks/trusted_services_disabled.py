@@ -18,6 +18,13 @@ def trusted_services_disabled(ctx: Context) -> list[Finding]:
         # ACI is a trusted service only when it pulls with a managed identity.
         if registry is not None and pulls_with(ctx, credential) and not is_system_reference(credential.identity or ""):
             registries.setdefault(registry.id.lower(), registry)
+    if ctx.definition is not None and not ctx.definition.complete:
+        # Only the image from the error message is known, not its credential. A restricted registry
+        # without the bypass refuses ACI whatever credential it used, so the registry side decides.
+        for image in ctx.definition.images:
+            registry = ctx.registries.get(image.registry)
+            if registry is not None:
+                registries.setdefault(registry.id.lower(), registry)
     return [
         Finding(
             code="ACR_TRUSTED_SERVICES_DISABLED",

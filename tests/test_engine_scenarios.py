@@ -1,0 +1,127 @@
+"""The engine end to end in the sandbox: every bundled scenario, through the real SDK clients."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from remediation.demo import demo_settings, engine_for, run, user_write
+from remediation.report import find_secrets, validate_report
+from remediation.signal import parse_event
+from sandbox import Sandbox, load_scenario
+from sandbox.eventgrid import dispatcher
+from sandbox.scenario import bundled_scenarios
+
+SCENARIOS = bundled_scenarios()
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_bundled_scenario_matches_expect(path: Path) -> None:
+    result = run(path)
+    assert result.matched, result.mismatches
+    for report in result.reports:
+        validate_report(report)
+        assert find_secrets(report) == []
+    # the secure value a scenario sets never reaches a report
+    assert "s3cr3t" not in json.dumps(result.reports)
+
+
+def _failed_event(sb: Sandbox, scenario) -> dict:
+    events: list[dict] = []
+    sb.subscribe(events.append, included_event_types=["Microsoft.Resources.ResourceWriteFailure"])
+    assert user_write(sb, scenario) is not None
+    dispatcher(sb.world).wait_idle()
+    return next(e for e in events if "/containergroups/" in e["subject"].lower())
+
+
+def _remediator_calls(sb: Sandbox) -> list:
+    return [r for r in sb.world.request_log if (r.caller or "").lower() == sb.world.remediator.lower()]
+
+
+def test_second_run_on_the_same_failure_writes_nothing() -> None:
+    scenario = load_scenario("scenarios/missing-acrpull.json")
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        engine = engine_for(sb, scenario, demo_settings(sb, scenario))
+        first = engine.run(parse_event(event), trigger="eventgrid")
+        assert first["outcome"] == "remediated"
+        writes_after_first = len(sb.world.writes(sb.world.remediator))
+        assert writes_after_first == 2  # the role assignment and the redeploy
+        second = engine.run(parse_event(event), trigger="replay")
+        assert second["outcome"] == "skipped"
+        assert len(sb.world.writes(sb.world.remediator)) == writes_after_first
+
+
+def test_out_of_scope_makes_no_call_at_all() -> None:
+    scenario = load_scenario("scenarios/missing-acrpull.json")
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        settings = demo_settings(sb, scenario).with_overrides(
+            {"REMEDIATION_ALLOWED_SCOPES": "/subscriptions/00000000-0000-0000-0000-000000000002"})
+        report = engine_for(sb, scenario, settings).run(parse_event(event), trigger="eventgrid")
+        assert report["outcome"] == "skipped"
+        assert "REMEDIATION_ALLOWED_SCOPES" in report["skipReason"]
+        assert _remediator_calls(sb) == []
+
+
+def test_dry_run_reads_but_never_writes() -> None:
+    scenario = load_scenario("scenarios/two-causes-acrpull-and-network.json")
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        settings = demo_settings(sb, scenario).with_overrides({"REMEDIATION_DRY_RUN": "true"})
+        report = engine_for(sb, scenario, settings).run(parse_event(event), trigger="eventgrid")
+        assert report["outcome"] == "dry-run"
+        assert {a["kind"] for a in report["actions"] if a["status"] == "planned"} >= {
+            "assign-role", "enable-trusted-services"}
+        calls = _remediator_calls(sb)
+        assert calls, "a dry run still diagnoses"
+        assert all(r.method == "GET" or r.path.lower().endswith(("/oauth2/exchange", "/oauth2/token",
+                                                                  "/exporttemplate")) for r in calls)
+
+
+def test_loop_guard_skips_the_remediators_own_failure() -> None:
+    scenario = load_scenario("scenarios/missing-acrpull.json")
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        claims = event["data"]["claims"]
+        claims["http://schemas.microsoft.com/identity/claims/objectidentifier"] = sb.world.remediator
+        report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(parse_event(event), trigger="eventgrid")
+        assert report["outcome"] == "skipped" and "loop guard" in report["skipReason"]
+        assert _remediator_calls(sb) == []
+
+
+def test_throttled_role_assignment_write_is_retried_by_the_sdk() -> None:
+    data = json.loads(Path("scenarios/missing-acrpull.json").read_text())
+    data["behaviour"]["faults"] = [{"match": "PUT */roleAssignments/*", "status": 429, "retryAfter": 1, "times": 1}]
+    scenario = load_scenario_from(data)
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(parse_event(event), trigger="eventgrid")
+        assert report["outcome"] == "remediated"
+        statuses = [r.status for r in _remediator_calls(sb) if "/roleassignments/" in r.path.lower()
+                    and r.method == "PUT"]
+        assert statuses == [429, 201]
+
+
+def test_remediator_without_the_delegation_role_fails_cleanly() -> None:
+    data = json.loads(Path("scenarios/missing-acrpull.json").read_text())
+    data["resources"] = [r for r in data["resources"] if not (
+        r["type"] == "Microsoft.Authorization/roleAssignments"
+        and r["properties"]["roleDefinitionId"].endswith("f58310d9-a9f6-439a-9e8d-f62e7b41a168"))]
+    scenario = load_scenario_from(data)
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(parse_event(event), trigger="eventgrid")
+        assert report["outcome"] == "failed"
+        assign = next(a for a in report["actions"] if a["kind"] == "assign-role")
+        assert assign["status"] == "failed" and "AuthorizationFailed" in assign["detail"]
+        redeploy = next(a for a in report["actions"] if a["kind"] == "redeploy")
+        assert redeploy["status"] == "skipped"
+
+
+def load_scenario_from(data: dict):
+    from sandbox import parse_scenario
+
+    return parse_scenario(data, "test")

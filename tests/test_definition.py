@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +12,8 @@ from remediation.definition import REDACTED, parse_definition, redact
 from remediation.errors import InputError
 from remediation.model import RegistryCredential
 
-SAMPLES = Path(os.environ.get("REFERENCE_SAMPLES", Path(__file__).resolve().parents[2] / "shared/reference/samples"))
+from .reference import SAMPLES
+
 GROUP_ID = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerInstance/containerGroups/web"
 UAMI = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/pull"
 SECRETS = ("hunter2-registry", "s3cret-env", "st0rage-k3y", "SecretValue1InBase64", "SecretValue2InBase64",

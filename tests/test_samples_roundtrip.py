@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,19 +30,8 @@ from sandbox import USER_PRINCIPAL, Sandbox
 from sandbox.scenario import DEFAULT_SCENARIO
 
 from . import sdk
+from .reference import SAMPLES
 
-
-def _samples_dir() -> Path | None:
-    repo = Path(__file__).resolve().parent.parent
-    candidates = [os.environ.get("AZURE_SAMPLES_DIR", ""), repo / "reference" / "samples",
-                  repo / "docs" / "reference" / "samples", "/work/shared/reference/samples"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "SOURCES.md").is_file():
-            return Path(candidate)
-    return None
-
-
-SAMPLES = _samples_dir()
 pytestmark = pytest.mark.skipif(SAMPLES is None, reason="reference samples not found (set AZURE_SAMPLES_DIR)")
 
 BASE = json.loads(DEFAULT_SCENARIO.read_text(encoding="utf-8"))

@@ -5,11 +5,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import ssl
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,6 +19,7 @@ from sandbox import eventgrid
 from sandbox.tokens import make_token
 
 from . import sdk
+from .reference import SAMPLES
 from .worlds import (
     IDENTITY_PRINCIPAL,
     LOGIN_SERVER,
@@ -36,19 +35,6 @@ from .worlds import (
     world,
 )
 
-
-def _samples_dir() -> Path | None:
-    """The reference samples, where this checkout or the environment (AZURE_SAMPLES_DIR) has them."""
-    repo = Path(__file__).resolve().parent.parent
-    candidates = [os.environ.get("AZURE_SAMPLES_DIR", ""), repo / "reference" / "samples",
-                  repo / "docs" / "reference" / "samples", "/work/shared/reference/samples"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "acr_registries_get_2025-11-01.json").is_file():
-            return Path(candidate)
-    return None
-
-
-SAMPLES = _samples_dir()
 needs_samples = pytest.mark.skipif(SAMPLES is None, reason="reference samples not found (set AZURE_SAMPLES_DIR)")
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"

@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +19,9 @@ from sandbox import USER_PRINCIPAL, rbac
 from sandbox.eventgrid import CLAIM_OID, dispatcher
 
 from . import sdk
+from .reference import SAMPLES
 from .worlds import IDENTITY_PRINCIPAL, REGISTRY_ID, RG_ID, SUB, TENANT, assignment, identity, registry, world
 
-SAMPLES = Path("/work/shared/reference/samples")
 WRITE_SUCCESS = "Microsoft.Resources.ResourceWriteSuccess"
 WRITE_FAILURE = "Microsoft.Resources.ResourceWriteFailure"
 DELETE_SUCCESS = "Microsoft.Resources.ResourceDeleteSuccess"

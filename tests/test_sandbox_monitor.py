@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from azure.core.exceptions import HttpResponseError
@@ -14,9 +13,10 @@ from sandbox.surfaces.monitor import parse_filter
 from sandbox.world import ActivityEntry, iso
 
 from . import sdk
+from .reference import SAMPLES
 from .worlds import REMEDIATOR, RG, RG_ID, SUB, assignment, identity, registry, world
 
-SAMPLE = Path("/work/shared/reference/samples/monitor_activityLogs_listFiltered_2015-04-01.json")
+SAMPLE = SAMPLES / "monitor_activityLogs_listFiltered_2015-04-01.json"
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from azure.mgmt.authorization.models import Permission, RoleAssignmentCreatePara
 from sandbox import USER_PRINCIPAL, rbac
 
 from . import sdk
+from .reference import SAMPLES
 from .worlds import (
     IDENTITY_PRINCIPAL,
     REGISTRY_ID,
@@ -29,7 +29,6 @@ from .worlds import (
     world,
 )
 
-SAMPLES = Path("/work/shared/reference/samples")
 SUB_ID = f"/subscriptions/{SUB}"
 OTHER_RG_ID = f"{SUB_ID}/resourceGroups/other-rg"
 OTHER_PRINCIPAL = "cccccccc-0000-0000-0000-000000000001"

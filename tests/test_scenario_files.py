@@ -34,7 +34,8 @@ REMEDIATOR_ACTIONS = {
 }
 REGISTRY_KEYS = {"loginServer", "networkRuleSet", "publicNetworkAccess", "networkRuleBypassOptions",
                  "roleAssignmentMode", "privateEndpointConnections", "anonymousPullEnabled"}
-CONTRACT = Path("/work/shared/CONTRACT.md")
+# CI clones the repo beside shared/, as the developers have it
+CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "CONTRACT.md"
 
 
 def _raw(path: Path) -> dict[str, Any]:

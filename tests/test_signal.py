@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +12,7 @@ from remediation.errors import InputError
 from remediation.model import FailureSignal, Skip
 from remediation.signal import parse_event, parse_events, parse_resource_id, signal_for_resource
 
-SAMPLES = Path(os.environ.get("REFERENCE_SAMPLES", Path(__file__).resolve().parents[2] / "shared/reference/samples"))
+from .reference import SAMPLES
 
 SUB = "00000000-0000-0000-0000-000000000001"
 GROUP_ID = f"/subscriptions/{SUB}/resourcegroups/rg-apps/providers/Microsoft.ContainerInstance/containerGroups/web"

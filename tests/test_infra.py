@@ -1,0 +1,643 @@
+"""Safety facts of the Bicep in infra/, checked by reading the .bicep text.
+
+These tests do not compile or deploy anything (no Bicep compiler or Azure here); they read the
+text with a small reader below (comments, strings with interpolation, balanced blocks, top-level
+properties) and check what matters for safety: the remediator gets exactly the roles that
+scenarios/missing-acrpull.json gives it, the RBAC delegation condition admits only AcrPull and
+Repository Reader, no broad role appears anywhere, and Event Grid filters and dead-letters as
+designed. A wrong property name or API shape would still pass here; infra/README.md says so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from remediation.settings import SETTING_NAMES, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = ROOT / "infra"
+MAIN = INFRA / "main.bicep"
+APP = INFRA / "modules" / "app.bicep"
+ROLE = INFRA / "modules" / "remediator-role.bicep"
+TARGET = INFRA / "modules" / "target-subscription.bicep"
+EVENTS = INFRA / "modules" / "target-events.bicep"
+SCENARIO = ROOT / "scenarios" / "missing-acrpull.json"
+LOCAL_SETTINGS = ROOT / "local.settings.sample.json"
+
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+USER_ACCESS_ADMINISTRATOR = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+RBAC_ADMINISTRATOR = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+REPOSITORY_READER = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
+STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+STORAGE_QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
+STORAGE_TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+
+CUSTOM_ROLE_ACTIONS = [
+    "Microsoft.ContainerInstance/containerGroups/write",
+    "Microsoft.ContainerRegistry/registries/write",
+    "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
+    "Microsoft.Resources/deployments/exportTemplate/action",
+]
+CUSTOM = "custom"  # a role assignment whose role is the custom role definition passed in
+
+
+# --- a small reader for Bicep text ------------------------------------------------------------
+
+
+def _string_end(text: str, i: int) -> int:
+    """Index just past the string literal starting at ``text[i]`` (a quote), interpolation included."""
+    if text.startswith("'''", i):
+        end = text.find("'''", i + 3)
+        assert end >= 0, "unterminated multi-line string"
+        return end + 3
+    j = i + 1
+    while j < len(text):
+        if text[j] == "\\":
+            j += 2
+        elif text[j] == "'":
+            return j + 1
+        elif text.startswith("${", j):
+            j = _balanced_end(text, j + 1)
+        else:
+            j += 1
+    raise AssertionError(f"unterminated string at {i}")
+
+
+def _balanced_end(text: str, i: int) -> int:
+    """Index just past the bracket group opening at ``text[i]``; strings inside are skipped."""
+    depth = 0
+    j = i
+    while j < len(text):
+        c = text[j]
+        if c == "'":
+            j = _string_end(text, j)
+            continue
+        if c in "{[(":
+            depth += 1
+        elif c in "}])":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+        j += 1
+    raise AssertionError(f"unbalanced bracket at {i}")
+
+
+def _strip_comments(text: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] == "'":
+            end = _string_end(text, i)
+            out.append(text[i:end])
+            i = end
+        elif text.startswith("//", i):
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = len(text) if end < 0 else end + 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def _source(path: Path) -> str:
+    return _strip_comments(path.read_text(encoding="utf-8"))
+
+
+def _literal(expr: str) -> str | None:
+    """The value of ``expr`` if it is one plain string literal (no interpolation), else None."""
+    expr = expr.strip()
+    if not expr.startswith("'") or expr.startswith("'''") or _string_end(expr, 0) != len(expr):
+        return None
+    if "${" in expr:
+        return None
+    return re.sub(r"\\(.)", r"\1", expr[1:-1])
+
+
+def _strings(expr: str) -> list[str]:
+    """Every plain string literal inside ``expr``, in order."""
+    found = []
+    i = 0
+    while i < len(expr):
+        if expr[i] == "'":
+            end = _string_end(expr, i)
+            value = _literal(expr[i:end])
+            if value is not None:
+                found.append(value)
+            i = end
+        else:
+            i += 1
+    return found
+
+
+def _props(block: str) -> dict[str, str]:
+    """Top-level ``key: value`` pairs of an object block ``{...}`` (values as raw text)."""
+    assert block.startswith("{") and block.endswith("}"), block[:40]
+    props: dict[str, str] = {}
+    body = block[1:-1]
+    key_re = re.compile(r"[ \t]*([A-Za-z_]\w*|'[^']*')[ \t]*:[ \t]*")
+    i = 0
+    while i < len(body):
+        match = key_re.match(body, i)
+        if match is None:
+            c = body[i]
+            if c == "'":
+                i = _string_end(body, i)
+            elif c in "{[(":
+                i = _balanced_end(body, i)
+            else:
+                i += 1
+            continue
+        key = match.group(1).strip("'")
+        start = match.end()
+        if start < len(body) and body[start] in "{[":
+            end = _balanced_end(body, start)
+        else:
+            end = start
+            while end < len(body) and body[end] != "\n":
+                end = _string_end(body, end) if body[end] == "'" else (
+                    _balanced_end(body, end) if body[end] in "([{" else end + 1)
+        props[key] = body[start:end].strip()
+        i = end
+    return props
+
+
+def _path(block: str, *keys: str) -> str:
+    """A nested property's raw value, e.g. ``_path(body, 'properties', 'filter')``."""
+    value = block
+    for key in keys:
+        props = _props(value)
+        assert key in props, f"no {key!r} in {value[:80]!r}"
+        value = props[key]
+    return value
+
+
+def _items(array: str) -> list[str]:
+    """The object blocks ``{...}`` directly inside an array ``[...]``."""
+    assert array.startswith("["), array[:40]
+    items = []
+    i = 1
+    while i < len(array) - 1:
+        if array[i] == "{":
+            end = _balanced_end(array, i)
+            items.append(array[i:end])
+            i = end
+        elif array[i] == "'":
+            i = _string_end(array, i)
+        else:
+            i += 1
+    return items
+
+
+def _resources(text: str, resource_type: str) -> dict[str, str]:
+    """Symbol -> body block of each ``resource`` declaration of ``resource_type`` (any api-version)."""
+    found = {}
+    for match in re.finditer(r"^resource\s+(\w+)\s+'([^'@]+)@[^']+'\s*(?:existing\s*)?=", text, re.MULTILINE):
+        if match.group(2) == resource_type:
+            start = text.index("{", match.end())
+            found[match.group(1)] = text[start:_balanced_end(text, start)]
+    return found
+
+
+def _modules(text: str) -> list[tuple[str, str, str]]:
+    """(symbol, path, body block) of each ``module`` declaration."""
+    found = []
+    for match in re.finditer(r"^module\s+(\w+)\s+'([^']+)'\s*=", text, re.MULTILINE):
+        start = text.index("{", match.end())
+        found.append((match.group(1), match.group(2), text[start:_balanced_end(text, start)]))
+    return found
+
+
+def _params(text: str) -> dict[str, str | None]:
+    """Parameter name -> raw default value (None when the parameter is required)."""
+    params: dict[str, str | None] = {}
+    for match in re.finditer(r"^param\s+(\w+)\s+[\w\[\]]+[ \t]*(=[ \t]*)?", text, re.MULTILINE):
+        if match.group(2) is None:
+            params[match.group(1)] = None
+            continue
+        start = match.end()
+        end = _balanced_end(text, start) if text[start] in "{[" else text.index("\n", start)
+        params[match.group(1)] = text[start:end].strip()
+    return params
+
+
+def _variables(text: str) -> dict[str, str]:
+    return {m.group(1): m.group(2).strip() for m in re.finditer(r"^var\s+(\w+)\s*=\s*(.+)$", text, re.MULTILINE)}
+
+
+def _resolve(expr: str, text: str) -> str | None:
+    """A literal, or a variable / parameter default that is one, else None."""
+    value = _literal(expr)
+    if value is not None:
+        return value
+    name = expr.strip()
+    variables, params = _variables(text), _params(text)
+    if name in variables:
+        return _resolve(variables[name], text)
+    if params.get(name):
+        return _resolve(params[name] or "", text)
+    return None
+
+
+_ROLE_ID = re.compile(r"^subscriptionResourceId\('Microsoft\.Authorization/roleDefinitions',\s*(\w+|'[^']*')\)$")
+
+
+def _assigned_role(body: str, text: str) -> str:
+    """The role GUID a roleAssignments body grants, or CUSTOM for the passed-in custom role."""
+    expr = _path(body, "properties", "roleDefinitionId")
+    match = _ROLE_ID.match(expr)
+    assert match, f"roleDefinitionId is not a plain role reference: {expr}"
+    ref = match.group(1)
+    guid = _resolve(ref, text)
+    if guid is not None:
+        return guid.lower()
+    assert ref in _params(text) and _params(text)[ref] is None, f"unresolvable role reference {ref}"
+    return CUSTOM
+
+
+# --- the scenario's remediator ------------------------------------------------------------------
+
+
+def _scenario() -> dict[str, Any]:
+    scenario: dict[str, Any] = json.loads(SCENARIO.read_text(encoding="utf-8"))
+    return scenario
+
+
+def _remediator_assignments() -> list[dict[str, Any]]:
+    scenario = _scenario()
+    principal = scenario["remediator"]["principalId"]
+    return [
+        r["properties"] for r in scenario["resources"]
+        if r["type"] == "Microsoft.Authorization/roleAssignments" and r["properties"]["principalId"] == principal
+    ]
+
+
+def _scenario_custom_roles() -> dict[str, dict[str, Any]]:
+    return {rd["name"].lower(): rd for rd in _scenario()["roleDefinitions"]}
+
+
+def _role_guid(role_definition_id: str) -> str:
+    return role_definition_id.rsplit("/", 1)[-1].lower()
+
+
+# --- the custom role ----------------------------------------------------------------------------
+
+
+def _custom_role_permissions() -> dict[str, str]:
+    text = _source(ROLE)
+    (body,) = _resources(text, "Microsoft.Authorization/roleDefinitions").values()
+    (permission,) = _items(_path(body, "properties", "permissions"))
+    return _props(permission)
+
+
+def test_custom_role_has_exactly_the_four_actions_and_nothing_else() -> None:
+    permission = _custom_role_permissions()
+    assert _strings(permission["actions"]) == CUSTOM_ROLE_ACTIONS
+    for key in ("notActions", "dataActions", "notDataActions"):
+        assert re.fullmatch(r"\[\s*\]", permission[key]), f"{key} must be empty"
+    assert set(permission) == {"actions", "notActions", "dataActions", "notDataActions"}
+
+
+def test_custom_role_matches_the_scenario_definition_and_is_assignable_only_to_target_subscriptions() -> None:
+    (custom,) = [rd for rd in _scenario_custom_roles().values() if rd["properties"]["type"] == "CustomRole"]
+    (scenario_permission,) = custom["properties"]["permissions"]
+    assert sorted(_strings(_custom_role_permissions()["actions"])) == sorted(scenario_permission["actions"])
+
+    text = _source(ROLE)
+    (body,) = _resources(text, "Microsoft.Authorization/roleDefinitions").values()
+    assert _path(body, "properties", "roleName") == "roleName"
+    assert _literal(_path(body, "properties", "type")) == "CustomRole"
+    assert _path(body, "properties", "assignableScopes") == (
+        "[for id in assignableSubscriptionIds: '/subscriptions/${id}']"
+    )
+    main = _source(MAIN)
+    assert _literal(_params(main)["remediatorRoleName"] or "") == custom["properties"]["roleName"]
+    (role_module,) = [m for m in _modules(main) if m[1] == "modules/remediator-role.bicep"]
+    assert _path(role_module[2], "params", "roleName") == "remediatorRoleName"
+    assert _path(role_module[2], "params", "assignableSubscriptionIds") == "targetSubscriptionIds"
+
+
+# --- the remediator's role assignments in each target subscription ------------------------------
+
+
+def _target_assignments() -> dict[str, tuple[str, dict[str, str]]]:
+    """Role (GUID or CUSTOM) -> (symbol, properties) of each assignment in a target subscription."""
+    text = _source(TARGET)
+    out = {}
+    for symbol, body in _resources(text, "Microsoft.Authorization/roleAssignments").items():
+        role = _assigned_role(body, text)
+        assert role not in out, f"role {role} assigned twice"
+        out[role] = (symbol, _props(_path(body, "properties")))
+    return out
+
+
+def test_remediator_roles_match_the_scenario_remediator_assignments() -> None:
+    custom_roles = _scenario_custom_roles()
+    expected: dict[str, dict[str, Any]] = {}
+    for props in _remediator_assignments():
+        guid = _role_guid(props["roleDefinitionId"])
+        expected[CUSTOM if guid in custom_roles else guid] = props
+        assert props["scope"].lower().count("/") == 2, "scenario grants at subscription scope"
+    assert set(expected) == {READER, RBAC_ADMINISTRATOR, CUSTOM}
+
+    actual = _target_assignments()
+    assert set(actual) == set(expected)
+    text = _source(TARGET)
+    assert re.search(r"^targetScope = 'subscription'$", text, re.MULTILINE)
+    for role, (symbol, props) in actual.items():
+        want = expected[role]
+        assert "scope" not in _props(_resources(text, "Microsoft.Authorization/roleAssignments")[symbol]), (
+            f"{symbol} must be granted at the subscription the module is deployed to"
+        )
+        assert props["principalId"] == "remediatorPrincipalId"
+        assert _literal(props["principalType"]) == want["principalType"] == "ServicePrincipal"
+        assert _literal(props["description"]) == want["description"]
+        assert ("condition" in props) == (want["condition"] is not None), symbol
+
+
+def test_rbac_administrator_is_conditioned_to_acrpull_and_repository_reader_for_service_principals() -> None:
+    text = _source(TARGET)
+    _, props = _target_assignments()[RBAC_ADMINISTRATOR]
+    condition = _resolve(props["condition"], text)
+    assert condition is not None, "the condition must be a literal the platform team can read"
+    assert _literal(props["conditionVersion"]) == "2.0"
+
+    (scenario,) = [p for p in _remediator_assignments() if _role_guid(p["roleDefinitionId"]) == RBAC_ADMINISTRATOR]
+    assert condition == scenario["condition"]
+    assert scenario["conditionVersion"] == "2.0"
+
+    role_sets = re.findall(r"RoleDefinitionId\] ForAnyOfAnyValues:GuidEquals \{([^}]*)\}", condition)
+    assert len(role_sets) == 2, "one role list for writes, one for deletes"
+    for role_set in role_sets:
+        assert {g.strip().lower() for g in role_set.split(",")} == {ACR_PULL, REPOSITORY_READER}
+    assert "ActionMatches{'Microsoft.Authorization/roleAssignments/write'}" in condition
+    assert "ActionMatches{'Microsoft.Authorization/roleAssignments/delete'}" in condition
+    assert "@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId]" in condition
+    assert "@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId]" in condition
+    assert "@Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase" \
+        " {'ServicePrincipal'}" in condition
+    # Every GUID the condition names is one of the two grantable roles.
+    named = set(re.findall(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}", condition.lower()))
+    assert named == {ACR_PULL, REPOSITORY_READER}
+
+
+def test_no_owner_contributor_or_user_access_administrator_anywhere_in_infra() -> None:
+    files = [p for p in INFRA.rglob("*") if p.is_file()]
+    assert MAIN in files and ROLE in files
+    for path in files:
+        text = path.read_text(encoding="utf-8").lower()
+        for guid in (OWNER, CONTRIBUTOR, USER_ACCESS_ADMINISTRATOR):
+            assert guid not in text, f"{path.relative_to(ROOT)} names a broad role {guid}"
+
+
+def test_every_role_granted_anywhere_is_on_the_allow_list() -> None:
+    allowed = {
+        READER, RBAC_ADMINISTRATOR, CUSTOM,
+        STORAGE_BLOB_DATA_OWNER, STORAGE_QUEUE_DATA_CONTRIBUTOR, STORAGE_TABLE_DATA_CONTRIBUTOR,
+        STORAGE_BLOB_DATA_CONTRIBUTOR, KEY_VAULT_SECRETS_USER, MONITORING_METRICS_PUBLISHER,
+    }
+    granted = []
+    for path in INFRA.rglob("*.bicep"):
+        text = _source(path)
+        assert "'*'" not in text, f"{path.name}: no wildcard action or value"
+        for body in _resources(text, "Microsoft.Authorization/roleAssignments").values():
+            granted.append(_assigned_role(body, text))
+            assert _literal(_path(body, "properties", "principalType")) == "ServicePrincipal"
+    assert set(granted) <= allowed
+    assert len(granted) == 9
+
+
+def test_role_assignment_names_are_deterministic_guids_of_scope_principal_and_role() -> None:
+    for path in INFRA.rglob("*.bicep"):
+        text = _source(path)
+        for symbol, body in _resources(text, "Microsoft.Authorization/roleAssignments").items():
+            name = _props(body)["name"]
+            assert name.startswith("guid(") and name.endswith(")"), f"{symbol}: name must be guid(...)"
+            role_ref = _ROLE_ID.match(_path(body, "properties", "roleDefinitionId"))
+            assert role_ref and role_ref.group(1) in name, f"{symbol}: the role must be part of the name"
+            principal = _path(body, "properties", "principalId")
+            identity = principal.split(".")[0]
+            assert identity in name, f"{symbol}: the principal must be part of the name"
+
+
+def test_storage_data_roles_of_the_function_identity_are_on_its_storage_account() -> None:
+    text = _source(APP)
+    by_role = {}
+    for symbol, body in _resources(text, "Microsoft.Authorization/roleAssignments").items():
+        by_role[_assigned_role(body, text)] = (symbol, _props(body))
+    for role in (STORAGE_BLOB_DATA_OWNER, STORAGE_QUEUE_DATA_CONTRIBUTOR, STORAGE_TABLE_DATA_CONTRIBUTOR):
+        symbol, props = by_role[role]
+        assert props["scope"] == "storage", symbol
+        assert _path(_resources(text, "Microsoft.Authorization/roleAssignments")[symbol],
+                     "properties", "principalId") == "remediator.properties.principalId"
+    (storage,) = _resources(text, "Microsoft.Storage/storageAccounts").values()
+    assert _path(storage, "properties", "allowSharedKeyAccess") == "false"
+    assert _path(storage, "properties", "allowBlobPublicAccess") == "false"
+
+
+# --- Event Grid ---------------------------------------------------------------------------------
+
+
+def _event_subscription() -> str:
+    (body,) = _resources(_source(EVENTS), "Microsoft.EventGrid/systemTopics/eventSubscriptions").values()
+    return body
+
+
+def test_system_topic_is_the_target_subscription_source() -> None:
+    (topic,) = _resources(_source(EVENTS), "Microsoft.EventGrid/systemTopics").values()
+    assert _literal(_path(topic, "properties", "topicType")) == "Microsoft.Resources.Subscriptions"
+    assert _literal(_path(topic, "location")) == "global"
+    (events_module,) = [m for m in _modules(_source(TARGET)) if m[1] == "target-events.bicep"]
+    assert _path(events_module[2], "params", "source") == "subscription().id"
+
+
+def test_event_subscription_filters_failed_container_group_writes_only() -> None:
+    filt = _path(_event_subscription(), "properties", "filter")
+    assert _strings(_props(filt)["includedEventTypes"]) == ["Microsoft.Resources.ResourceWriteFailure"]
+    (advanced,) = _items(_props(filt)["advancedFilters"])
+    props = _props(advanced)
+    assert _literal(props["operatorType"]) == "StringIn"
+    assert _literal(props["key"]) == "data.operationName"
+    assert _strings(props["values"]) == ["Microsoft.ContainerInstance/containerGroups/write"]
+
+
+def test_event_subscription_delivers_to_the_function_trigger_with_retries() -> None:
+    text = _source(EVENTS)
+    props = _props(_path(_event_subscription(), "properties"))
+    destination = _props(props["destination"])
+    assert _literal(destination["endpointType"]) == "AzureFunction"
+    resource_id = _path(props["destination"], "properties", "resourceId")
+    assert resource_id == "'${functionAppId}/functions/${triggerFunctionName}'"
+    assert _resolve("triggerFunctionName", text) == "on_resource_write_failure"
+    assert _literal(props["eventDeliverySchema"]) == "EventGridSchema"
+    retry = _props(props["retryPolicy"])
+    assert retry == {"maxDeliveryAttempts": "30", "eventTimeToLiveInMinutes": "1440"}
+
+
+def test_event_subscription_dead_letters_to_the_blob_container_with_the_topic_identity() -> None:
+    events = _source(EVENTS)
+    dead_letter = _props(_path(_event_subscription(), "properties", "deadLetterWithResourceIdentity"))
+    identity = _props(dead_letter["identity"])
+    assert _literal(identity["type"]) == "UserAssigned"
+    assert identity["userAssignedIdentity"] == "deadLetterIdentityId"
+    destination = _props(dead_letter["deadLetterDestination"])
+    assert _literal(destination["endpointType"]) == "StorageBlob"
+    assert _props(destination["properties"]) == {
+        "resourceId": "deadLetterStorageAccountId", "blobContainerName": "deadLetterContainerName",
+    }
+    (topic,) = _resources(events, "Microsoft.EventGrid/systemTopics").values()
+    assert "'${deadLetterIdentityId}'" in _props(_path(topic, "identity"))["userAssignedIdentities"]
+
+    # The container name flows main -> target-subscription -> target-events, and main -> app.
+    main = _source(MAIN)
+    assert _literal(_params(main)["deadLetterContainerName"] or "") == "remediation-deadletters"
+    for _, path, body in _modules(main):
+        if path in ("modules/app.bicep", "modules/target-subscription.bicep"):
+            assert _path(body, "params", "deadLetterContainerName") == "deadLetterContainerName"
+    (events_module,) = [m for m in _modules(_source(TARGET)) if m[1] == "target-events.bicep"]
+    assert _path(events_module[2], "params", "deadLetterContainerName") == "deadLetterContainerName"
+
+    # The app module creates that container and lets only Event Grid's identity write to it.
+    app = _source(APP)
+    containers = _resources(app, "Microsoft.Storage/storageAccounts/blobServices/containers")
+    assert _props(containers["deadLetterContainer"])["name"] == "deadLetterContainerName"
+    (writer,) = [
+        body for body in _resources(app, "Microsoft.Authorization/roleAssignments").values()
+        if _props(body).get("scope") == "deadLetterContainer"
+    ]
+    assert _assigned_role(writer, app) == STORAGE_BLOB_DATA_CONTRIBUTOR
+    assert _path(writer, "properties", "principalId") == "eventGridDeadLetterIdentity.properties.principalId"
+
+
+def test_event_function_name_exists_in_the_function_app() -> None:
+    function_app = ROOT / "function_app.py"
+    if not function_app.is_file():
+        pytest.skip("function_app.py is not in the tree yet")
+    assert re.search(r"\bdef on_resource_write_failure\(", function_app.read_text(encoding="utf-8"))
+
+
+# --- the function app -------------------------------------------------------------------------
+
+
+def _app_settings() -> dict[str, str]:
+    text = _source(APP)
+    configs = _resources(text, "Microsoft.Web/sites/config").values()
+    (body,) = [b for b in configs if _props(b)["name"] == "'appsettings'"]
+    return _props(_path(body, "properties"))
+
+
+def test_app_settings_cover_every_setting_of_the_sample_and_the_app() -> None:
+    sample = set(json.loads(LOCAL_SETTINGS.read_text(encoding="utf-8"))["Values"])
+    settings = _app_settings()
+    # Flex Consumption sets the worker runtime in functionAppConfig; storage is identity-based.
+    expected = (sample | set(SETTING_NAMES)) - {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage"}
+    assert expected <= set(settings), f"missing app settings: {sorted(expected - set(settings))}"
+    assert "FUNCTIONS_WORKER_RUNTIME" not in settings
+    assert "AzureWebJobsStorage" not in settings
+    assert settings["AzureWebJobsStorage__accountName"] == "storage.name"
+    assert _literal(settings["AzureWebJobsStorage__credential"]) == "managedidentity"
+    assert settings["REMEDIATOR_PRINCIPAL_ID"] == "remediator.properties.principalId"
+    # A first deployment plans only: dry run stays on until the platform team switches it off.
+    assert settings["REMEDIATION_DRY_RUN"] == "dryRun ? 'true' : 'false'"
+    assert _params(_source(MAIN))["dryRun"] == "true"
+    for path in INFRA.rglob("*"):
+        if path.is_file():
+            assert "accountkey" not in path.read_text(encoding="utf-8").lower(), path.name
+
+
+def test_secret_settings_are_key_vault_references_or_empty() -> None:
+    secrets = [name for name, shown in Settings().describe().items() if shown == "not configured"]
+    assert {"TEAMS_WEBHOOK_URL", "SLACK_WEBHOOK_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "EVENTGRID_TOPIC_KEY"} <= set(
+        secrets)
+    settings = _app_settings()
+    text = _source(APP)
+    for name in secrets:
+        match = re.fullmatch(r"empty\((\w+)\) \? '' : '\$\{keyVaultReferencePrefix\}\$\{(\w+)\}\)'", settings[name])
+        assert match and match.group(1) == match.group(2), f"{name} must be a Key Vault reference or empty"
+        assert match.group(1) in _params(text)
+    assert _variables(text)["keyVaultReferencePrefix"] == "'@Microsoft.KeyVault(VaultName=${vault.name};SecretName='"
+
+
+def test_function_app_is_linux_flex_consumption_python_311_with_the_remediator_identity() -> None:
+    text = _source(APP)
+    (plan,) = _resources(text, "Microsoft.Web/serverfarms").values()
+    assert _props(_path(plan, "sku")) == {"name": "'FC1'", "tier": "'FlexConsumption'"}
+    assert _path(plan, "properties", "reserved") == "true"
+    (site,) = _resources(text, "Microsoft.Web/sites").values()
+    assert _literal(_path(site, "kind")) == "functionapp,linux"
+    runtime = _props(_path(site, "properties", "functionAppConfig", "runtime"))
+    assert runtime == {"name": "'python'", "version": "'3.11'"}
+    assert _literal(_path(site, "identity", "type")) == "UserAssigned"
+    assert _props(_path(site, "identity", "userAssignedIdentities")) == {"${remediator.id}": "{}"}
+
+
+def test_storage_holds_the_containers_queue_and_ledger_table_the_app_uses() -> None:
+    main = _source(MAIN)
+    defaults = {name: _literal(value or "") for name, value in _params(main).items()}
+    assert defaults["deadLetterContainerName"] == "remediation-deadletters"
+    assert defaults["reportsContainerName"] == "remediation-reports"
+    assert defaults["jobsQueueName"] == "remediation-jobs"
+    assert defaults["ledgerTableName"]
+    app = _source(APP)
+    blobs = _resources(app, "Microsoft.Storage/storageAccounts/blobServices/containers").values()
+    containers = {_props(b)["name"] for b in blobs}
+    assert {"deadLetterContainerName", "reportsContainerName"} <= containers
+    (queue,) = _resources(app, "Microsoft.Storage/storageAccounts/queueServices/queues").values()
+    assert _props(queue)["name"] == "jobsQueueName"
+    (table,) = _resources(app, "Microsoft.Storage/storageAccounts/tableServices/tables").values()
+    assert _props(table)["name"] == "ledgerTableName"
+
+
+# --- structure ----------------------------------------------------------------------------------
+
+
+def test_modules_exist_and_every_call_passes_exactly_declared_parameters() -> None:
+    assert re.search(r"^targetScope = 'subscription'$", _source(MAIN), re.MULTILINE)
+    calls = 0
+    for caller in INFRA.rglob("*.bicep"):
+        for symbol, path, body in _modules(_source(caller)):
+            callee = (caller.parent / path).resolve()
+            assert callee.is_file(), f"{caller.name}: module {symbol} -> missing {path}"
+            declared = _params(_source(callee))
+            passed = set(_props(_path(body, "params")))
+            assert passed <= set(declared), f"{symbol}: unknown params {sorted(passed - set(declared))}"
+            required = {name for name, default in declared.items() if default is None}
+            assert required <= passed, f"{symbol}: missing params {sorted(required - passed)}"
+            calls += 1
+    assert calls == 4
+
+
+def test_parameters_example_names_only_declared_parameters_and_all_required_ones() -> None:
+    example = json.loads((INFRA / "main.parameters.example.json").read_text(encoding="utf-8"))
+    declared = _params(_source(MAIN))
+    given = set(example["parameters"])
+    assert given <= set(declared)
+    assert {name for name, default in declared.items() if default is None} <= given
+    assert example["parameters"]["dryRun"]["value"] is True
+    assert all(re.fullmatch(r"[0-9a-f-]{36}", s) for s in example["parameters"]["targetSubscriptionIds"]["value"])
+
+
+def test_reader_reads_what_it_is_given() -> None:
+    """The Bicep reader itself: interpolated strings with quotes, comments, nested blocks."""
+    text = _strip_comments(
+        "// c\nresource x 'A/b@1' = {\n  name: 'n-${last(split(s, '/'))}' // tail\n"
+        "  properties: {\n    a: [\n      'p'\n      'q\\'s'\n    ]\n    b: c ? '' : 'd'\n  }\n}\n"
+    )
+    (body,) = _resources(text, "A/b").values()
+    assert _props(body)["name"].startswith("'n-${")
+    assert _strings(_path(body, "properties", "a")) == ["p", "q's"]
+    assert _path(body, "properties", "b") == "c ? '' : 'd'"
+    assert _literal("'a${b}'") is None

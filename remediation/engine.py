@@ -17,11 +17,11 @@ from typing import Any
 from .azure.apply import apply_actions
 from .azure.clients import AzureClients
 from .azure.gather import Gatherer, GatherOptions
-from .azure.redeploy import RedeployOptions, redeploy
+from .azure.redeploy import RedeployOptions, deployable_body, redeploy
 from .checks import IMAGE_PULL_ERROR_CODES, run_checks
 from .definition import parse_definition
 from .errors import InputError
-from .model import Action, Context, FailureSignal, Finding, RedeployResult, Skip, Trigger
+from .model import CURRENT_ACI_API_VERSION, Action, Context, FailureSignal, Finding, RedeployResult, Skip, Trigger
 from .plan import plan
 from .policy import gate
 from .report import build_report, validate_report
@@ -41,15 +41,26 @@ class Engine:
     attempts_in_window: Callable[[str], int] = lambda resource_id: 0
     """How many fix attempts the ledger recorded for this group in the policy window."""
     progress: Progress | None = None
+    checkpoint: Callable[[str], None] | None = None
+    """Called with ``"fixed"`` once fixes are applied and before the redeploy, so a run that dies
+    in between can be resumed (the ledger records it on the claim)."""
+    on_redeployed: Callable[[str, dict[str, Any]], None] | None = None
+    """Called with (resource id, deployed body) after a verified redeploy: the last known good."""
 
-    def run(self, item: FailureSignal | Skip, *, trigger: Trigger) -> dict[str, Any]:
-        """One remediation run; always returns a contract report (``failed`` when it could not finish)."""
-        return _Run(self, item, trigger).execute()
+    def run(self, item: FailureSignal | Skip, *, trigger: Trigger, resume_redeploy: bool = False) -> dict[str, Any]:
+        """One remediation run; always returns a contract report (``failed`` when it could not finish).
+
+        ``resume_redeploy``: an earlier run applied its fixes and stopped before redeploying; plan
+        the redeploy even though the checks no longer find the (now fixed) cause. A report whose
+        failure a later attempt may clear (throttling, 5xx, lost connection) has ``"retryable": true``.
+        """
+        return _Run(self, item, trigger, resume_redeploy).execute()
 
 
 class _Run:
-    def __init__(self, engine: Engine, item: FailureSignal | Skip, trigger: Trigger) -> None:
+    def __init__(self, engine: Engine, item: FailureSignal | Skip, trigger: Trigger, resume: bool) -> None:
         self.engine = engine
+        self.resume = resume
         self.settings = engine.settings
         self.item = item
         self.trigger = trigger
@@ -117,13 +128,18 @@ class _Run:
             self.notes.extend(ctx.notes)
             st["summary"] = (f"error {ctx.error.code if ctx.error else 'unknown'}; definition from "
                              f"{ctx.definition.source if ctx.definition else 'nowhere'}")
+        if gatherer.transient_failures:
+            report = self.report(error="Azure could not be read: " + "; ".join(gatherer.transient_failures[:3]))
+            report["retryable"] = True
+            return report
         error_code = ctx.error.code if ctx.error else None
         error_message = ctx.error.message if ctx.error else None
         common = {"error_code": error_code, "error_message": error_message}
         if ctx.error and ctx.error.code not in IMAGE_PULL_ERROR_CODES:
             return self.report(skip_reason=f"not an image-pull failure ({ctx.error.code})", **common)
-        healthy = _already_healthy(ctx)
-        if healthy:
+        sweep = signal.schema == "sweep"
+        healthy = None if sweep else _already_healthy(ctx)
+        if healthy and not self.resume:
             return self.report(skip_reason=healthy, **common)
 
         with self.stage("findings") as st:
@@ -131,6 +147,14 @@ class _Run:
             st["summary"] = ", ".join(f.code for f in findings) or "no cause found"
         with self.stage("plan") as st:
             actions = plan(findings, ctx)
+            if self.resume and ctx.definition is not None and not any(a.kind == "redeploy" for a in actions):
+                actions.append(Action(kind="redeploy", target=signal.resource_id, cause="resume",
+                                      detail="finish the remediation an earlier run left after its fixes",
+                                      params={"apiVersion": CURRENT_ACI_API_VERSION}))
+            if sweep and any(a.kind == "redeploy" for a in actions):
+                # a running group is never restarted by a sweep; its next deploy picks the fix up
+                actions = [a for a in actions if a.kind != "redeploy"]
+                self.notes.append("a sweep does not redeploy; the group's next deployment uses the fix")
             decision = gate(actions, ctx, findings, self.settings,
                             attempts_in_window=self.engine.attempts_in_window(signal.resource_id))
             st["summary"] = (f"{len(decision.to_apply)} change(s) allowed of {len(actions)} planned"
@@ -145,9 +169,14 @@ class _Run:
         with self.stage("apply") as st:
             applied = apply_actions(self.engine.clients, list(decision.actions))
             st["summary"] = "; ".join(f"{a.kind} {a.status}" for a in applied if a.kind != "redeploy") or "nothing"
+        if self.engine.checkpoint and any(a.status == "applied" for a in applied):
+            self.engine.checkpoint("fixed")
         result, applied = self._redeploy(ctx, findings, applied, decision.redeploy_definition)
         final = [_settle(a) for a in applied]
-        return self.report(findings=findings, actions=final, redeploy=result, **common)
+        report = self.report(findings=findings, actions=final, redeploy=result, **common)
+        if any(a.retryable for a in final) or (result is not None and result.retryable):
+            report["retryable"] = True
+        return report
 
     def _redeploy(self, ctx: Context, findings: list[Finding], actions: list[Action],
                   corrected: dict[str, Any] | None) -> tuple[RedeployResult | None, list[Action]]:
@@ -172,6 +201,8 @@ class _Run:
                                                  float(self.settings.redeploy_budget_seconds)))
             result = redeploy(self.engine.clients, definition, options)
             st["summary"] = f"{result.status} after {result.attempts} attempt(s) {result.detail}".strip()
+        if result.status == "succeeded" and self.engine.on_redeployed:
+            self.engine.on_redeployed(definition.resource_id, deployable_body(definition))
         status = {"succeeded": "applied", "failed": "failed", "skipped": "skipped"}[result.status]
         return result, [replace(a, status=status, detail=f"{a.detail}: {result.detail}") if a in wanted else a  # type: ignore[arg-type]
                         for a in actions]

@@ -34,7 +34,8 @@ class FailureSignal:
     event_id: str | None = None
     event_time: str | None = None
     event_type: str = "Microsoft.Resources.ResourceWriteFailure"
-    schema: Literal["eventgrid", "cloudevents", "replay", "cli"] = "eventgrid"
+    schema: Literal["eventgrid", "cloudevents", "replay", "cli", "sweep"] = "eventgrid"
+    """``sweep``: no failure happened; the group is checked before anyone deploys again."""
     definition: dict[str, Any] | None = None
     """A definition supplied with the signal (a replay body); first choice for redeploying."""
 
@@ -218,6 +219,8 @@ class Action:
     params: dict[str, Any] = field(default_factory=dict)
     cause: str = ""
     status: ActionStatus = "planned"
+    retryable: bool = False
+    """A failed write that a later attempt may get through (throttling, 5xx, connection)."""
 
 
 @dataclass(frozen=True)
@@ -226,3 +229,4 @@ class RedeployResult:
     attempts: int = 0
     detail: str = ""
     error: ErrorInfo | None = None
+    retryable: bool = False

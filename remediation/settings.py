@@ -49,6 +49,19 @@ class Settings:
     webhook_secret: str = field(default="", repr=False)
     eventgrid_topic_endpoint: str = ""
     eventgrid_topic_key: str = field(default="", repr=False)
+    notify_cooldown_minutes: int = 30
+    """One message per container group per cool-down, however many failures arrive."""
+    storm_threshold: int = 10
+    """Past this many messages in the cool-down window, send one grouped summary instead."""
+    sweep_enabled: bool = False
+    """The timer-triggered sweep (schedule: REMEDIATION_SWEEP_SCHEDULE, read by the host)."""
+    claim_ttl_seconds: int = 900
+    """A claim left by a crashed run may be taken over after this long."""
+    retention_days: int = 30
+    ledger_table: str = "RemediationLedger"
+    jobs_queue: str = "remediation-jobs"
+    inline_budget_seconds: int = 200
+    """A replay runs inside the HTTP request only when its worst case fits (HTTP answers within 230 s)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -239,6 +252,14 @@ _SPECS: dict[str, _Spec] = {
     "WEBHOOK_SECRET": _Spec("webhook_secret", _parse_text, secret=True),
     "EVENTGRID_TOPIC_ENDPOINT": _Spec("eventgrid_topic_endpoint", _url()),
     "EVENTGRID_TOPIC_KEY": _Spec("eventgrid_topic_key", _parse_text, secret=True),
+    "REMEDIATION_NOTIFY_COOLDOWN_MINUTES": _Spec("notify_cooldown_minutes", _int_at_least(0)),
+    "REMEDIATION_STORM_THRESHOLD": _Spec("storm_threshold", _int_at_least(1)),
+    "REMEDIATION_SWEEP_ENABLED": _Spec("sweep_enabled", _parse_bool),
+    "REMEDIATION_CLAIM_TTL_SECONDS": _Spec("claim_ttl_seconds", _int_at_least(1)),
+    "REMEDIATION_RETENTION_DAYS": _Spec("retention_days", _int_at_least(1)),
+    "REMEDIATION_LEDGER_TABLE": _Spec("ledger_table", _parse_text),
+    "REMEDIATION_JOBS_QUEUE": _Spec("jobs_queue", _parse_text),
+    "REMEDIATION_INLINE_BUDGET_SECONDS": _Spec("inline_budget_seconds", _int_at_least(0)),
 }
 
 SETTING_NAMES: tuple[str, ...] = tuple(_SPECS)

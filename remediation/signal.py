@@ -33,7 +33,7 @@ CONTAINER_GROUP_WRITE = "Microsoft.ContainerInstance/containerGroups/write"
 OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 TENANT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/tenantid"
 
-SignalSchema = Literal["eventgrid", "cloudevents", "replay", "cli"]
+SignalSchema = Literal["eventgrid", "cloudevents", "replay", "cli", "sweep"]
 
 # ARM names: a segment without "/" and not empty; subscription ids are GUIDs in Azure but the
 # docs' samples use placeholders such as "{subscription-id}", so any segment is accepted.

@@ -23,3 +23,7 @@ def make_sandbox() -> Iterator[Callable[[dict[str, Any]], Sandbox]]:
         errors = sb.errors()
         sb.stop()
         assert not errors, f"sandbox internal errors: {errors}"
+
+
+# Azurite (the storage emulator), started once per session for the tests that ask for `azurite`.
+from tests.azurite import azurite as azurite  # noqa: E402

@@ -14,6 +14,13 @@ from .clients import AzureClients
 log = logging.getLogger(__name__)
 
 
+def is_transient(exc: Exception) -> bool:
+    """Throttling, server errors and lost connections: a later attempt may succeed."""
+    if isinstance(exc, ServiceRequestError):
+        return True
+    return isinstance(exc, HttpResponseError) and (exc.status_code == 429 or (exc.status_code or 0) >= 500)
+
+
 def _reason(exc: Exception) -> str:
     if isinstance(exc, HttpResponseError) and exc.error is not None:
         return f"{exc.error.code}: {str(exc.error.message).splitlines()[0][:300]}"
@@ -32,9 +39,10 @@ def assign_role(clients: AzureClients, action: Action) -> Action:
     except HttpResponseError as exc:
         if exc.error is not None and exc.error.code == "RoleAssignmentExists":
             return replace(action, status="applied", detail=f"{action.detail} (already assigned)")
-        return replace(action, status="failed", detail=f"{action.detail}: {_reason(exc)}")
+        return replace(action, status="failed", detail=f"{action.detail}: {_reason(exc)}",
+                       retryable=is_transient(exc))
     except ServiceRequestError as exc:
-        return replace(action, status="failed", detail=f"{action.detail}: {_reason(exc)}")
+        return replace(action, status="failed", detail=f"{action.detail}: {_reason(exc)}", retryable=True)
 
 
 def enable_trusted_services(clients: AzureClients, action: Action) -> Action:
@@ -46,7 +54,8 @@ def enable_trusted_services(clients: AzureClients, action: Action) -> Action:
         clients.container_registry(sub).registries.begin_update(rg, name, body).result()
         return replace(action, status="applied")
     except (HttpResponseError, ServiceRequestError) as exc:
-        return replace(action, status="failed", detail=f"{action.detail}: {_reason(exc)}")
+        return replace(action, status="failed", detail=f"{action.detail}: {_reason(exc)}",
+                       retryable=is_transient(exc))
 
 
 APPLIERS = {"assign-role": assign_role, "enable-trusted-services": enable_trusted_services}

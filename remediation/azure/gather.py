@@ -65,6 +65,12 @@ class _ActivityFindings:
     notes: list[str] = field(default_factory=list)
 
 
+def _transient(exc: Exception) -> bool:
+    if isinstance(exc, ServiceRequestError):
+        return True
+    return isinstance(exc, HttpResponseError) and (exc.status_code == 429 or (exc.status_code or 0) >= 500)
+
+
 def _short(exc: Exception) -> str:
     if isinstance(exc, HttpResponseError) and exc.error is not None:
         return f"{exc.error.code}: {str(exc.error.message).splitlines()[0][:200]}"
@@ -103,6 +109,15 @@ class Gatherer:
         self.options = options or GatherOptions()
         self._pool = ThreadPoolExecutor(max_workers=self.options.max_workers, thread_name_prefix="gather")
         self._registry_lists: dict[str, list[Registry] | Exception] = {}
+        self.transient_failures: list[str] = []
+        """Reads that failed for reasons a retry may clear (throttling, 5xx, connection)."""
+
+    def _failure(self, exc: Exception) -> str:
+        """One line about a failed read; transient ones are remembered so the run can be retried."""
+        text = _short(exc)
+        if _transient(exc):
+            self.transient_failures.append(text)
+        return text
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
@@ -129,7 +144,7 @@ class Gatherer:
             try:
                 records = list(monitor.activity_logs.list(filter=flt))
             except (HttpResponseError, ServiceRequestError) as exc:
-                out.notes.append(f"Activity Log could not be read: {_short(exc)}")
+                out.notes.append(f"Activity Log could not be read: {self._failure(exc)}")
                 return out
             mine = [r for r in records if (r.resource_id or "").lower() == signal.resource_id.lower()]
             for record in sorted(mine, key=lambda r: r.event_timestamp or datetime.min.replace(tzinfo=UTC)):
@@ -170,7 +185,7 @@ class Gatherer:
                 if d.properties and (d.properties.correlation_id or "").lower() == signal.correlation_id.lower()
             ]
         except (HttpResponseError, ServiceRequestError) as exc:
-            return None, None, [f"deployments could not be listed: {_short(exc)}"]
+            return None, None, [f"deployments could not be listed: {self._failure(exc)}"]
         for dep in candidates:
             error: ErrorInfo | None = None
             try:
@@ -183,11 +198,11 @@ class Gatherer:
                         if found:
                             error = ErrorInfo(found[0], found[1], "deployment")
             except (HttpResponseError, ServiceRequestError) as exc:
-                notes.append(f"deployment operations of {dep.name} could not be read: {_short(exc)}")
+                notes.append(f"deployment operations of {dep.name} could not be read: {self._failure(exc)}")
             try:
                 exported = client.deployments.export_template(signal.resource_group, dep.name or "")
             except (HttpResponseError, ServiceRequestError) as exc:
-                notes.append(f"template of deployment {dep.name} could not be exported: {_short(exc)}")
+                notes.append(f"template of deployment {dep.name} could not be exported: {self._failure(exc)}")
                 return None, error, notes
             template = exported.template or {}
             params = (dep.properties.parameters if dep.properties else None) or {}
@@ -197,7 +212,7 @@ class Gatherer:
                 )
             except (HttpResponseError, ServiceRequestError) as exc:
                 group_location = ""
-                notes.append(f"resource group {signal.resource_group} could not be read: {_short(exc)}")
+                notes.append(f"resource group {signal.resource_group} could not be read: {self._failure(exc)}")
             try:
                 found_group = find_container_group(
                     template,
@@ -294,16 +309,17 @@ class Gatherer:
                 client.get_tag_properties(image.repository, image.tag or "latest")
             return ImageStatus(image, True)
         except ResourceNotFoundError as exc:
-            return ImageStatus(image, False, _short(exc))
+            return ImageStatus(image, False, self._failure(exc))
         except (HttpResponseError, ServiceRequestError) as exc:
-            return ImageStatus(image, None, f"the registry could not be read: {_short(exc)}")
+            return ImageStatus(image, None, f"the registry could not be read: {self._failure(exc)}")
 
     # -- the whole context --------------------------------------------------------------------
 
     def gather(self, signal: FailureSignal) -> Context:
         notes: list[str] = []
         pool = self._pool
-        activity_f = pool.submit(self._activity, signal)
+        sweep = signal.schema == "sweep"
+        activity_f = pool.submit(_ActivityFindings) if sweep else pool.submit(self._activity, signal)
         existing_f = pool.submit(self._existing, signal)
         subs = [signal.subscription_id.lower()] + [
             s.lower() for s in self.options.subscriptions if s.lower() != signal.subscription_id.lower()
@@ -323,19 +339,23 @@ class Gatherer:
             )
         elif activity.request_body:
             definition = _parse_or_note(signal, activity.request_body, "activity-log", notes)
-        if definition is None or error is None:
+        if not sweep and (definition is None or error is None):
             dep_def, dep_error, dep_notes = self._from_deployment(signal)
             notes.extend(dep_notes)
             definition = definition or dep_def
             error = error or dep_error
-        existing = _safe(existing_f.result, notes, "the container group could not be read")
+        try:
+            existing = existing_f.result()
+        except (HttpResponseError, ServiceRequestError) as exc:
+            existing = None
+            notes.append(f"the container group could not be read: {self._failure(exc)}")
         if definition is None and existing:
             definition = _parse_or_note(signal, existing, "existing", notes)
         if definition is None and self.options.snapshot:
             snap = self.options.snapshot(signal.resource_id)
             if snap:
                 definition = _parse_or_note(signal, snap, "snapshot", notes)
-        if definition is None:
+        if definition is None and not sweep:
             definition = _from_error_message(signal, error)
             notes.append(
                 "no definition of the attempted container group could be recovered"
@@ -351,7 +371,7 @@ class Gatherer:
         for sub, reg_fut in registry_fs.items():
             result = reg_fut.result()
             if isinstance(result, Exception):
-                notes.append(f"registries in subscription {sub} could not be listed: {_short(result)}")
+                notes.append(f"registries in subscription {sub} could not be listed: {self._failure(result)}")
                 continue
             for reg in result:
                 by_server.setdefault(reg.login_server.lower(), reg)
@@ -365,7 +385,7 @@ class Gatherer:
             try:
                 identities[key] = ident_fut.result()
             except (HttpResponseError, ServiceRequestError) as exc:
-                notes.append(f"identity {key} could not be read: {_short(exc)}")
+                notes.append(f"identity {key} could not be read: {self._failure(exc)}")
 
         assignment_fs: dict[tuple[str, str], Future[list[RoleAssignment]]] = {}
         for server, maybe_reg in registries.items():
@@ -397,7 +417,7 @@ class Gatherer:
                     if a not in assignments.setdefault(pid, []):
                         assignments[pid].append(a)
             except (HttpResponseError, ServiceRequestError) as exc:
-                notes.append(f"role assignments of {pid} on {server} could not be listed: {_short(exc)}")
+                notes.append(f"role assignments of {pid} on {server} could not be listed: {self._failure(exc)}")
         role_ids = {a.role_definition_id for items in assignments.values() for a in items}
         role_fs = {rid: pool.submit(self._role_definition, rid) for rid in role_ids}
         roles: dict[str, RoleDefinition] = {}
@@ -407,14 +427,14 @@ class Gatherer:
                 if rd:
                     roles[rd.guid] = rd
             except (HttpResponseError, ServiceRequestError) as exc:
-                notes.append(f"role definition {rid} could not be read: {_short(exc)}")
+                notes.append(f"role definition {rid} could not be read: {self._failure(exc)}")
         for name, by_name_fut in by_name_fs.items():
             try:
                 rd = by_name_fut.result()
                 if rd:
                     roles.setdefault(rd.guid, rd)
             except (HttpResponseError, ServiceRequestError) as exc:
-                notes.append(f"role '{name}' could not be looked up: {_short(exc)}")
+                notes.append(f"role '{name}' could not be looked up: {self._failure(exc)}")
         images = tuple(f.result() for f in image_fs.values())
         for status in images:
             if status.exists is None:
@@ -457,14 +477,6 @@ def _parse_or_note(
         return parse_definition(signal.resource_id, body, _api_version_of(body), source)
     except InputError as exc:
         notes.append(f"the definition from {source} could not be read: {exc}")
-        return None
-
-
-def _safe(fn: Callable[[], Any], notes: list[str], what: str) -> Any:
-    try:
-        return fn()
-    except (HttpResponseError, ServiceRequestError) as exc:
-        notes.append(f"{what}: {_short(exc)}")
         return None
 
 

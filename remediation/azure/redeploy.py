@@ -134,9 +134,10 @@ def redeploy(clients: AzureClients, definition: GroupDefinition, options: Redepl
                 options.sleep(delay)
                 delay = min(delay * 2, options.max_delay)
                 continue
-            return RedeployResult("failed", attempts, f"{code}: {message}", error)
+            transient = exc.status_code == 429 or (exc.status_code or 0) >= 500
+            return RedeployResult("failed", attempts, f"{code}: {message}", error, retryable=transient)
         except ServiceRequestError as exc:
-            return RedeployResult("failed", attempts, f"the redeploy could not reach Azure: {exc}")
+            return RedeployResult("failed", attempts, f"the redeploy could not reach Azure: {exc}", retryable=True)
         state = str(group.provisioning_state or "")
         if state != "Succeeded":
             return RedeployResult("failed", attempts, f"provisioningState is {group.provisioning_state}")

@@ -1,0 +1,345 @@
+"""The function app's behaviour behind its triggers: claims, runs, reports, notifications.
+
+``function_app.py`` only binds triggers to these methods. One :class:`Service` per worker
+process, built by :func:`get_service` from app settings (tests hand in their own with
+:func:`set_service`).
+
+Delivery is at least once and the app scales out, so every run is claimed in the ledger first
+(keyed by the failed write's correlation id): redeliveries and concurrent instances see the
+claim and skip. A run whose failure a retry may clear is released and raised, so the queue
+redelivers it; on the last delivery its failed report is kept instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import HttpResponseError, ServiceRequestError
+
+from .azure.clients import AzureClients
+from .azure.gather import GatherOptions
+from .azure.redeploy import RedeployOptions
+from .engine import Engine
+from .errors import InputError
+from .ledger import Claim, ClaimLost, Ledger
+from .model import FailureSignal, Skip, Trigger
+from .notify import Notifier
+from .report import validate_report
+from .settings import Settings
+from .signal import parse_event, parse_events, signal_for_resource
+
+log = logging.getLogger("remediation.service")
+MAX_DEQUEUE = 5
+"""host.json ``queues.maxDequeueCount``: the last delivery keeps its failed report instead of raising."""
+__version__ = "0.1.0"
+
+
+class TransientFailure(RuntimeError):
+    """The run could not finish for a reason a retry may clear; the claim was released."""
+
+    def __init__(self, report: Mapping[str, Any]) -> None:
+        super().__init__(str(report.get("error") or "transient failure"))
+        self.report = dict(report)
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    body: Any
+
+
+@dataclass
+class Service:
+    settings: Settings
+    clients: AzureClients
+    ledger: Ledger
+    notifier: Notifier
+    gather_options: GatherOptions = field(default_factory=GatherOptions)
+    redeploy_options: RedeployOptions = field(default_factory=RedeployOptions)
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+
+    # -- building -----------------------------------------------------------------------------
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, credential: TokenCredential | None = None) -> Service:
+        """The production wiring: app settings, the managed identity, the function's storage."""
+        from azure.identity import DefaultAzureCredential
+
+        source = os.environ if env is None else env
+        settings = Settings.from_env(source)
+        cred: TokenCredential = credential or DefaultAzureCredential()
+        clients = AzureClients(cred, arm_endpoint=settings.arm_endpoint, verify=settings.arm_ca_bundle or True,
+                               registry_endpoint_template=settings.acr_endpoint_template)
+        ledger = _ledger_from(source, settings, cred)
+        return cls.assemble(settings, clients, ledger, credential=cred)
+
+    @classmethod
+    def assemble(cls, settings: Settings, clients: AzureClients, ledger: Ledger, *,
+                 credential: TokenCredential | None = None, **options: Any) -> Service:
+        notifier = Notifier(
+            settings, credential=credential,
+            cooldown=lambda rid: ledger.notify_allowed(rid, settings.notify_cooldown_minutes),
+            storm=lambda: ledger.storm_count(max(settings.notify_cooldown_minutes, 1)),
+            storm_threshold=settings.storm_threshold,
+        )
+        gather = options.pop("gather_options", None) or GatherOptions(
+            subscriptions=_subscriptions_of(settings.allowed_scopes),
+            activity_log_wait_seconds=float(settings.activity_log_wait_seconds))
+        gather.snapshot = ledger.last_snapshot
+        redeploy = options.pop("redeploy_options", None) or RedeployOptions(
+            budget_seconds=float(settings.redeploy_budget_seconds))
+        return cls(settings, clients, ledger, notifier, gather, redeploy, **options)
+
+    def _engine(self, settings: Settings, claim: Claim | None = None,
+                holder: dict[str, Claim | None] | None = None) -> Engine:
+        """An engine for one run; ``holder["claim"]`` follows the claim as checkpoints renew it."""
+        holder = holder if holder is not None else {"claim": claim}
+
+        def checkpoint(stage: str) -> None:
+            current = holder["claim"]
+            if current is not None:
+                holder["claim"] = self.ledger.mark(current, stage)
+
+        return Engine(
+            self.clients, settings, gather_options=self.gather_options, redeploy_options=self.redeploy_options,
+            attempts_in_window=self.ledger.attempts_counter(settings.attempt_window_minutes),
+            checkpoint=checkpoint if claim else None,
+            on_redeployed=self.ledger.save_snapshot,
+        )
+
+    # -- one run ------------------------------------------------------------------------------
+
+    def handle(self, item: FailureSignal | Skip, *, trigger: Trigger, dry_run: bool | None = None,
+               force: bool = False, final_attempt: bool = True) -> dict[str, Any]:
+        """Claim, run, notify, store. Raises :class:`TransientFailure` when a retry should follow."""
+        settings = self.settings.with_overrides({"REMEDIATION_DRY_RUN": "true"}) if dry_run else self.settings
+        if isinstance(item, Skip):
+            report = self._engine(settings, None).run(item, trigger=trigger)
+            report["id"] = self.ledger.save_report(report)
+            return report
+        claim: Claim | None = None
+        if not settings.dry_run:  # a dry run writes nothing, so it needs no claim
+            key_event = item.event_id or (None if item.correlation_id else f"run-{uuid.uuid4()}")
+            claim = self.ledger.claim(item.resource_id, item.correlation_id, owner=self.owner, event_id=key_event,
+                                      force=force)
+            if claim is None:
+                log.info("duplicate delivery skipped", extra={"resourceId": item.resource_id,
+                                                              "correlationId": item.correlation_id})
+                return self._engine(settings, None).run(
+                    Skip("this failure is already being remediated, or was (duplicate delivery)", item.resource_id),
+                    trigger=trigger)
+        holder: dict[str, Claim | None] = {"claim": claim}
+        engine = self._engine(settings, claim, holder)
+        try:
+            report = engine.run(item, trigger=trigger,
+                                resume_redeploy=bool(claim and claim.previous_stage == "fixed"))
+        except (HttpResponseError, ServiceRequestError) as exc:  # the engine turns Azure errors into reports
+            if claim:
+                self.ledger.abandon(holder["claim"] or claim)
+            raise TransientFailure({"error": f"unexpected Azure error: {exc}"}) from exc
+        claim = holder["claim"]
+        if report.get("retryable") and not final_attempt:
+            if claim:
+                self.ledger.abandon(claim)
+            raise TransientFailure(report)
+        if any(a["status"] == "applied" and a["kind"] != "redeploy" for a in report["actions"]):
+            self.ledger.record_attempt(item.resource_id)
+        if report["outcome"] != "skipped":
+            report["notifications"] = self.notifier.send(report)
+            validate_report(report)
+        report["id"] = self._store(claim, report)
+        log.info("remediation finished", extra={"resourceId": item.resource_id, "outcome": report["outcome"],
+                                                "correlationId": item.correlation_id, "reportId": report["id"]})
+        return report
+
+    def _store(self, claim: Claim | None, report: dict[str, Any]) -> str:
+        if claim is None:
+            return self.ledger.save_report(report)
+        try:
+            return self.ledger.complete(claim, report)
+        except ClaimLost as lost:
+            log.warning("claim taken over while running; report kept as %s", lost.report_id)
+            return lost.report_id
+
+    # -- triggers -----------------------------------------------------------------------------
+
+    def job_for_event(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Event Grid trigger: what to queue for one delivered event (fast; the queue does the work).
+
+        Events that are not ours end in a stored ``skipped`` report; malformed ones are logged,
+        since redelivering them cannot help.
+        """
+        try:
+            item = parse_event(payload)
+        except InputError as exc:
+            log.error("malformed event dropped: %s", exc)
+            return None
+        if isinstance(item, Skip):
+            self.handle(item, trigger="eventgrid")
+            return None
+        return {"kind": "event", "event": dict(payload), "trigger": "eventgrid"}
+
+    def process_job(self, job: Mapping[str, Any], *, dequeue_count: int = 1) -> list[dict[str, Any]]:
+        """Queue trigger: run a queued job (an event, events, or a resource) and record its reports."""
+        final = dequeue_count >= MAX_DEQUEUE
+        trigger: Trigger = "replay" if job.get("trigger") == "replay" else "eventgrid"
+        dry_run = bool(job.get("dryRun"))
+        force = trigger == "replay"
+        if job.get("kind") == "resource":
+            items: list[FailureSignal | Skip] = [signal_for_resource(str(job["resourceId"]),
+                                                                     definition=job.get("definition"))]
+        elif job.get("kind") == "events":
+            items = parse_events(job["events"])
+        else:
+            items = [parse_event(job["event"])]
+        reports = [self.handle(item, trigger=trigger, dry_run=dry_run, force=force, final_attempt=final)
+                   for item in items]
+        if job.get("jobId"):
+            self.ledger.finish_job(str(job["jobId"]), [str(r.get("id", "")) for r in reports])
+        return reports
+
+    def replay(self, raw_body: bytes, *, dry_run_param: str | None = None,
+               enqueue: Callable[[str], None] | None = None) -> HttpAnswer:
+        """``POST /api/replay``: run now when it fits in an HTTP response, else queue and answer 202."""
+        try:
+            body = json.loads(raw_body or b"null")
+        except ValueError:
+            return HttpAnswer(400, {"error": "the body is not JSON"})
+        dry_run = (dry_run_param or "").lower() in ("1", "true", "yes")
+        try:
+            if isinstance(body, dict) and "resourceId" in body and "eventType" not in body and "type" not in body:
+                if "dryRun" in body and not isinstance(body["dryRun"], bool):
+                    return HttpAnswer(400, {"error": "dryRun must be true or false"})
+                dry_run = dry_run or bool(body.get("dryRun"))
+                definition = body.get("definition")
+                if definition is not None and not isinstance(definition, dict):
+                    return HttpAnswer(400, {"error": "definition must be a container group JSON object"})
+                signal = signal_for_resource(body["resourceId"], definition=definition)
+                job: dict[str, Any] = {"kind": "resource", "resourceId": signal.resource_id, "dryRun": dry_run,
+                                       "definition": definition, "trigger": "replay"}
+                many = False
+                resource_id = signal.resource_id
+            else:
+                items = parse_events(body)
+                job = {"kind": "events", "events": body if isinstance(body, list) else [body], "dryRun": dry_run,
+                       "trigger": "replay"}
+                many = isinstance(body, list)
+                resource_id = next((i.resource_id for i in items if i.resource_id), "")
+        except InputError as exc:
+            return HttpAnswer(400, {"error": str(exc)})
+        worst_case = self.settings.redeploy_budget_seconds + self.settings.activity_log_wait_seconds
+        if dry_run or worst_case <= self.settings.inline_budget_seconds or enqueue is None:
+            try:
+                reports = self.process_job(job, dequeue_count=MAX_DEQUEUE)
+            except TransientFailure as exc:  # pragma: no cover - final attempt never raises
+                return HttpAnswer(503, {"error": str(exc)})
+            return HttpAnswer(200, reports if many else reports[0])
+        job_id = str(uuid.uuid4())
+        job["jobId"] = job_id
+        self.ledger.put_job(job_id, resource_id)
+        enqueue(json.dumps(job))
+        return HttpAnswer(202, {"id": job_id, "status": f"/api/remediations/{job_id}"})
+
+    def remediation(self, report_id: str) -> HttpAnswer:
+        """``GET /api/remediations/{id}``: a stored report, or a queued job's progress."""
+        report = self.ledger.get_report(report_id)
+        if report is not None:
+            return HttpAnswer(200, {**report, "id": report_id})
+        job = self.ledger.job(report_id)
+        if job is None:
+            return HttpAnswer(404, {"error": f"no remediation with id {report_id!r}"})
+        if job["status"] != "done":
+            return HttpAnswer(202, {"id": report_id, "status": job["status"]})
+        found = [r for r in (self.ledger.get_report(i) for i in job["reportIds"]) if r is not None]
+        return HttpAnswer(200, found[0] if len(found) == 1 else found)
+
+    def remediations_for(self, resource_id: str | None) -> HttpAnswer:
+        """``GET /api/remediations?resourceId=…``: the group's reports, newest first."""
+        if not resource_id:
+            return HttpAnswer(400, {"error": "the resourceId query parameter is required"})
+        return HttpAnswer(200, self.ledger.reports_for(resource_id, limit=100))
+
+    def sweep(self) -> list[dict[str, Any]]:
+        """Timer trigger: check every container group in the allowed scopes before anyone deploys again."""
+        if not self.settings.sweep_enabled:
+            return []
+        if not self.settings.allowed_scopes:
+            log.warning("the sweep needs REMEDIATION_ALLOWED_SCOPES to know where to look; nothing swept")
+            return []
+        reports = []
+        for group_id in self._groups_in_scope():
+            signal = signal_for_resource(group_id, schema="sweep")
+            report = self.handle(signal, trigger="sweep")
+            if report["causes"] or report["outcome"] not in ("diagnosed", "skipped"):
+                reports.append(report)
+        return reports
+
+    def _groups_in_scope(self) -> list[str]:
+        found: list[str] = []
+        for scope in self.settings.allowed_scopes:
+            parts = scope.strip("/").split("/")
+            client = self.clients.container_instance(parts[1])
+            groups = (client.container_groups.list_by_resource_group(parts[3]) if len(parts) >= 4
+                      else client.container_groups.list())
+            for group in groups:
+                creds = group.image_registry_credentials or []
+                if any(c.identity for c in creds) and group.id:
+                    found.append(group.id)
+        return sorted(set(found))
+
+
+def health() -> dict[str, Any]:
+    """``GET /api/health``: liveness only; no settings, no secrets, no Azure calls."""
+    return {"status": "ok", "version": __version__}
+
+
+def _subscriptions_of(scopes: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(s.strip("/").split("/")[1].lower() for s in scopes if s.count("/") >= 2))
+
+
+def _ledger_from(env: Mapping[str, str], settings: Settings, credential: TokenCredential) -> Ledger:
+    options: dict[str, Any] = {"table_name": settings.ledger_table, "retention_days": settings.retention_days,
+                               "claim_ttl": timedelta(seconds=settings.claim_ttl_seconds)}
+    conn = env.get("AzureWebJobsStorage", "")
+    if conn == "UseDevelopmentStorage=true":
+        conn = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+                "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+                "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+                "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;")
+    if conn:
+        return Ledger.from_connection_string(conn, **options)
+    account = env.get("AzureWebJobsStorage__accountName", "")
+    if not account:
+        raise InputError("set AzureWebJobsStorage or AzureWebJobsStorage__accountName for the ledger")
+    return Ledger.from_endpoints(f"https://{account}.table.core.windows.net", credential,
+                                 blob_endpoint=f"https://{account}.blob.core.windows.net", **options)
+
+
+_service: Service | None = None
+_service_lock = threading.Lock()
+
+
+def get_service() -> Service:
+    """The worker's service, built on first use from the app settings."""
+    global _service
+    with _service_lock:
+        if _service is None:
+            _service = Service.from_env()
+        return _service
+
+
+def set_service(service: Service | None) -> None:
+    """Use ``service`` for the triggers (tests, and hosts that wire their own)."""
+    global _service
+    with _service_lock:
+        _service = service

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import requests
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.resource.deployments import DeploymentsMgmtClient
@@ -24,6 +25,8 @@ from .azure.gather import GatherOptions
 from .azure.redeploy import RedeployOptions
 from .engine import Engine
 from .model import FailureSignal, Skip
+from .notify import Notifier
+from .report import validate_report
 from .settings import Settings, SettingsError
 from .signal import parse_event
 
@@ -150,7 +153,7 @@ def run(scenario_path: str | Path | None, *, printer: Printer | None = None,
     base = env_settings or Settings()
     with Sandbox(scenario) as sb:
         try:
-            settings = demo_settings(sb, scenario, base)
+            settings = demo_settings(sb, scenario, base).with_overrides(sink_settings(sb))
         except SettingsError as exc:
             raise DemoInputError(f"{scenario.source}: settings: {exc}") from None
         say(f"Scenario {scenario.name}: {scenario.description}")
@@ -169,6 +172,7 @@ def run(scenario_path: str | Path | None, *, printer: Printer | None = None,
         dispatcher(sb.world).wait_idle()
         engine = engine_for(sb, scenario, settings, say)
         clients = engine.clients
+        notifier = notifier_for(sb, settings)
         reports: list[dict[str, Any]] = []
         if not events:
             say("2. Event Grid delivered no ResourceWriteFailure event: nothing to remediate.")
@@ -179,13 +183,41 @@ def run(scenario_path: str | Path | None, *, printer: Printer | None = None,
             say(f"{i}. Event Grid delivered {event['eventType']} for {event['subject'].rsplit('/', 2)[-2]}/"
                 f"{event['subject'].rsplit('/', 1)[-1]} (correlation {event['data'].get('correlationId')})")
             report = engine.run(item, trigger="eventgrid")
+            if report["outcome"] != "skipped":
+                report["notifications"] = notifier.send(report)
+                validate_report(report)
             reports.append(report)
             _tell(say, report)
         clients.close()
+        if sb.world.sink_posts:
+            say("Summaries delivered in the sandbox:")
+            for post in sb.world.sink_posts:
+                say(f"   {_SINK_NAMES[post['channel']]}: {post['bytes']:,} bytes{_sink_detail(post)}")
         mismatches = compare(scenario.expect, reports, sb.world)
         result = DemoResult(reports, not mismatches, mismatches, user_error, events, sb.world)
         result.world = _dump(sb.world)
     return result
+
+
+DEMO_TOPIC_KEY = "sandbox-topic-key"
+DEMO_WEBHOOK_SECRET = "sandbox-demo-signing-secret"
+
+
+def sink_settings(sb: Any) -> dict[str, str]:
+    """Every notification channel pointed at the sandbox's recording sinks."""
+    return {"TEAMS_WEBHOOK_URL": f"{sb.arm_endpoint}/sinks/teams",
+            "SLACK_WEBHOOK_URL": f"{sb.arm_endpoint}/sinks/slack",
+            "WEBHOOK_URL": f"{sb.arm_endpoint}/sinks/webhook", "WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET,
+            "EVENTGRID_TOPIC_ENDPOINT": f"{sb.arm_endpoint}/sinks/eventgrid/api/events",
+            "EVENTGRID_TOPIC_KEY": DEMO_TOPIC_KEY}
+
+
+def notifier_for(sb: Any, settings: Settings) -> Notifier:
+    """A notifier that trusts the sandbox's CA (the sinks are served over its TLS)."""
+    session = requests.Session()
+    session.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment overrides session.verify
+    session.verify = sb.ca_bundle
+    return Notifier(settings, session=session, connection_verify=sb.ca_bundle, sleep=lambda _s: None)
 
 
 def demo_settings(sb: Any, scenario: Any, base: Settings | None = None) -> Settings:
@@ -213,6 +245,27 @@ def engine_for(sb: Any, scenario: Any, settings: Settings, say: Printer | None =
                                          progress=lambda line: tell(f"     {line}")),
         progress=(lambda stage, took, summary: tell(f"   - {stage} ({took:.2f}s): {summary}")) if say else None,
     )
+
+
+_SINK_NAMES = {"teams": "Teams (Adaptive Card via a Workflows webhook, /sinks/teams)",
+               "slack": "Slack (Block Kit via an incoming webhook, /sinks/slack)",
+               "webhook": "generic webhook (report JSON, HMAC-signed, /sinks/webhook)",
+               "eventgrid": "Event Grid topic (CloudEvent, /sinks/eventgrid/api/events)"}
+
+
+def _sink_detail(post: dict[str, Any]) -> str:
+    body = post["body"]
+    if post["channel"] == "teams" and isinstance(body, dict):
+        return f", card version {body['attachments'][0]['content'].get('version')}"
+    if post["channel"] == "slack" and isinstance(body, dict):
+        return f", {len(body.get('blocks') or [])} blocks: {str(body.get('text', ''))[:80]!r}"
+    if post["channel"] == "webhook":
+        signed = "x-remediation-signature" in post["headers"]
+        return ", signed" if signed else ", unsigned"
+    if post["channel"] == "eventgrid":
+        events = body if isinstance(body, list) else [body]
+        return f", type {events[0].get('type') if events and isinstance(events[0], dict) else '?'}"
+    return ""
 
 
 def _tell(say: Printer, report: dict[str, Any]) -> None:

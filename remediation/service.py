@@ -26,6 +26,7 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
+from . import telemetry
 from .azure.clients import AzureClients
 from .azure.gather import GatherOptions
 from .azure.redeploy import RedeployOptions
@@ -76,6 +77,7 @@ class Service:
         from azure.identity import DefaultAzureCredential
 
         source = os.environ if env is None else env
+        telemetry.configure(source)
         settings = Settings.from_env(source)
         cred: TokenCredential = credential or DefaultAzureCredential()
         clients = AzureClients(cred, arm_endpoint=settings.arm_endpoint, verify=settings.arm_ca_bundle or True,
@@ -158,6 +160,7 @@ class Service:
             report["notifications"] = self.notifier.send(report)
             validate_report(report)
         report["id"] = self._store(claim, report)
+        telemetry.record_report(report, event_time=item.event_time)
         log.info("remediation finished", extra={"resourceId": item.resource_id, "outcome": report["outcome"],
                                                 "correlationId": item.correlation_id, "reportId": report["id"]})
         return report

@@ -125,6 +125,8 @@ class World:
         self.subscribers: list[Any] = []
         self.delivered: list[dict[str, Any]] = []
         self.data_tokens: dict[str, dict[str, Any]] = {}
+        self.sink_posts: list[dict[str, Any]] = []
+        """What the notification sinks (sandbox/surfaces/sinks.py) were sent."""
         for role in scenario.role_definitions:
             self.custom_roles[rbac.guid_of(role["id"])] = copy.deepcopy(role)
         for sub in self.subscriptions:

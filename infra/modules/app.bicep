@@ -394,6 +394,17 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     ARM_CA_BUNDLE: ''
     ACR_ENDPOINT_TEMPLATE: 'https://{loginServer}'
     EVENTGRID_TOPIC_ENDPOINT: eventGridTopicEndpoint
+    REMEDIATION_NOTIFY_COOLDOWN_MINUTES: '30'
+    REMEDIATION_STORM_THRESHOLD: '10'
+    // The sweep's timer needs a schedule even while it is off.
+    REMEDIATION_SWEEP_ENABLED: 'false'
+    REMEDIATION_SWEEP_SCHEDULE: '0 0 */6 * * *'
+    REMEDIATION_CLAIM_TTL_SECONDS: '900'
+    REMEDIATION_RETENTION_DAYS: '30'
+    REMEDIATION_LEDGER_TABLE: ledgerTableName
+    REMEDIATION_JOBS_QUEUE: jobsQueueName
+    // Replays answer 202 and queue their work unless the worst case fits in the 230 s HTTP limit.
+    REMEDIATION_INLINE_BUDGET_SECONDS: '200'
 
     // Secrets: Key Vault references, or empty (that channel is off) when no secret is named.
     TEAMS_WEBHOOK_URL: empty(teamsWebhookUrlSecretName) ? '' : '${keyVaultReferencePrefix}${teamsWebhookUrlSecretName})'

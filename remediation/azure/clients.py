@@ -21,6 +21,8 @@ from azure.mgmt.msi import ManagedServiceIdentityClient
 from azure.mgmt.resource.deployments import DeploymentsMgmtClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from ..telemetry import ArmCallCounter
+
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 T = TypeVar("T")
 
@@ -50,7 +52,8 @@ class AzureClients:
         self._lock = threading.Lock()
 
     def _kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {"base_url": self.arm_endpoint, "connection_verify": self.verify}
+        kw: dict[str, Any] = {"base_url": self.arm_endpoint, "connection_verify": self.verify,
+                              "per_retry_policies": [ArmCallCounter()]}
         if self._polling_interval is not None:
             kw["polling_interval"] = self._polling_interval
         if self.arm_endpoint != DEFAULT_ARM_ENDPOINT:
@@ -96,7 +99,8 @@ class AzureClients:
     def registry_data(self, login_server: str) -> ContainerRegistryClient:
         endpoint = self.registry_endpoint_template.replace("{loginServer}", login_server.lower())
         return self._get("acr-data", login_server.lower(), lambda: ContainerRegistryClient(
-            endpoint, self.credential, audience=DEFAULT_ARM_ENDPOINT, connection_verify=self.verify))
+            endpoint, self.credential, audience=DEFAULT_ARM_ENDPOINT, connection_verify=self.verify,
+            per_retry_policies=[ArmCallCounter()]))
 
     def close(self) -> None:
         with self._lock:

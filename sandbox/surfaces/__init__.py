@@ -9,4 +9,5 @@ from . import (  # noqa: F401
     monitor,
     registry_data,
     resources,
+    sinks,
 )

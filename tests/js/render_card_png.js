@@ -37,7 +37,7 @@ const hostConfig = {
   },
   actions: { maxActions: 5, spacing: "default", buttonSpacing: 8, actionsOrientation: "horizontal",
              actionAlignment: "left", showCard: { actionMode: "inline", inlineTopMargin: 8 } },
-  factSet: { title: { weight: "bolder", wrap: true, maxWidth: 170 }, value: { wrap: true }, spacing: 8 },
+  factSet: { title: { weight: "bolder", wrap: true, maxWidth: 200 }, value: { wrap: true }, spacing: 8 },
 };
 
 function colors(text) {
@@ -60,7 +60,8 @@ body { margin: 0; background: #F0F0F0; }
 .ac-pushButton { border: 1px solid #D1D1D1; background: #FFF; border-radius: 4px; padding: 6px 12px;
                  font: 600 14px 'Segoe UI', 'Noto Sans', sans-serif; color: #242424; }
 .ac-richTextBlock span { white-space: pre-wrap; }
-#card * { overflow-wrap: anywhere; }
+.ac-fact-value, .ac-fact-value *, .ac-textBlock, .ac-richTextBlock { overflow-wrap: anywhere; }
+.ac-fact-title, .ac-fact-title * { overflow-wrap: normal; white-space: nowrap; }
 </style></head><body><div id="card"></div>
 <script>${read("markdown-it/dist/browser/markdown-it.umd.min.js")}</script>
 <script>${read("adaptivecards/dist/adaptivecards.js")}</script>

@@ -1,0 +1,78 @@
+"""Metrics through OpenTelemetry: exported to Application Insights when a connection string is
+set (``APPLICATIONINSIGHTS_CONNECTION_STRING``), recorded nowhere otherwise.
+
+What is counted: remediations by outcome and by cause, time from the failed write to a healthy
+group, ARM calls and the throttling seen, notification failures. Every record carries no
+secret: only outcomes, cause codes, channel names and HTTP status classes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from opentelemetry import metrics
+
+log = logging.getLogger(__name__)
+_meter = metrics.get_meter("aci-acr-remediation", "0.1.0")
+remediations = _meter.create_counter("remediation.runs", description="Remediation runs, by outcome and trigger")
+causes = _meter.create_counter("remediation.causes", description="Causes found, by cause code")
+time_to_healthy = _meter.create_histogram(
+    "remediation.time_to_healthy", unit="s", description="From the failed write's event to a verified redeploy")
+arm_calls = _meter.create_counter("remediation.arm.calls", description="Azure calls made, by status class")
+arm_throttled = _meter.create_counter("remediation.arm.throttled", description="Azure answers 429 (throttling)")
+notification_failures = _meter.create_counter(
+    "remediation.notifications.failed", description="Summaries that could not be delivered, by channel")
+
+_configured = False
+_lock = threading.Lock()
+
+
+def configure(env: Mapping[str, str]) -> bool:
+    """Send metrics and logs to Application Insights when a connection string is set; once."""
+    global _configured
+    connection = env.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "")
+    with _lock:
+        if _configured or not connection:
+            return _configured
+        from azure.monitor.opentelemetry import configure_azure_monitor
+
+        configure_azure_monitor(connection_string=connection, logger_name="remediation")
+        _configured = True
+        return True
+
+
+def record_report(report: Mapping[str, Any], *, event_time: str | None = None) -> None:
+    """Count one finished run."""
+    outcome = str(report.get("outcome", ""))
+    remediations.add(1, {"outcome": outcome, "trigger": str(report.get("trigger", ""))})
+    for cause in report.get("causes") or []:
+        causes.add(1, {"code": str(cause.get("code", ""))})
+    for note in report.get("notifications") or []:
+        if note.get("status") == "failed":
+            notification_failures.add(1, {"channel": str(note.get("channel", ""))})
+    finished = report.get("finishedAt")
+    if outcome == "remediated" and event_time and isinstance(finished, str):
+        try:
+            start = datetime.fromisoformat(event_time.replace("Z", "+00:00")[:26] + "+00:00"
+                                           if "." in event_time else event_time.replace("Z", "+00:00"))
+            seconds = (datetime.fromisoformat(finished) - start).total_seconds()
+        except ValueError:
+            return
+        if seconds >= 0:
+            time_to_healthy.record(seconds)
+
+
+class ArmCallCounter(SansIOHTTPPolicy[Any, Any]):
+    """Counts every attempt the SDK makes (retries included), so throttling is visible."""
+
+    def on_response(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
+        status = response.http_response.status_code
+        arm_calls.add(1, {"status_class": f"{status // 100}xx"})
+        if status == 429:
+            arm_throttled.add(1)

@@ -125,3 +125,19 @@ def load_scenario_from(data: dict):
     from sandbox import parse_scenario
 
     return parse_scenario(data, "test")
+
+
+def test_one_structured_log_record_per_stage_without_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    scenario = load_scenario("scenarios/definition-secrets-not-logged.json")
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        engine = engine_for(sb, scenario, demo_settings(sb, scenario))
+        with caplog.at_level("INFO", logger="remediation"):
+            engine.run(parse_event(event), trigger="eventgrid")
+    stages = [r for r in caplog.records if getattr(r, "stage", None)]
+    assert [r.stage for r in stages] == ["context", "findings", "plan", "apply", "redeploy"]
+    for record in stages:
+        assert record.resourceId == event["subject"]
+        assert record.correlationId == event["data"]["correlationId"]
+        assert record.eventId == event["id"]
+    assert "s3cr3t" not in "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)

@@ -167,10 +167,7 @@ def _start_write(req: Request, rid: str, body: Any, *, existed: bool) -> dict[st
     with world.lock:
         _pending.setdefault(world, {})[rid.lower()] = op.id
     stored = world.get(rid) or {}
-    headers = req.async_operation(op.id, str(stored.get("location") or "global").replace(" ", "").lower())
-    # ACR's SDK reads Retry-After on the 201 as an integer number of seconds
-    headers["Retry-After"] = str(int(world.knob("pollRetryAfterSeconds", 0.05)))
-    return headers
+    return req.async_operation(op.id, str(stored.get("location") or "global").replace(" ", "").lower())
 
 
 def _invalid(path: str, value: Any, expected: str) -> ArmError:

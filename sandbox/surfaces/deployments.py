@@ -733,10 +733,7 @@ def put_deployment(req: Request) -> Response:
     run = DeploymentRun(req, deployment_id, planned, outputs, now, logged_body,
                         existed_before=previous is not None)
     op = world.start_operation(run, delay=world.knob("deploymentSeconds", 0.0))
-    headers = req.async_operation(op.id)
-    # ARM sends whole seconds, and DeploymentsMgmtClient parses the 201's Retry-After as an int.
-    headers["Retry-After"] = str(int(float(headers.get("Retry-After", "0"))))
-    return Response(200 if previous else 201, _public(deployment), headers)
+    return Response(200 if previous else 201, _public(deployment), req.async_operation(op.id))
 
 
 @route("GET", _BASE + "/{name}", action=READ)

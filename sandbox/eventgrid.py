@@ -177,12 +177,8 @@ def _delivery_fault(world: World, event: dict[str, Any]) -> dict[str, Any] | Non
         pattern = fault.get("match", "* *").partition(" ")[2].strip() or "*"
         if not fnmatch.fnmatch(event["subject"].lower(), pattern.lower()):
             continue
-        with world.lock:
-            used = world.fault_hits.get(i, 0)
-            if "times" in fault and used >= fault["times"]:
-                continue
-            world.fault_hits[i] = used + 1
-        return dict(fault)
+        if world.use_fault(i, fault):
+            return dict(fault)
     return None
 
 

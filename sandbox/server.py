@@ -207,12 +207,8 @@ def _match_fault(world: World, method: str, path: str) -> tuple[int, dict[str, A
             continue
         if not fnmatch.fnmatch(path.lower(), f_path.strip().lower()):
             continue
-        with world.lock:
-            used = world.fault_hits.get(i, 0)
-            if "times" in fault and used >= fault["times"]:
-                continue
-            world.fault_hits[i] = used + 1
-        return i, fault
+        if world.use_fault(i, fault):
+            return i, fault
     return None
 
 

@@ -295,6 +295,17 @@ class World:
                     op.done_at = min(op.done_at, self.now())
                     self.poll_operation(op.id)
 
+    # -- faults -------------------------------------------------------------------------------
+
+    def use_fault(self, index: int, fault: dict[str, Any]) -> bool:
+        """Count one use of the scenario's fault ``index``; False once its ``times`` are used up."""
+        with self.lock:
+            used = self.fault_hits.get(index, 0)
+            if "times" in fault and used >= fault["times"]:
+                return False
+            self.fault_hits[index] = used + 1
+            return True
+
     # -- bookkeeping --------------------------------------------------------------------------
 
     def writes(self, caller: str | None = None) -> list[RequestRecord]:

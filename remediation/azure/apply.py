@@ -10,21 +10,9 @@ from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreatePara
 
 from ..model import Action
 from .clients import AzureClients
+from .errors import describe, is_transient
 
 log = logging.getLogger(__name__)
-
-
-def is_transient(exc: Exception) -> bool:
-    """Throttling, server errors and lost connections: a later attempt may succeed."""
-    if isinstance(exc, ServiceRequestError):
-        return True
-    return isinstance(exc, HttpResponseError) and (exc.status_code == 429 or (exc.status_code or 0) >= 500)
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, HttpResponseError) and exc.error is not None:
-        return f"{exc.error.code}: {str(exc.error.message).splitlines()[0][:300]}"
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
 
 
 def assign_role(clients: AzureClients, action: Action) -> Action:
@@ -39,10 +27,10 @@ def assign_role(clients: AzureClients, action: Action) -> Action:
     except HttpResponseError as exc:
         if exc.error is not None and exc.error.code == "RoleAssignmentExists":
             return replace(action, status="applied", detail=f"{action.detail} (already assigned)")
-        return replace(action, status="failed", detail=f"{action.detail}: {_reason(exc)}",
+        return replace(action, status="failed", detail=f"{action.detail}: {describe(exc)}",
                        retryable=is_transient(exc))
     except ServiceRequestError as exc:
-        return replace(action, status="failed", detail=f"{action.detail}: {_reason(exc)}", retryable=True)
+        return replace(action, status="failed", detail=f"{action.detail}: {describe(exc)}", retryable=True)
 
 
 def enable_trusted_services(clients: AzureClients, action: Action) -> Action:
@@ -54,7 +42,7 @@ def enable_trusted_services(clients: AzureClients, action: Action) -> Action:
         clients.container_registry(sub).registries.begin_update(rg, name, body).result()
         return replace(action, status="applied")
     except (HttpResponseError, ServiceRequestError) as exc:
-        return replace(action, status="failed", detail=f"{action.detail}: {_reason(exc)}",
+        return replace(action, status="failed", detail=f"{action.detail}: {describe(exc)}",
                        retryable=is_transient(exc))
 
 

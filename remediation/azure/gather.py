@@ -37,6 +37,7 @@ from ..model import (
 )
 from ..template import UnsupportedExpression, find_container_group
 from .clients import AzureClients
+from .errors import describe, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +64,6 @@ class _ActivityFindings:
     request_body: dict[str, Any] | None = None
     api_version: str | None = None
     notes: list[str] = field(default_factory=list)
-
-
-def _transient(exc: Exception) -> bool:
-    if isinstance(exc, ServiceRequestError):
-        return True
-    return isinstance(exc, HttpResponseError) and (exc.status_code == 429 or (exc.status_code or 0) >= 500)
-
-
-def _short(exc: Exception) -> str:
-    if isinstance(exc, HttpResponseError) and exc.error is not None:
-        return f"{exc.error.code}: {str(exc.error.message).splitlines()[0][:200]}"
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
 
 
 def _odata_time(dt: datetime) -> str:
@@ -114,8 +103,8 @@ class Gatherer:
 
     def _failure(self, exc: Exception) -> str:
         """One line about a failed read; transient ones are remembered so the run can be retried."""
-        text = _short(exc)
-        if _transient(exc):
+        text = describe(exc)
+        if is_transient(exc):
             self.transient_failures.append(text)
         return text
 

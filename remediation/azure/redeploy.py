@@ -20,6 +20,7 @@ from azure.mgmt.containerinstance.models import ContainerGroup
 
 from ..model import CURRENT_ACI_API_VERSION, ErrorInfo, GroupDefinition, RedeployResult
 from .clients import AzureClients
+from .errors import is_transient
 
 PROPAGATION_CODES = {"InaccessibleImage"}
 
@@ -134,8 +135,7 @@ def redeploy(clients: AzureClients, definition: GroupDefinition, options: Redepl
                 options.sleep(delay)
                 delay = min(delay * 2, options.max_delay)
                 continue
-            transient = exc.status_code == 429 or (exc.status_code or 0) >= 500
-            return RedeployResult("failed", attempts, f"{code}: {message}", error, retryable=transient)
+            return RedeployResult("failed", attempts, f"{code}: {message}", error, retryable=is_transient(exc))
         except ServiceRequestError as exc:
             return RedeployResult("failed", attempts, f"the redeploy could not reach Azure: {exc}", retryable=True)
         state = str(group.provisioning_state or "")

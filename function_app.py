@@ -68,6 +68,12 @@ def health_check(req: func.HttpRequest) -> func.HttpResponse:
     return _json(200, health())
 
 
+@app.timer_trigger(arg_name="timer", schedule="0 30 3 * * *", run_on_startup=False)
+def purge_ledger(timer: func.TimerRequest) -> None:
+    """Daily: reports and ledger rows older than REMEDIATION_RETENTION_DAYS are removed."""
+    get_service().purge()
+
+
 @app.timer_trigger(arg_name="timer", schedule="%REMEDIATION_SWEEP_SCHEDULE%", run_on_startup=False)
 def sweep(timer: func.TimerRequest) -> None:
     """Off unless REMEDIATION_SWEEP_ENABLED: find groups whose next pull would fail, and fix them."""

@@ -193,6 +193,11 @@ class _Run:
         if definition is None:
             note = "no definition to redeploy from; redeploy the container group yourself"
             return None, [replace(a, status="skipped", detail=note) if a in wanted else a for a in actions]
+        if not definition.recorded_by_azure and definition.complete and not self.settings.redeploy_replayed_definitions:
+            note = ("the definition came with the replay request, and REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS is "
+                    "false; redeploy it yourself")
+            return RedeployResult("skipped", 0, note), [
+                replace(a, status="skipped", detail=note) if a in wanted else a for a in actions]
         with self.stage("redeploy") as st:
             wrote = any(a.status == "applied" and a.kind in ("assign-role", "enable-trusted-services")
                         for a in actions)
@@ -227,7 +232,8 @@ def _already_healthy(ctx: Context) -> str | None:
                if ((c.get("properties") or {}).get("instanceView") or {}).get("currentState", {}).get("state")
                == "Running"]
     images = sorted(str((c.get("properties") or {}).get("image", "")).lower() for c in props.get("containers") or [])
-    wanted = sorted(i.raw.lower() for i in ctx.definition.images)
+    wanted = sorted(str((c.get("properties") or {}).get("image", "")).lower()
+                    for c in (ctx.definition.body.get("properties") or {}).get("containers") or [])
     if running and len(running) == len(props.get("containers") or []) and images == wanted:
         return "the container group already runs these images; nothing to do"
     return None

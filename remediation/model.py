@@ -98,6 +98,11 @@ class GroupDefinition:
         """Whether this is a whole definition (one a redeploy could use), not a partial one."""
         return self.source != "error-message"
 
+    @property
+    def recorded_by_azure(self) -> bool:
+        """Read from Azure itself, not supplied by whoever called the replay route."""
+        return self.source not in ("replay", "error-message")
+
 
 @dataclass(frozen=True)
 class RoleDefinition:

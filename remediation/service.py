@@ -287,6 +287,12 @@ class Service:
                 reports.append(report)
         return reports
 
+    def purge(self) -> dict[str, int]:
+        """Timer trigger: drop ledger rows and report blobs older than REMEDIATION_RETENTION_DAYS."""
+        removed = self.ledger.purge(self.settings.retention_days)
+        log.info("ledger purged", extra={"removed": removed})
+        return removed
+
     def _groups_in_scope(self) -> list[str]:
         found: list[str] = []
         for scope in self.settings.allowed_scopes:

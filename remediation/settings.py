@@ -60,6 +60,9 @@ class Settings:
     retention_days: int = 30
     ledger_table: str = "RemediationLedger"
     jobs_queue: str = "remediation-jobs"
+    redeploy_replayed_definitions: bool = False
+    """``false``: a definition sent with a replay is used to diagnose, never deployed, so a function
+    key cannot make the app deploy arbitrary containers with the app's rights."""
     inline_budget_seconds: int = 200
     """A replay runs inside the HTTP request only when its worst case fits (HTTP answers within 230 s)."""
 
@@ -260,6 +263,7 @@ _SPECS: dict[str, _Spec] = {
     "REMEDIATION_LEDGER_TABLE": _Spec("ledger_table", _parse_text),
     "REMEDIATION_JOBS_QUEUE": _Spec("jobs_queue", _parse_text),
     "REMEDIATION_INLINE_BUDGET_SECONDS": _Spec("inline_budget_seconds", _int_at_least(0)),
+    "REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS": _Spec("redeploy_replayed_definitions", _parse_bool),
 }
 
 SETTING_NAMES: tuple[str, ...] = tuple(_SPECS)

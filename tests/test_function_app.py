@@ -338,3 +338,24 @@ def test_sweep_fixes_a_running_group_whose_next_pull_would_fail(world: World) ->
 def test_sweep_is_off_by_default(world: World) -> None:
     fn("sweep")(None)
     assert [r for r in world.sb.world.request_log if r.caller == world.sb.world.remediator] == []
+
+
+def test_a_definition_sent_with_a_replay_is_diagnosed_but_never_deployed(world: World) -> None:
+    event = world.fail()
+    body = json.loads(json.dumps(world.scenario.failed_write["body"]))
+    body["properties"]["containers"][0]["properties"]["command"] = ["/bin/sh", "-c", "anything at all"]
+    resp = fn("replay")(http("POST", "replay", body={"resourceId": event["subject"], "definition": body}), Out())
+    report = json.loads(resp.get_body())
+    assert [c["code"] for c in report["causes"]] == ["ACR_PULL_PERMISSION_MISSING"]
+    assert report["outcome"] == "fixed-awaiting-redeploy"
+    assert "REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS" in report["redeploy"].get("detail", "") or any(
+        "REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS" in a["detail"] for a in report["actions"])
+    kinds = [w.path.split("/providers/")[-1].split("/")[1] for w in world.remediator_writes()]
+    assert kinds == ["roleAssignments"]  # the fix, but no container group written from the caller's body
+
+
+def test_purge_keeps_recent_reports(world: World) -> None:
+    event = world.fail()
+    run_event(world, event)
+    fn("purge_ledger")(None)
+    assert [r["outcome"] for r in world.service.ledger.reports_for(event["subject"])] == ["remediated"]

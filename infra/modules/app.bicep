@@ -405,6 +405,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     REMEDIATION_JOBS_QUEUE: jobsQueueName
     // Replays answer 202 and queue their work unless the worst case fits in the 230 s HTTP limit.
     REMEDIATION_INLINE_BUDGET_SECONDS: '200'
+    // A definition sent with a replay is only diagnosed: a function key must not deploy arbitrary containers.
+    REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS: 'false'
 
     // Secrets: Key Vault references, or empty (that channel is off) when no secret is named.
     TEAMS_WEBHOOK_URL: empty(teamsWebhookUrlSecretName) ? '' : '${keyVaultReferencePrefix}${teamsWebhookUrlSecretName})'

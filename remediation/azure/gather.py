@@ -136,7 +136,9 @@ class Gatherer:
                 out.notes.append(f"Activity Log could not be read: {self._failure(exc)}")
                 return out
             mine = [r for r in records if (r.resource_id or "").lower() == signal.resource_id.lower()]
-            for record in sorted(mine, key=lambda r: r.event_timestamp or datetime.min.replace(tzinfo=UTC)):
+            # newest first: a replay by resource id wants the latest failed write and its body
+            for record in sorted(mine, key=lambda r: r.event_timestamp or datetime.min.replace(tzinfo=UTC),
+                                 reverse=True):
                 props = record.properties or {}
                 body = props.get("requestbody") or props.get("requestBody")
                 if body and out.request_body is None:
@@ -148,7 +150,7 @@ class Gatherer:
                         out.notes.append("Activity Log request body is not JSON")
                 if (record.status and record.status.value == "Failed") or props.get("statusMessage"):
                     found = _error_from_status_message(props.get("statusMessage"))
-                    if found:
+                    if found and out.error is None:
                         out.error = ErrorInfo(found[0], found[1], "activity-log")
             if out.error or time.monotonic() >= deadline:
                 break

@@ -18,7 +18,7 @@ from .azure.apply import apply_actions
 from .azure.clients import AzureClients
 from .azure.gather import Gatherer, GatherOptions
 from .azure.redeploy import RedeployOptions, deployable_body, redeploy
-from .checks import IMAGE_PULL_ERROR_CODES, run_checks
+from .checks import is_image_pull_error, run_checks
 from .definition import parse_definition
 from .errors import InputError
 from .model import CURRENT_ACI_API_VERSION, Action, Context, FailureSignal, Finding, RedeployResult, Skip, Trigger
@@ -135,7 +135,7 @@ class _Run:
         error_code = ctx.error.code if ctx.error else None
         error_message = ctx.error.message if ctx.error else None
         common = {"error_code": error_code, "error_message": error_message}
-        if ctx.error and ctx.error.code not in IMAGE_PULL_ERROR_CODES:
+        if ctx.error and not is_image_pull_error(ctx.error.code, ctx.error.message):
             return self.report(skip_reason=f"not an image-pull failure ({ctx.error.code})", **common)
         sweep = signal.schema == "sweep"
         healthy = None if sweep else _already_healthy(ctx)
@@ -199,8 +199,9 @@ class _Run:
             return RedeployResult("skipped", 0, note), [
                 replace(a, status="skipped", detail=note) if a in wanted else a for a in actions]
         with self.stage("redeploy") as st:
-            wrote = any(a.status == "applied" and a.kind in ("assign-role", "enable-trusted-services")
-                        for a in actions)
+            # a fix made now, or by the run this one resumes, may still be propagating
+            wrote = self.resume or any(a.status == "applied" and a.kind in ("assign-role", "enable-trusted-services")
+                                       for a in actions)
             options = replace(self.engine.redeploy_options, retry_on_propagation=wrote,
                               budget_seconds=min(self.engine.redeploy_options.budget_seconds,
                                                  float(self.settings.redeploy_budget_seconds)))

@@ -101,7 +101,7 @@ def context(
     """A healthy group (AcrPull at the registry, everything in order) unless told otherwise."""
     ctx = Context(
         signal=FailureSignal(GROUP_ID, SUB.rsplit("/", 1)[-1], "rg-apps", "web"),
-        error=ErrorInfo(error, f"{error} happened") if error else None,
+        error=ErrorInfo(error, f"{error} happened in properties.imageRegistryCredentials[0]") if error else None,
         definition=group or definition(),
         registries={SERVER: reg or registry()},
         identities={UAMI.lower(): Identity(UAMI, PRINCIPAL, "client-1")},
@@ -157,7 +157,7 @@ def test_a_healthy_group_has_no_finding_but_unknown() -> None:
     finding = only(context(), "UNKNOWN")
     assert codes(context()) == ["UNKNOWN"]
     assert finding.evidence["errorCode"] == "InaccessibleImage"
-    assert finding.evidence["errorMessage"] == "InaccessibleImage happened"
+    assert finding.evidence["errorMessage"] == "InaccessibleImage happened in properties.imageRegistryCredentials[0]"
     assert finding.fixable is False
 
 
@@ -466,3 +466,16 @@ def test_unknown_needs_an_image_pull_error_and_no_other_finding() -> None:
 def test_without_a_definition_only_error_driven_checks_can_fire() -> None:
     assert codes(context(definition=None)) == ["UNKNOWN"]
     assert codes(context(definition=None, error="InvalidImageRegistryCredentialType")) == ["ACI_API_VERSION_TOO_OLD"]
+
+
+def test_invalid_request_content_is_an_image_pull_error_only_about_registry_credentials() -> None:
+    from remediation.checks import is_image_pull_error
+
+    server = ("The request content was invalid and could not be deserialized: 'Required property 'server' not "
+              "found in JSON. Path 'properties.imageRegistryCredentials[0]', line 1, position 586.'.")
+    other = ("The request content was invalid and could not be deserialized: 'Could not find member 'foo' on "
+             "object of type 'ContainerGroupProperties'. Path 'properties.foo', line 1, position 20.'.")
+    assert is_image_pull_error("InvalidRequestContent", server)
+    assert not is_image_pull_error("InvalidRequestContent", other)
+    assert is_image_pull_error("InaccessibleImage", "")
+    assert not is_image_pull_error("QuotaExceeded", "")

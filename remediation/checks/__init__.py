@@ -50,6 +50,17 @@ IMAGE_PULL_ERROR_CODES = frozenset({
 })
 """The error codes of the troubleshooting guide: a failed write with one of them is an image-pull failure."""
 
+
+def is_image_pull_error(code: str, message: str) -> bool:
+    """Whether a failed write's error is one of the guide's image-pull failures.
+
+    ``InvalidRequestContent`` is ARM's answer to any body it cannot read; it is an image-pull
+    problem only when it is about ``imageRegistryCredentials``.
+    """
+    if code == "InvalidRequestContent":
+        return "imageregistrycredentials" in message.lower()
+    return code in IMAGE_PULL_ERROR_CODES
+
 CHECK_MODULES = (
     "api_version_too_old",
     "credential_ambiguous",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from remediation.checks import IMAGE_PULL_ERROR_CODES, all_checks, check, document
+from remediation.checks import all_checks, check, document, is_image_pull_error
 from remediation.model import Context, Finding
 
 
@@ -12,7 +12,7 @@ from remediation.model import Context, Finding
     "the raw error and what could not be read.",
 )
 def unknown(ctx: Context) -> list[Finding]:
-    if ctx.error is None or ctx.error.code not in IMAGE_PULL_ERROR_CODES:
+    if ctx.error is None or not is_image_pull_error(ctx.error.code, ctx.error.message):
         return []
     if any(registered.run(ctx) for registered in all_checks() if registered.code != "UNKNOWN"):
         return []

@@ -17,7 +17,12 @@ def _json(status: int, body: object) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
 
 
-def _event_payload(event: func.EventGridEvent) -> dict[str, object]:
+def _event_payload(event: func.EventGridEvent | func.CloudEvent) -> dict[str, object]:
+    """The event as it was on the wire; the worker hands a CloudEvent for a CloudEvents subscription."""
+    if isinstance(event, func.CloudEvent):
+        return {"specversion": event.specversion, "id": event.id, "source": event.source, "type": event.type,
+                "subject": event.subject, "time": event.time.isoformat() if event.time else None,
+                "data": event.get_json()}
     return {
         "id": event.id, "topic": event.topic, "subject": event.subject, "eventType": event.event_type,
         "eventTime": event.event_time.isoformat() if event.event_time else None,
@@ -27,7 +32,7 @@ def _event_payload(event: func.EventGridEvent) -> dict[str, object]:
 
 @app.event_grid_trigger(arg_name="event")
 @app.queue_output(arg_name="jobs", queue_name=JOBS_QUEUE, connection="AzureWebJobsStorage")
-def on_resource_write_failure(event: func.EventGridEvent, jobs: func.Out[str]) -> None:
+def on_resource_write_failure(event: func.EventGridEvent | func.CloudEvent, jobs: func.Out[str]) -> None:
     """A failed container-group write: queue the remediation (Event Grid wants an answer within 30 s)."""
     job = get_service().job_for_event(_event_payload(event))
     if job is not None:

@@ -34,6 +34,8 @@ _SECRET_KEYS = frozenset(
         "storage_account_key",
         "workspaceKey",
         "workspace_key",
+        "protectedSettings",
+        "protected_settings",
     )
 )
 _URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@")
@@ -65,7 +67,9 @@ def parse_definition(
         subnet_ids=tuple(
             str(subnet.get("id")) if isinstance(subnet, Mapping) else str(subnet)
             for subnet in _array(props.get("subnetIds"), "properties.subnetIds")
-        ),
+        )
+        # before api-version 2021-07-01 a VNet-injected group named a network profile instead
+        + tuple(str(p.get("id")) for p in [props.get("networkProfile")] if isinstance(p, Mapping) and p.get("id")),
         identity_type=_str(identity.get("type")),
         user_assigned_identities=tuple(str(key) for key in assigned),
         credentials=tuple(_credential(i, entry) for i, entry in enumerate(credentials)),

@@ -46,6 +46,10 @@ class Engine:
     in between can be resumed (the ledger records it on the claim)."""
     on_redeployed: Callable[[str, dict[str, Any]], None] | None = None
     """Called with (resource id, deployed body) after a verified redeploy: the last known good."""
+    heartbeat: Callable[[], None] | None = None
+    """Called between stages and during long waits, so the ledger can keep the run's claim alive."""
+    before_writes: Callable[[], None] | None = None
+    """Called once before the first write, so the attempt counts even if the run then dies."""
 
     def run(self, item: FailureSignal | Skip, *, trigger: Trigger, resume_redeploy: bool = False) -> dict[str, Any]:
         """One remediation run; always returns a contract report (``failed`` when it could not finish).
@@ -55,6 +59,10 @@ class Engine:
         failure a later attempt may clear (throttling, 5xx, lost connection) has ``"retryable": true``.
         """
         return _Run(self, item, trigger, resume_redeploy).execute()
+
+    def failed(self, item: FailureSignal | Skip, *, trigger: Trigger, error: str) -> dict[str, Any]:
+        """The ``failed`` report of a run that broke off (the reason is one scrubbed line)."""
+        return _Run(self, item, trigger, False).report(error=error)
 
 
 class _Run:
@@ -77,6 +85,8 @@ class _Run:
         finally:
             took = time.monotonic() - t0
             self.timings[name] = self.timings.get(name, 0.0) + took
+            if self.engine.heartbeat:
+                self.engine.heartbeat()
             signal = self.item if isinstance(self.item, FailureSignal) else None
             log.info("stage %s: %s", name, info["summary"], extra={
                 "stage": name, "seconds": round(took, 3),
@@ -120,7 +130,11 @@ class _Run:
 
     def _pipeline(self, signal: FailureSignal) -> dict[str, Any]:
         with self.stage("context") as st:
-            gatherer = Gatherer(self.engine.clients, self.engine.gather_options)
+            options = self.engine.gather_options
+            if self.engine.heartbeat:
+                beat, wait = self.engine.heartbeat, options.sleep
+                options = replace(options, sleep=lambda seconds: (beat(), wait(seconds))[1])
+            gatherer = Gatherer(self.engine.clients, options)
             try:
                 ctx = gatherer.gather(signal)
             finally:
@@ -135,6 +149,12 @@ class _Run:
         error_code = ctx.error.code if ctx.error else None
         error_message = ctx.error.message if ctx.error else None
         common = {"error_code": error_code, "error_message": error_message}
+        if ctx.error is None and ctx.definition is None and signal.schema != "sweep":
+            # Nothing is known yet: the Activity Log can lag longer than the wait. A retry may know more.
+            report = self.report(error="the failed write is not in the Activity Log yet, and no definition "
+                                       "of the group could be recovered", **common)
+            report["retryable"] = True
+            return report
         if ctx.error and not is_image_pull_error(ctx.error.code, ctx.error.message):
             return self.report(skip_reason=f"not an image-pull failure ({ctx.error.code})", **common)
         sweep = signal.schema == "sweep"
@@ -165,9 +185,21 @@ class _Run:
             return self.report(actions=decision.actions, skip_reason=decision.skip_reason, **common)
         if decision.dry_run:
             return self.report(findings=findings, actions=decision.actions, dry_run=True, **common)
+        allowed = list(decision.actions)
+        if (ctx.definition is not None and not ctx.definition.recorded_by_azure and ctx.definition.complete
+                and not self.settings.redeploy_replayed_definitions):
+            # A definition from the replay request is the caller's word, not Azure's: diagnose only.
+            note = ("diagnosis only: the definition came with the replay request "
+                    "(REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS)")
+            allowed = [replace(a, status="skipped", detail=f"{a.detail}: {note}")
+                       if a.status == "planned" and a.kind in ("assign-role", "enable-trusted-services", "redeploy")
+                       else a for a in allowed]
+        if self.engine.before_writes and any(a.status == "planned" and a.kind != "propose-definition"
+                                             for a in allowed):
+            self.engine.before_writes()
 
         with self.stage("apply") as st:
-            applied = apply_actions(self.engine.clients, list(decision.actions))
+            applied = apply_actions(self.engine.clients, allowed)
             st["summary"] = "; ".join(f"{a.kind} {a.status}" for a in applied if a.kind != "redeploy") or "nothing"
         if self.engine.checkpoint and any(a.status == "applied" for a in applied):
             self.engine.checkpoint("fixed")
@@ -193,11 +225,6 @@ class _Run:
         if definition is None:
             note = "no definition to redeploy from; redeploy the container group yourself"
             return None, [replace(a, status="skipped", detail=note) if a in wanted else a for a in actions]
-        if not definition.recorded_by_azure and definition.complete and not self.settings.redeploy_replayed_definitions:
-            note = ("the definition came with the replay request, and REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS is "
-                    "false; redeploy it yourself")
-            return RedeployResult("skipped", 0, note), [
-                replace(a, status="skipped", detail=note) if a in wanted else a for a in actions]
         with self.stage("redeploy") as st:
             # a fix made now, or by the run this one resumes, may still be propagating
             wrote = self.resume or any(a.status == "applied" and a.kind in ("assign-role", "enable-trusted-services")
@@ -205,6 +232,9 @@ class _Run:
             options = replace(self.engine.redeploy_options, retry_on_propagation=wrote,
                               budget_seconds=min(self.engine.redeploy_options.budget_seconds,
                                                  float(self.settings.redeploy_budget_seconds)))
+            if self.engine.heartbeat:
+                beat, tell = self.engine.heartbeat, options.progress
+                options = replace(options, progress=lambda line: (beat(), tell(line) if tell else None)[1])
             result = redeploy(self.engine.clients, definition, options)
             st["summary"] = f"{result.status} after {result.attempts} attempt(s) {result.detail}".strip()
         if result.status == "succeeded" and self.engine.on_redeployed:

@@ -299,16 +299,24 @@ class Ledger:
             return False
         return True
 
-    def mark(self, claim: Claim, stage: str) -> Claim:
-        """Record how far the run got (e.g. ``"fixed"``) on the claim; raises ClaimLost if taken over."""
-        row = {**self._claim_row(claim), "Stage": stage}
+    def extend(self, claim: Claim, *, now: datetime | None = None) -> Claim:
+        """Keep a running claim alive for another ``claim_ttl``; raises ClaimLost if taken over."""
+        return self._merge_claim(claim, {}, now)
+
+    def mark(self, claim: Claim, stage: str, *, now: datetime | None = None) -> Claim:
+        """Record how far the run got (e.g. ``"fixed"``) and extend the claim; ClaimLost if taken over."""
+        return self._merge_claim(claim, {"Stage": stage}, now)
+
+    def _merge_claim(self, claim: Claim, fields: dict[str, Any], now: datetime | None) -> Claim:
+        at = _utc(now)
+        row = {**self._claim_row(claim), **fields, "ExpiresAt": at + self.claim_ttl}
         try:
             updated = self._tables().update_entity(
                 row, mode=UpdateMode.MERGE, etag=claim.etag, match_condition=MatchConditions.IfNotModified
             )
         except (ResourceModifiedError, ResourceNotFoundError) as exc:
             raise ClaimLost(claim, "") from exc
-        return replace(claim, etag=_etag(updated))
+        return replace(claim, etag=_etag(updated), expires_at=at + self.claim_ttl)
 
     # --- queued jobs (replays answered 202) ------------------------------------------------------
 

@@ -125,6 +125,10 @@ def invariant_violation(action: Action, ctx: Context) -> str | None:
         principal = str(p["principalId"]).lower()
         if principal not in {(i.principal_id or "").lower() for i in ctx.identities.values()}:
             return f"principal {principal} is not an identity used by the container group"
+        attached = {u.lower() for u in (ctx.definition.user_assigned_identities if ctx.definition else ())}
+        if not any((i.principal_id or "").lower() == principal and i.id.lower() in attached
+                   for i in ctx.identities.values()):
+            return f"principal {principal} is not an identity attached to the container group"
         if p["name"] != assignment_name(action.target, principal, role_guid):
             return "the assignment name is not the deterministic one for (scope, principal, role)"
         return None

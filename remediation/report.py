@@ -240,7 +240,8 @@ def _failure_reason(actions: Sequence[Action], redeploy: RedeployResult | None) 
 # --- secrets -----------------------------------------------------------------------------------
 
 _SECRET_LAST_WORDS = frozenset({"password", "passwd", "pwd", "secret", "token", "key", "sig", "signature"})
-_SECRET_KEYS = frozenset({"securevalue", "connectionstring", "authorization", "cookie", "setcookie"})
+_SECRET_KEYS = frozenset({"securevalue", "connectionstring", "authorization", "cookie", "setcookie",
+                          "protectedsettings"})
 _URL_TAIL = r"[^\s\"'<>]*"
 _STRING_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),

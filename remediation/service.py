@@ -20,16 +20,17 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
 from . import telemetry
 from .azure.clients import AzureClients
+from .azure.errors import describe
 from .azure.gather import GatherOptions
 from .azure.redeploy import RedeployOptions
+from .definition import redact
 from .engine import Engine
 from .errors import InputError
 from .ledger import Claim, ClaimLost, Ledger
@@ -112,10 +113,17 @@ class Service:
             if current is not None:
                 holder["claim"] = self.ledger.mark(current, stage)
 
+        def heartbeat() -> None:
+            current = holder["claim"]
+            if current is not None and current.expires_at - datetime.now(UTC) < self.ledger.claim_ttl / 2:
+                holder["claim"] = self.ledger.extend(current)
+
         return Engine(
             self.clients, settings, gather_options=self.gather_options, redeploy_options=self.redeploy_options,
             attempts_in_window=self.ledger.attempts_counter(settings.attempt_window_minutes),
             checkpoint=checkpoint if claim else None,
+            heartbeat=heartbeat if claim else None,
+            before_writes=(lambda: self.ledger.record_attempt(claim.resource_id)) if claim else None,
             on_redeployed=self.ledger.save_snapshot,
         )
 
@@ -145,17 +153,21 @@ class Service:
         try:
             report = engine.run(item, trigger=trigger,
                                 resume_redeploy=bool(claim and claim.previous_stage == "fixed"))
-        except (HttpResponseError, ServiceRequestError) as exc:  # the engine turns Azure errors into reports
+        except Exception as exc:  # the engine reports what it expects; this is what it did not
+            log.exception("remediation run broke off", extra={"resourceId": item.resource_id,
+                                                              "correlationId": item.correlation_id})
             if claim:
                 self.ledger.abandon(holder["claim"] or claim)
-            raise TransientFailure({"error": f"unexpected Azure error: {exc}"}) from exc
+            if not final_attempt:
+                raise TransientFailure({"error": f"the run broke off: {type(exc).__name__}"}) from exc
+            report = self._engine(settings, None).failed(item, trigger=trigger,
+                                                         error=f"the run broke off: {describe(exc)}")
+            holder["claim"] = None
         claim = holder["claim"]
         if report.get("retryable") and not final_attempt:
             if claim:
                 self.ledger.abandon(claim)
             raise TransientFailure(report)
-        if any(a["status"] == "applied" and a["kind"] != "redeploy" for a in report["actions"]):
-            self.ledger.record_attempt(item.resource_id)
         if report["outcome"] != "skipped":
             report["notifications"] = self.notifier.send(report)
             validate_report(report)
@@ -228,8 +240,9 @@ class Service:
                 if definition is not None and not isinstance(definition, dict):
                     return HttpAnswer(400, {"error": "definition must be a container group JSON object"})
                 signal = signal_for_resource(body["resourceId"], definition=definition)
+                # a queued job (and a poison message) never holds a secret the caller sent
                 job: dict[str, Any] = {"kind": "resource", "resourceId": signal.resource_id, "dryRun": dry_run,
-                                       "definition": definition, "trigger": "replay"}
+                                       "definition": redact(definition) if definition else None, "trigger": "replay"}
                 many = False
                 resource_id = signal.resource_id
             else:

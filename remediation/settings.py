@@ -55,8 +55,8 @@ class Settings:
     """Past this many messages in the cool-down window, send one grouped summary instead."""
     sweep_enabled: bool = False
     """The timer-triggered sweep (schedule: REMEDIATION_SWEEP_SCHEDULE, read by the host)."""
-    claim_ttl_seconds: int = 900
-    """A claim left by a crashed run may be taken over after this long."""
+    claim_ttl_seconds: int = 180
+    """A claim left by a crashed run may be taken over after this long (a live run renews it)."""
     retention_days: int = 30
     ledger_table: str = "RemediationLedger"
     jobs_queue: str = "remediation-jobs"

@@ -42,7 +42,9 @@ def configure(env: Mapping[str, str]) -> bool:
             return _configured
         from azure.monitor.opentelemetry import configure_azure_monitor
 
-        configure_azure_monitor(connection_string=connection, logger_name="remediation")
+        # No automatic HTTP tracing: a traced request records its URL, and webhook URLs are secrets.
+        configure_azure_monitor(connection_string=connection, logger_name="remediation", instrumentation_options={
+            "requests": {"enabled": False}, "urllib": {"enabled": False}, "urllib3": {"enabled": False}})
         _configured = True
         return True
 

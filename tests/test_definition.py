@@ -182,3 +182,18 @@ def test_malformed_definitions_name_the_field(body: Any, message: str) -> None:
     with pytest.raises(InputError) as caught:
         parse_definition(GROUP_ID, body, None, "replay")
     assert str(caught.value) == message
+
+
+def test_a_network_profile_counts_as_vnet_injection() -> None:
+    body = {"location": "eastus", "properties": {
+        "containers": [{"name": "a", "properties": {"image": "myacr.azurecr.io/app:v1"}}],
+        "networkProfile": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkProfiles/np"}}}
+    definition = parse_definition("/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerInstance/"
+                                  "containerGroups/cg", body, "2021-03-01", "activity-log")
+    assert definition.subnet_ids == (body["properties"]["networkProfile"]["id"],)
+
+
+def test_protected_settings_of_extensions_are_redacted() -> None:
+    body = {"properties": {"extensions": [{"name": "kube", "properties": {
+        "extensionType": "kube-proxy", "protectedSettings": {"kubeConfig": "c2VjcmV0LWt1YmVjb25maWc="}}}]}}
+    assert "c2VjcmV0" not in str(redact(body))

@@ -141,3 +141,37 @@ def test_one_structured_log_record_per_stage_without_secrets(caplog: pytest.LogC
         assert record.correlationId == event["data"]["correlationId"]
         assert record.eventId == event["id"]
     assert "s3cr3t" not in "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
+
+
+def test_an_identity_the_group_does_not_have_is_never_granted_pull() -> None:
+    data = json.loads(Path("scenarios/identity-not-attached.json").read_text())
+    other = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/myResourceGroup/providers/" \
+            "Microsoft.ManagedIdentity/userAssignedIdentities/myACRIdt"
+    data["resources"].append({
+        "id": other, "name": "myACRIdt", "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+        "location": "eastus", "properties": {"principalId": "aaaaaaaa-0000-0000-0000-00000000000f",
+                                             "clientId": "aaaaaaaa-0000-0000-0000-0000000000cf",
+                                             "tenantId": data["tenantId"]}})
+    scenario = load_scenario_from(data)
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(parse_event(event), trigger="eventgrid")
+        assert "ACI_IDENTITY_NOT_ATTACHED" in [c["code"] for c in report["causes"]]
+        assert sb.world.writes(sb.world.remediator) == []
+        assert report["outcome"] == "diagnosed"
+
+
+def test_the_redeploy_puts_the_recorded_json_not_what_the_sdk_model_knows() -> None:
+    data = json.loads(Path("scenarios/missing-acrpull.json").read_text())
+    props = data["failedWrite"]["body"]["properties"]
+    props["containers"][0]["properties"]["configMap"] = {"keyValuePairs": {"mode": "blue"}}
+    scenario = load_scenario_from(data)
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(parse_event(event), trigger="eventgrid")
+        assert report["outcome"] == "remediated"
+        put = [r for r in sb.world.writes(sb.world.remediator) if "/containergroups/" in r.path.lower()]
+        assert len(put) == 1
+        group = sb.world.get(data["failedWrite"]["resourceId"])
+        assert group["properties"]["containers"][0]["properties"].get("configMap") == {
+            "keyValuePairs": {"mode": "blue"}}

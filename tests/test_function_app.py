@@ -340,18 +340,17 @@ def test_sweep_is_off_by_default(world: World) -> None:
     assert [r for r in world.sb.world.request_log if r.caller == world.sb.world.remediator] == []
 
 
-def test_a_definition_sent_with_a_replay_is_diagnosed_but_never_deployed(world: World) -> None:
+def test_a_definition_sent_with_a_replay_is_diagnosed_but_drives_no_write(world: World) -> None:
     event = world.fail()
     body = json.loads(json.dumps(world.scenario.failed_write["body"]))
     body["properties"]["containers"][0]["properties"]["command"] = ["/bin/sh", "-c", "anything at all"]
     resp = fn("replay")(http("POST", "replay", body={"resourceId": event["subject"], "definition": body}), Out())
     report = json.loads(resp.get_body())
     assert [c["code"] for c in report["causes"]] == ["ACR_PULL_PERMISSION_MISSING"]
-    assert report["outcome"] == "fixed-awaiting-redeploy"
-    assert "REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS" in report["redeploy"].get("detail", "") or any(
-        "REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS" in a["detail"] for a in report["actions"])
-    kinds = [w.path.split("/providers/")[-1].split("/")[1] for w in world.remediator_writes()]
-    assert kinds == ["roleAssignments"]  # the fix, but no container group written from the caller's body
+    assert report["outcome"] == "diagnosed"
+    assert all(a["status"] == "skipped" and "REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS" in a["detail"]
+               for a in report["actions"] if a["kind"] in ("assign-role", "redeploy"))
+    assert world.remediator_writes() == []  # the caller's word is not Azure's: nothing is written
 
 
 def test_purge_keeps_recent_reports(world: World) -> None:
@@ -359,3 +358,47 @@ def test_purge_keeps_recent_reports(world: World) -> None:
     run_event(world, event)
     fn("purge_ledger")(None)
     assert [r["outcome"] for r in world.service.ledger.reports_for(event["subject"])] == ["remediated"]
+
+
+def test_a_cloud_events_subscription_is_handled_too(world: World) -> None:
+    event = world.fail()
+    cloud = func.CloudEvent(id=event["id"], source=event["topic"], type=event["eventType"], specversion="1.0",
+                            subject=event["subject"], data=event["data"],
+                            time=datetime.fromisoformat(event["eventTime"][:26] + "+00:00"))
+    jobs = Out()
+    fn("on_resource_write_failure")(cloud, jobs)
+    assert len(jobs.values) == 1
+    fn("run_remediation_job")(func.QueueMessage(body=jobs.get().encode()))
+    assert [r["outcome"] for r in world.service.ledger.reports_for(event["subject"])] == ["remediated"]
+
+
+def test_an_unexpected_error_releases_the_claim_and_the_redelivery_finishes(world: World) -> None:
+    event = world.fail()
+    jobs = Out()
+    fn("on_resource_write_failure")(grid_event(event), jobs)
+    ledger = world.service.ledger
+    original = ledger.record_attempt
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("table storage hiccup")
+
+    ledger.record_attempt = broken  # type: ignore[method-assign]
+    with pytest.raises(Exception, match="broke off"):
+        fn("run_remediation_job")(func.QueueMessage(body=jobs.get().encode()))
+    ledger.record_attempt = original  # type: ignore[method-assign]
+    assert ledger.reports_for(event["subject"]) == []
+    fn("run_remediation_job")(func.QueueMessage(body=jobs.get().encode()))  # the queue delivers it again
+    assert [r["outcome"] for r in ledger.reports_for(event["subject"])] == ["remediated"]
+
+
+def test_when_the_activity_log_lags_past_the_wait_the_run_is_retried_not_closed(world: World) -> None:
+    world.sb.world.behaviour["activityLogLagSeconds"] = 3600
+    event = world.fail()
+    job = {"kind": "event", "event": event, "trigger": "eventgrid"}
+    service = world.service
+    service.gather_options.activity_log_wait_seconds = 0
+    with pytest.raises(Exception, match="Activity Log"):
+        service.process_job(job, dequeue_count=1)
+    world.sb.world.advance(3600)
+    [report] = service.process_job(job, dequeue_count=2)
+    assert report["outcome"] == "remediated"

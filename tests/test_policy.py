@@ -167,11 +167,14 @@ def test_registry_outside_the_allowed_scopes_is_not_changed() -> None:
     assert by_target == {REGISTRY_ID: "planned", REGISTRY2_ID: "skipped"}
 
 
-def test_redeploy_without_a_definition_is_skipped_but_the_grant_goes_ahead() -> None:
+def test_without_a_definition_nothing_is_granted_or_redeployed() -> None:
+    # Without the group's definition nothing shows the identity is attached to the group, and
+    # granting pull to an identity the group does not have fixes nothing (and widens access).
     ctx = make_ctx(with_definition=False)
     findings = [pull_finding(), finding("ACI_API_VERSION_TOO_OLD")]
     result = decide(findings, ctx)
-    assert statuses(result) == {"assign-role": "planned", "redeploy": "skipped"}
+    assert statuses(result) == {"assign-role": "skipped", "redeploy": "skipped"}
+    assert "not an identity attached" in detail_of(result, "assign-role")
     assert "no definition" in detail_of(result, "redeploy")
 
 

@@ -399,7 +399,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // The sweep's timer needs a schedule even while it is off.
     REMEDIATION_SWEEP_ENABLED: 'false'
     REMEDIATION_SWEEP_SCHEDULE: '0 0 */6 * * *'
-    REMEDIATION_CLAIM_TTL_SECONDS: '900'
+    REMEDIATION_CLAIM_TTL_SECONDS: '180'
     REMEDIATION_RETENTION_DAYS: '30'
     REMEDIATION_LEDGER_TABLE: ledgerTableName
     REMEDIATION_JOBS_QUEUE: jobsQueueName

@@ -341,11 +341,11 @@ class Gatherer:
             existing = None
             notes.append(f"the container group could not be read: {self._failure(exc)}")
         if definition is None and existing:
-            definition = _parse_or_note(signal, existing, "existing", notes)
+            definition = _unless_other_images(_parse_or_note(signal, existing, "existing", notes), error, notes)
         if definition is None and self.options.snapshot:
             snap = self.options.snapshot(signal.resource_id)
             if snap:
-                definition = _parse_or_note(signal, snap, "snapshot", notes)
+                definition = _unless_other_images(_parse_or_note(signal, snap, "snapshot", notes), error, notes)
         if definition is None and not sweep:
             definition = _from_error_message(signal, error)
             notes.append(
@@ -430,7 +430,7 @@ class Gatherer:
         for status in images:
             if status.exists is None:
                 notes.append(f"whether {status.image.raw} exists is unknown: {status.detail}")
-        if signal.definition is None and error is None and existing:
+        if signal.definition is None and error is None and existing and not sweep:
             error = _error_from_instance_view(existing)
         return Context(
             signal=signal,
@@ -447,6 +447,23 @@ class Gatherer:
 
 
 _IMAGE_IN_MESSAGE = re.compile(r"The image '(?P<image>[^']+)' in container group")
+
+
+def _unless_other_images(definition: GroupDefinition | None, error: ErrorInfo | None,
+                         notes: list[str]) -> GroupDefinition | None:
+    """The live group or a snapshot stands for the failed write only if it has the image that failed.
+
+    A failed update leaves the previous definition in place; redeploying that is not what the user
+    asked for, so such a definition is not used (the error message still is, below).
+    """
+    match = _IMAGE_IN_MESSAGE.search(error.message) if error else None
+    if definition is None or match is None:
+        return definition
+    if match.group("image").lower() not in {i.raw.lower() for i in definition.images}:
+        notes.append(f"the {definition.source} definition does not run {match.group('image')}, the image that "
+                     "failed; it is not what was attempted, so it is not used")
+        return None
+    return definition
 
 
 def _from_error_message(signal: FailureSignal, error: ErrorInfo | None) -> GroupDefinition | None:
@@ -544,5 +561,9 @@ def _error_from_instance_view(group: dict[str, Any]) -> ErrorInfo | None:
         view = (container.get("properties") or {}).get("instanceView") or {}
         for event in reversed(view.get("events") or []):
             if event.get("type") == "Warning" or "fail" in str(event.get("name", "")).lower():
-                return ErrorInfo(str(event.get("name", "")), str(event.get("message", "")), "instance-view")
+                message = str(event.get("message", ""))
+                # a failed pull in the instance view is what ACI answers InaccessibleImage for at create time
+                pull = any(w in message.lower() for w in ("pull", "image")) or "pull" in str(event.get("name")).lower()
+                code = "InaccessibleImage" if pull else str(event.get("name", ""))
+                return ErrorInfo(code, message, "instance-view")
     return None

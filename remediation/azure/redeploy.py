@@ -9,11 +9,12 @@ up to ten minutes). Then require ``provisioningState == Succeeded`` and, in ever
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 from azure.mgmt.containerinstance.models import ContainerGroup
@@ -113,7 +114,8 @@ def redeploy(clients: AzureClients, definition: GroupDefinition, options: Redepl
         return RedeployResult("skipped", 0, f"the recovered definition lacks secrets ({', '.join(lost[:3])}); "
                                             "redeploy it yourself")
     client = clients.container_instance(sub)
-    body = ContainerGroup.deserialize(deployable_body(definition))
+    # the JSON itself: the SDK's model would silently drop fields it does not know
+    body = json.dumps(deployable_body(definition)).encode()
     deadline = time.monotonic() + options.budget_seconds
     delay = options.first_delay
     attempts = 0
@@ -122,7 +124,8 @@ def redeploy(clients: AzureClients, definition: GroupDefinition, options: Redepl
         # a small margin for clock skew between this host and ARM; older events are a previous run's
         started = datetime.now(UTC) - timedelta(seconds=10)
         try:
-            group = client.container_groups.begin_create_or_update(rg, name, body).result()
+            group = client.container_groups.begin_create_or_update(
+                rg, name, cast(Any, body), content_type="application/json").result()
         except HttpResponseError as exc:
             code = exc.error.code if exc.error is not None else str(exc.status_code)
             message = str(exc.error.message) if exc.error is not None else str(exc)

@@ -318,6 +318,45 @@ class Ledger:
             raise ClaimLost(claim, "") from exc
         return replace(claim, etag=_etag(updated), expires_at=at + self.claim_ttl)
 
+    # --- one run per container group at a time ---------------------------------------------------
+
+    def lease(self, resource_id: str, owner: str, *, now: datetime | None = None) -> bool:
+        """Take (or renew) the group's lease: two failures of one group are not fixed and redeployed at
+        once. False while another owner holds an unexpired lease."""
+        at = _utc(now)
+        table = self._tables()
+        pk = "lease-" + resource_hash(resource_id)
+        row: dict[str, Any] = {"PartitionKey": pk, "RowKey": "group", "Kind": "lease",
+                               "ResourceId": resource_id, "Owner": owner, "ExpiresAt": at + self.claim_ttl}
+        try:
+            table.create_entity(row)
+            return True
+        except ResourceExistsError:
+            pass
+        try:
+            existing = table.get_entity(pk, "group")
+        except ResourceNotFoundError:
+            return self.lease(resource_id, owner, now=now)
+        expires = _parse_time(existing.get("ExpiresAt"))
+        if existing.get("Owner") != owner and expires is not None and expires > at:
+            return False
+        try:
+            table.update_entity(row, mode=UpdateMode.REPLACE, etag=_etag(existing),
+                                match_condition=MatchConditions.IfNotModified)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+        return True
+
+    def release_lease(self, resource_id: str, owner: str) -> None:
+        """Give the lease up, if it is still this owner's."""
+        table = self._tables()
+        try:
+            existing = table.get_entity("lease-" + resource_hash(resource_id), "group")
+            if existing.get("Owner") == owner:
+                table.delete_entity(existing, etag=_etag(existing), match_condition=MatchConditions.IfNotModified)
+        except (ResourceNotFoundError, ResourceModifiedError):
+            pass
+
     # --- queued jobs (replays answered 202) ------------------------------------------------------
 
     def put_job(self, job_id: str, resource_id: str, *, now: datetime | None = None) -> None:

@@ -104,7 +104,7 @@ class Service:
         return cls(settings, clients, ledger, notifier, gather, redeploy, **options)
 
     def _engine(self, settings: Settings, claim: Claim | None = None,
-                holder: dict[str, Claim | None] | None = None) -> Engine:
+                holder: dict[str, Claim | None] | None = None, lease_owner: str | None = None) -> Engine:
         """An engine for one run; ``holder["claim"]`` follows the claim as checkpoints renew it."""
         holder = holder if holder is not None else {"claim": claim}
 
@@ -117,6 +117,8 @@ class Service:
             current = holder["claim"]
             if current is not None and current.expires_at - datetime.now(UTC) < self.ledger.claim_ttl / 2:
                 holder["claim"] = self.ledger.extend(current)
+                if lease_owner:
+                    self.ledger.lease(current.resource_id, lease_owner)
 
         return Engine(
             self.clients, settings, gather_options=self.gather_options, redeploy_options=self.redeploy_options,
@@ -148,8 +150,23 @@ class Service:
                 return self._engine(settings, None).run(
                     Skip("this failure is already being remediated, or was (duplicate delivery)", item.resource_id),
                     trigger=trigger)
+        lease_owner = f"{self.owner}:{uuid.uuid4().hex[:8]}" if claim else None
+        if claim and lease_owner and not self.ledger.lease(item.resource_id, lease_owner):
+            self.ledger.abandon(claim)
+            busy = "another remediation of this container group is running"
+            if not final_attempt:
+                raise TransientFailure({"error": busy})
+            return self._engine(settings, None).run(Skip(busy, item.resource_id), trigger=trigger)
+        try:
+            return self._run(item, settings, trigger, claim, lease_owner, final_attempt)
+        finally:
+            if lease_owner:
+                self.ledger.release_lease(item.resource_id, lease_owner)
+
+    def _run(self, item: FailureSignal, settings: Settings, trigger: Trigger, claim: Claim | None,
+             lease_owner: str | None, final_attempt: bool) -> dict[str, Any]:
         holder: dict[str, Claim | None] = {"claim": claim}
-        engine = self._engine(settings, claim, holder)
+        engine = self._engine(settings, claim, holder, lease_owner)
         try:
             report = engine.run(item, trigger=trigger,
                                 resume_redeploy=bool(claim and claim.previous_stage == "fixed"))

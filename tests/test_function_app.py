@@ -402,3 +402,35 @@ def test_when_the_activity_log_lags_past_the_wait_the_run_is_retried_not_closed(
     world.sb.world.advance(3600)
     [report] = service.process_job(job, dequeue_count=2)
     assert report["outcome"] == "remediated"
+
+
+@pytest.mark.scenario("scenarios/missing-acrpull.json", settings={"REMEDIATION_NOTIFY_COOLDOWN_MINUTES": "30"})
+def test_one_message_per_group_per_cool_down_across_instances(world: World, receiver: str) -> None:
+    Receiver.received.clear()
+    settings = world.service.settings.with_overrides({"SLACK_WEBHOOK_URL": f"{receiver}/slack"})
+    # two instances of the app, sharing one ledger
+    instances = [Service.assemble(settings, world.service.clients, world.service.ledger) for _ in range(2)]
+    report = {"resourceId": world.scenario.failed_write["resourceId"], "outcome": "remediated", "causes": [],
+              "actions": [], "redeploy": {"status": "succeeded", "attempts": 1}, "trigger": "eventgrid",
+              "correlationId": "c", "errorCode": "InaccessibleImage", "schemaVersion": 1, "notifications": []}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda i: instances[i % 2].notifier.send(report), range(8)))
+    slack = [next(n for n in r if n["channel"] == "slack") for r in results]
+    assert sorted(n["status"] for n in slack) == ["disabled"] * 7 + ["sent"]
+    assert len([p for p, _ in Receiver.received if p == "/slack"]) == 1
+
+
+def test_two_failures_of_one_group_are_not_remediated_at_once(world: World) -> None:
+    event = world.fail()
+    assert user_write(world.sb, world.scenario) is not None  # the user tries again: another failed write
+    dispatcher(world.sb.world).wait_idle()
+    second = [e for e in world.events if "/containergroups/" in e["subject"].lower()][1]
+    assert second["data"]["correlationId"] != event["data"]["correlationId"]
+    service = world.service
+    assert service.ledger.lease(event["subject"], "someone-else")  # a run of the first failure is going on
+    with pytest.raises(Exception, match="another remediation"):
+        service.process_job({"kind": "event", "event": second, "trigger": "eventgrid"}, dequeue_count=1)
+    assert world.remediator_writes() == []
+    service.ledger.release_lease(event["subject"], "someone-else")
+    [report] = service.process_job({"kind": "event", "event": second, "trigger": "eventgrid"}, dequeue_count=2)
+    assert report["outcome"] == "remediated"

@@ -212,6 +212,15 @@ _dispatchers: dict[int, Dispatcher] = {}
 _dispatch_lock = threading.Lock()
 
 
+def stop_dispatcher(world: World) -> None:
+    """End the world's delivery thread (called when its sandbox stops)."""
+    with _dispatch_lock:
+        d = _dispatchers.pop(id(world), None)
+    if d is not None and d.world is world:
+        d.queue.put(None)
+        d.thread.join(timeout=5)
+
+
 def dispatcher(world: World) -> Dispatcher:
     with _dispatch_lock:
         d = _dispatchers.get(id(world))

@@ -12,7 +12,7 @@ from typing import Any
 import trustme
 
 from . import surfaces  # noqa: F401  (registers every route)
-from .eventgrid import Subscriber
+from .eventgrid import Subscriber, stop_dispatcher
 from .scenario import Scenario, parse_scenario
 from .server import SandboxHTTPServer
 from .tokens import SandboxCredential
@@ -83,6 +83,7 @@ class Sandbox:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+        stop_dispatcher(self.world)
 
     def __enter__(self) -> Sandbox:
         return self

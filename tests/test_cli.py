@@ -16,6 +16,8 @@ from remediation.__main__ import main
 from remediation.demo import user_write
 from sandbox import Sandbox, load_scenario
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def test_demo_json_prints_only_the_report_and_exits_0() -> None:
     out = subprocess.run([sys.executable, "-m", "remediation", "demo", "--json"], capture_output=True, text=True,
@@ -28,7 +30,7 @@ def test_demo_json_prints_only_the_report_and_exits_0() -> None:
 
 
 def test_demo_exits_1_when_expect_does_not_match(tmp_path: Path) -> None:
-    data = json.loads(Path("scenarios/missing-acrpull.json").read_text())
+    data = json.loads((ROOT / "scenarios" / "missing-acrpull.json").read_text())
     data["expect"]["outcome"] = "diagnosed"
     scenario = tmp_path / "wrong.json"
     scenario.write_text(json.dumps(data))
@@ -51,9 +53,11 @@ def test_demo_bad_input_exits_2_with_one_line(args: list[str], words: str) -> No
 @pytest.fixture
 def azure_env(monkeypatch: pytest.MonkeyPatch) -> Any:
     """The failed default scenario in a sandbox, with the CLI's Azure settings pointing at it."""
-    scenario = load_scenario("scenarios/missing-acrpull.json")
+    scenario = load_scenario(ROOT / "scenarios" / "missing-acrpull.json")
     with Sandbox(scenario) as sb:
         assert user_write(sb, scenario) is not None
+        # whole seconds, as ARM sends: the CLI's clients keep the SDK's own polling interval
+        sb.world.behaviour["pollRetryAfterSeconds"] = 1
         monkeypatch.setenv("ARM_ENDPOINT", sb.arm_endpoint)
         monkeypatch.setenv("ARM_CA_BUNDLE", sb.ca_bundle)
         monkeypatch.setenv("ACR_ENDPOINT_TEMPLATE", f"{sb.arm_endpoint}/registries/{{loginServer}}")

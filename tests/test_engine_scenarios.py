@@ -14,6 +14,7 @@ from sandbox import Sandbox, load_scenario
 from sandbox.eventgrid import dispatcher
 from sandbox.scenario import bundled_scenarios
 
+ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = bundled_scenarios()
 
 
@@ -41,7 +42,7 @@ def _remediator_calls(sb: Sandbox) -> list:
 
 
 def test_second_run_on_the_same_failure_writes_nothing() -> None:
-    scenario = load_scenario("scenarios/missing-acrpull.json")
+    scenario = load_scenario(ROOT / "scenarios/missing-acrpull.json")
     with Sandbox(scenario) as sb:
         event = _failed_event(sb, scenario)
         engine = engine_for(sb, scenario, demo_settings(sb, scenario))
@@ -55,7 +56,7 @@ def test_second_run_on_the_same_failure_writes_nothing() -> None:
 
 
 def test_out_of_scope_makes_no_call_at_all() -> None:
-    scenario = load_scenario("scenarios/missing-acrpull.json")
+    scenario = load_scenario(ROOT / "scenarios/missing-acrpull.json")
     with Sandbox(scenario) as sb:
         event = _failed_event(sb, scenario)
         settings = demo_settings(sb, scenario).with_overrides(
@@ -67,7 +68,7 @@ def test_out_of_scope_makes_no_call_at_all() -> None:
 
 
 def test_dry_run_reads_but_never_writes() -> None:
-    scenario = load_scenario("scenarios/two-causes-acrpull-and-network.json")
+    scenario = load_scenario(ROOT / "scenarios/two-causes-acrpull-and-network.json")
     with Sandbox(scenario) as sb:
         event = _failed_event(sb, scenario)
         settings = demo_settings(sb, scenario).with_overrides({"REMEDIATION_DRY_RUN": "true"})
@@ -82,7 +83,7 @@ def test_dry_run_reads_but_never_writes() -> None:
 
 
 def test_loop_guard_skips_the_remediators_own_failure() -> None:
-    scenario = load_scenario("scenarios/missing-acrpull.json")
+    scenario = load_scenario(ROOT / "scenarios/missing-acrpull.json")
     with Sandbox(scenario) as sb:
         event = _failed_event(sb, scenario)
         claims = event["data"]["claims"]
@@ -93,7 +94,7 @@ def test_loop_guard_skips_the_remediators_own_failure() -> None:
 
 
 def test_throttled_role_assignment_write_is_retried_by_the_sdk() -> None:
-    data = json.loads(Path("scenarios/missing-acrpull.json").read_text())
+    data = json.loads((ROOT / "scenarios/missing-acrpull.json").read_text())
     data["behaviour"]["faults"] = [{"match": "PUT */roleAssignments/*", "status": 429, "retryAfter": 1, "times": 1}]
     scenario = load_scenario_from(data)
     with Sandbox(scenario) as sb:
@@ -106,7 +107,7 @@ def test_throttled_role_assignment_write_is_retried_by_the_sdk() -> None:
 
 
 def test_remediator_without_the_delegation_role_fails_cleanly() -> None:
-    data = json.loads(Path("scenarios/missing-acrpull.json").read_text())
+    data = json.loads((ROOT / "scenarios/missing-acrpull.json").read_text())
     data["resources"] = [r for r in data["resources"] if not (
         r["type"] == "Microsoft.Authorization/roleAssignments"
         and r["properties"]["roleDefinitionId"].endswith("f58310d9-a9f6-439a-9e8d-f62e7b41a168"))]
@@ -128,7 +129,7 @@ def load_scenario_from(data: dict):
 
 
 def test_one_structured_log_record_per_stage_without_secrets(caplog: pytest.LogCaptureFixture) -> None:
-    scenario = load_scenario("scenarios/definition-secrets-not-logged.json")
+    scenario = load_scenario(ROOT / "scenarios/definition-secrets-not-logged.json")
     with Sandbox(scenario) as sb:
         event = _failed_event(sb, scenario)
         engine = engine_for(sb, scenario, demo_settings(sb, scenario))
@@ -144,7 +145,7 @@ def test_one_structured_log_record_per_stage_without_secrets(caplog: pytest.LogC
 
 
 def test_an_identity_the_group_does_not_have_is_never_granted_pull() -> None:
-    data = json.loads(Path("scenarios/identity-not-attached.json").read_text())
+    data = json.loads((ROOT / "scenarios/identity-not-attached.json").read_text())
     other = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/myResourceGroup/providers/" \
             "Microsoft.ManagedIdentity/userAssignedIdentities/myACRIdt"
     data["resources"].append({
@@ -162,7 +163,7 @@ def test_an_identity_the_group_does_not_have_is_never_granted_pull() -> None:
 
 
 def test_the_redeploy_puts_the_recorded_json_not_what_the_sdk_model_knows() -> None:
-    data = json.loads(Path("scenarios/missing-acrpull.json").read_text())
+    data = json.loads((ROOT / "scenarios/missing-acrpull.json").read_text())
     props = data["failedWrite"]["body"]["properties"]
     props["containers"][0]["properties"]["configMap"] = {"keyValuePairs": {"mode": "blue"}}
     scenario = load_scenario_from(data)
@@ -175,3 +176,16 @@ def test_the_redeploy_puts_the_recorded_json_not_what_the_sdk_model_knows() -> N
         group = sb.world.get(data["failedWrite"]["resourceId"])
         assert group["properties"]["containers"][0]["properties"].get("configMap") == {
             "keyValuePairs": {"mode": "blue"}}
+
+
+def test_redeploy_needs_the_right_to_assign_the_identity() -> None:
+    data = json.loads((ROOT / "scenarios" / "missing-acrpull.json").read_text())
+    for role in data["roleDefinitions"]:
+        for perm in role["properties"]["permissions"]:
+            perm["actions"] = [a for a in perm["actions"] if not a.endswith("userAssignedIdentities/assign/action")]
+    scenario = load_scenario_from(data)
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(parse_event(event), trigger="eventgrid")
+        assert report["outcome"] == "failed"
+        assert "LinkedAuthorizationFailed" in report["error"]

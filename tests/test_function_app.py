@@ -26,7 +26,8 @@ from remediation.service import Service, set_service
 from sandbox import Sandbox, load_scenario, parse_scenario
 from sandbox.eventgrid import dispatcher
 
-DEFAULT = Path("scenarios/missing-acrpull.json")
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT / "scenarios" / "missing-acrpull.json"
 
 
 class Out:
@@ -89,7 +90,7 @@ def http(method: str, route: str, *, body: Any = None, params: dict[str, str] | 
 @pytest.fixture
 def world(azurite: Any, request: pytest.FixtureRequest) -> Iterator[World]:
     marker = request.node.get_closest_marker("scenario")
-    data = json.loads((Path(marker.args[0]) if marker else DEFAULT).read_text())
+    data = json.loads((ROOT / marker.args[0] if marker else DEFAULT).read_text())
     overrides: dict[str, str] = dict(marker.kwargs.get("settings", {})) if marker else {}
     scenario = parse_scenario(data, "test")
     with Sandbox(scenario) as sb:

@@ -344,3 +344,23 @@ def test_proposal_for_another_group_is_refused() -> None:
     assert invariant_violation(proposal, ctx) is None
     other = replace(proposal, target=GROUP_ID + "-other")
     assert "only concern the failed group" in (invariant_violation(other, ctx) or "")
+
+
+def test_trusted_services_on_a_registry_the_group_does_not_use_is_refused() -> None:
+    ctx = restricted_ctx()
+    patch = next(a for a in plan([TRUSTED], ctx) if a.kind == "enable-trusted-services")
+    elsewhere = replace(patch, target=REGISTRY2_ID)
+    assert "not one of the container group's registries" in (invariant_violation(elsewhere, ctx) or "")
+    for settings in (Settings(), Settings(dry_run=True)):
+        (decided,) = gate([elsewhere], ctx, [], settings).actions
+        assert decided.status == "skipped" and "refused" in decided.detail
+
+
+def test_a_proposal_without_its_definition_is_refused_not_a_crash() -> None:
+    ctx = ambiguous_ctx()
+    proposal = next(a for a in plan([AMBIGUOUS], ctx) if a.kind == "propose-definition")
+    assert invariant_violation(proposal, ctx) is None
+    emptied = replace(proposal, params={})
+    assert "must carry the corrected definition" in (invariant_violation(emptied, ctx) or "")
+    (decided,) = gate([emptied], ctx, [], Settings(apply_definition_fixes=True)).actions
+    assert decided.status == "skipped" and "refused" in decided.detail

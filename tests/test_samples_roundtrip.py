@@ -32,8 +32,6 @@ from sandbox.scenario import DEFAULT_SCENARIO
 from . import sdk
 from .reference import SAMPLES
 
-pytestmark = pytest.mark.skipif(SAMPLES is None, reason="reference samples not found (set AZURE_SAMPLES_DIR)")
-
 BASE = json.loads(DEFAULT_SCENARIO.read_text(encoding="utf-8"))
 SUB = BASE["subscriptions"][0]
 RG = "myResourceGroup"

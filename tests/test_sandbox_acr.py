@@ -35,7 +35,6 @@ from .worlds import (
     world,
 )
 
-needs_samples = pytest.mark.skipif(SAMPLES is None, reason="reference samples not found (set AZURE_SAMPLES_DIR)")
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
@@ -61,7 +60,6 @@ def _wait_events(sb) -> None:
 
 # --- management plane ------------------------------------------------------------------------
 
-@needs_samples
 def test_sample_get_response_round_trips_through_the_sdk(make_sandbox):
     body = copy.deepcopy(_sample("acr_registries_get_2025-11-01.json")["responses"]["200"]["body"])
     body["id"] = f"{RG_ID}/providers/Microsoft.ContainerRegistry/registries/myRegistry"
@@ -73,7 +71,6 @@ def test_sample_get_response_round_trips_through_the_sdk(make_sandbox):
     assert reg.properties.creation_date.year == 2021
 
 
-@needs_samples
 def test_sparse_registry_gets_arm_defaults_without_losing_its_own_values(make_sandbox):
     sparse = {"id": REGISTRY_ID, "type": "Microsoft.ContainerRegistry/registries", "location": "eastus",
               "sku": {"name": "Premium"},
@@ -166,7 +163,6 @@ def test_update_raises_write_event_and_activity_log(make_sandbox):
     assert statuses == ["Started", "Succeeded"]
 
 
-@needs_samples
 def test_sample_update_body_is_accepted(make_sandbox):
     sample = _sample("acr_registries_update_2025-11-01.json")
     sb = make_sandbox(world())
@@ -179,7 +175,6 @@ def test_sample_update_body_is_accepted(make_sandbox):
     assert set(result.as_dict()["properties"]) == set(expected["properties"])
 
 
-@needs_samples
 def test_sample_create_body_is_accepted_and_announced(make_sandbox):
     sample = _sample("acr_registries_createAbac_2025-11-01.json")
     sb = make_sandbox(world())

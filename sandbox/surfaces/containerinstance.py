@@ -445,6 +445,26 @@ def _redacted(body: Any) -> Any:
     return out
 
 
+ASSIGN_IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"
+
+
+def _linked_authorization(req: Request, rid: str, body: Any) -> dict[str, str] | None:
+    """ARM's linked check: putting a user-assigned identity on a resource needs ``assign/action`` on it."""
+    world = req.world
+    if not world.remediator or (req.caller or "").lower() != world.remediator.lower() or not isinstance(body, dict):
+        return None
+    identity = body.get("identity")
+    assigned = identity.get("userAssignedIdentities") if isinstance(identity, dict) else None
+    denied = [str(i) for i in (assigned or {}) if not world.allows(req.caller or "", ASSIGN_IDENTITY, str(i))]
+    if not denied:
+        return None
+    return {"code": "LinkedAuthorizationFailed",
+            "message": f"The client '{req.caller}' with object id '{req.caller}' has permission to perform action "
+                       f"'{WRITE}' on scope '{rid}'; however, it does not have permission to perform action(s) "
+                       f"'{ASSIGN_IDENTITY}' on the linked scope(s) '{', '.join(denied)}' (respectively) or the "
+                       "linked scope(s) are invalid."}
+
+
 @route("PUT", _BASE + "/{name}", action=WRITE)
 def put_group(req: Request) -> Response:
     require_resource_group(req)
@@ -457,6 +477,11 @@ def put_group(req: Request) -> Response:
         record_write(req, resource_id=rid, operation_name=WRITE, status_code=err.status,
                      error={"code": err.code, "message": err.message}, existed=existed)
         raise
+    linked = _linked_authorization(req, rid, body)
+    if linked:
+        record_write(req, resource_id=rid, operation_name=WRITE, status_code=403, error=linked,
+                     request_body=_redacted(body), existed=existed)
+        raise ArmError(403, linked["code"], linked["message"])
     error = _validate(world, req.params["name"], body, req.api_version, req.raw_body)
     if error:
         record_write(req, resource_id=rid, operation_name=WRITE, status_code=400, error=error,

@@ -114,7 +114,7 @@ def parse_scenario(data: Any, source: str = "<dict>") -> Scenario:
               f"{source}: remediator.principalId", "is missing")
     behaviour = data.get("behaviour", {})
     _need(isinstance(behaviour, dict), f"{source}: behaviour", "must be an object")
-    for key in ("rbacPropagationSeconds", "activityLogLagSeconds", "latencySeconds"):
+    for key in ("rbacPropagationSeconds", "networkPropagationSeconds", "activityLogLagSeconds", "latencySeconds"):
         if key in behaviour:
             _need(isinstance(behaviour[key], (int, float)) and behaviour[key] >= 0,
                   f"{source}: behaviour.{key}", "must be a number of seconds >= 0")

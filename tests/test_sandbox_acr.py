@@ -30,6 +30,7 @@ from .worlds import (
     SUB,
     TENANT,
     assignment,
+    group_body,
     identity,
     registry,
     world,
@@ -426,3 +427,35 @@ def test_anonymous_pull_lets_a_client_without_credential_read(make_sandbox):
     sdk.acr(sb).registries.begin_update(RG, "myacr", {"properties": {"anonymousPullEnabled": False}}).result()
     with pytest.raises(ClientAuthenticationError):
         anonymous.get_tag_properties("pythonworker", "v2")
+
+
+def test_network_patch_reaches_aci_pulls_only_after_the_propagation_delay(make_sandbox):
+    rules = {"defaultAction": "Deny", "ipRules": []}
+    start = registry(publicNetworkAccess="Disabled", networkRuleSet=rules, networkRuleBypassOptions="None")
+    sb = make_sandbox(world(resources=[start, identity(), assignment(REGISTRY_ID, ACR_PULL)],
+                            behaviour={"networkPropagationSeconds": 30}))
+    aci = sdk.aci(sb)
+
+    def redeploy() -> str:
+        try:
+            return str(aci.container_groups.begin_create_or_update(RG, "pulls", group_body()).result()
+                       .provisioning_state)
+        except HttpResponseError as err:
+            assert err.error is not None
+            return str(err.error.code)
+
+    assert redeploy() == "InaccessibleImage"
+    sdk.acr(sb).registries.begin_update(RG, "myacr", {"properties": {"networkRuleBypassOptions": "AzureServices"}}
+                                        ).result()
+    # ARM shows the new setting at once; ACI's pulls still see the old one
+    assert sdk.acr(sb).registries.get(RG, "myacr").properties.network_rule_bypass_options == "AzureServices"
+    assert redeploy() == "InaccessibleImage"
+    sb.world.advance(20)
+    assert redeploy() == "InaccessibleImage"
+    sb.world.advance(11)
+    assert redeploy() == "Succeeded"
+    # a later change that closes the registry again also waits its turn before it bites
+    sdk.acr(sb).registries.begin_update(RG, "myacr", {"properties": {"networkRuleBypassOptions": "None"}}).result()
+    assert redeploy() == "Succeeded"
+    sb.world.advance(31)
+    assert redeploy() == "InaccessibleImage"

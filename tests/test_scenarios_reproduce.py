@@ -176,7 +176,8 @@ def test_remediator_can_apply_the_expected_fix(path: Path, started: Any) -> None
 
     redeployer = remediator if CONTAINER_GROUPS in expect["writes"] else USER_PRINCIPAL
     client = sdk.aci(sb, redeployer, sub)
-    propagation = raw["behaviour"].get("rbacPropagationSeconds", 0)
+    behaviour = raw["behaviour"]
+    propagation = max(behaviour.get("rbacPropagationSeconds", 0), behaviour.get("networkPropagationSeconds", 0))
     if propagation:
         # the assignment has not taken effect yet: the first redeploy fails as before
         with pytest.raises(HttpResponseError) as info:

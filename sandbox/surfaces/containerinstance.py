@@ -24,6 +24,7 @@ from .. import rbac
 from ..arm import log_started, not_found, page, record_write, require_resource_group, resource_id_of
 from ..server import ArmError, Request, Response, may_read, route
 from ..world import World, iso
+from .containerregistry import as_aci_pulls_see_it
 from .registry_data import resolve_reference
 
 TYPE = "Microsoft.ContainerInstance/containerGroups"
@@ -247,6 +248,9 @@ def _pull_error(world: World, name: str, props: dict[str, Any], image: str) -> d
         return None  # a public registry outside the sandbox (docker.io, mcr.microsoft.com, ...)
     creds = props.get("imageRegistryCredentials") or []
     cred = next((c for c in creds if str(c.get("server", "")).lower() == ref.host), None)
+    if registry is not None:
+        # a network change the registry's owner just made may not have reached ACI's pull path yet
+        registry = as_aci_pulls_see_it(world, registry)
     if registry is not None and _can_pull(world, props, registry, ref, cred):
         return None
     return _error("InaccessibleImage",

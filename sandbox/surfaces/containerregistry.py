@@ -6,6 +6,10 @@
   ``behaviour.registryWriteSeconds`` (default 0), and only then is the write logged as ended and
   its Event Grid event raised. The new settings are stored at once, as ARM shows them during an
   update.
+- A PATCH that changes ``networkRuleBypassOptions``, ``publicNetworkAccess`` or ``networkRuleSet``
+  reaches ACI's image pulls only after ``behaviour.networkPropagationSeconds`` (default 0):
+  :func:`as_aci_pulls_see_it` gives ACI the settings in force that long ago, while GET shows the
+  new ones at once, as ARM does.
 - GET ``.../privateEndpointConnections`` (list and one) from ``properties.privateEndpointConnections``.
 
 Scenario registries may be sparse: :func:`registry_view` fills what ARM always returns
@@ -124,6 +128,52 @@ def _connection_view(registry_id: str, conn: dict[str, Any], index: int) -> dict
             "type": conn.get("type") or f"{TYPE}/privateEndpointConnections", **{
                 k: v for k, v in conn.items() if k not in ("id", "name", "type", "properties")},
             "properties": props}
+
+
+# --- network settings as ACI pulls see them ----------------------------------------------------
+
+_NETWORK_KEYS = ("publicNetworkAccess", "networkRuleBypassOptions", "networkRuleSet")
+# Per world: registry id (lower) -> [(changed at, network settings from then on)], oldest first; the
+# first entry, at -inf, is what the registry had before its first network PATCH.
+_network_history: weakref.WeakKeyDictionary[World, dict[str, list[tuple[float, dict[str, Any]]]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _network_settings(resource: dict[str, Any]) -> dict[str, Any]:
+    props = registry_view(resource)["properties"]
+    return {key: copy.deepcopy(props.get(key)) for key in _NETWORK_KEYS}
+
+
+def _note_network_change(world: World, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Remember a PATCH's network change so ACI pulls can keep the old settings while it propagates."""
+    old, new = _network_settings(before), _network_settings(after)
+    if old == new:
+        return
+    with world.lock:
+        history = _network_history.setdefault(world, {}).setdefault(after["id"].lower(), [(float("-inf"), old)])
+        history.append((world.now(), new))
+
+
+def _forget_network_changes(world: World, resource_id: str) -> None:
+    with world.lock:
+        _network_history.setdefault(world, {}).pop(resource_id.lower(), None)
+
+
+def as_aci_pulls_see_it(world: World, registry: dict[str, Any]) -> dict[str, Any]:
+    """``registry`` (stored JSON or ARM view) with the network settings ACI's pulls see now.
+
+    Those are the settings of ``behaviour.networkPropagationSeconds`` ago: a network PATCH newer
+    than that has not reached the pull path yet. Everything else is the registry as given.
+    """
+    cutoff = world.now() - world.knob("networkPropagationSeconds", 0.0)
+    with world.lock:
+        history = list(_network_history.get(world, {}).get(str(registry["id"]).lower()) or [])
+    if not history or history[-1][0] <= cutoff:
+        return registry
+    seen = next(settings for changed, settings in reversed(history) if changed <= cutoff)
+    out = copy.deepcopy(registry)
+    out.setdefault("properties", {}).update(copy.deepcopy(seen))
+    return out
 
 
 # --- long-running writes ----------------------------------------------------------------------
@@ -325,6 +375,8 @@ def create_registry(req: Request) -> Response:
         if body.get("identity") is not None:
             resource["identity"] = copy.deepcopy(body["identity"])
         world.put(resource)
+        # a PUT replaces the registry outright; only PATCHes are modelled as propagating
+        _forget_network_changes(world, resource["id"])
     headers = _start_write(req, resource["id"], body, existed=existing is not None)
     return Response(200 if existing else 201, registry_view(resource), headers)
 
@@ -373,6 +425,7 @@ def update_registry(req: Request) -> Response:
         props = updated.setdefault("properties", {})
         _apply_properties(props, body.get("properties") or {}, _UPDATABLE)
         props["provisioningState"] = "Updating"
+        _note_network_change(world, existing, updated)
         world.put(updated)
     headers = _start_write(req, existing["id"], body, existed=True)
     return Response(201, registry_view(updated), headers)

@@ -111,21 +111,12 @@ def compare(expect: dict[str, Any] | None, reports: list[dict[str, Any]], world:
     if isinstance(attempts, dict) and "min" in attempts and report["redeploy"]["attempts"] < attempts["min"]:
         problems.append(f"redeploy attempts {report['redeploy']['attempts']}, expected at least {attempts['min']}")
     if "writes" in expect and world is not None and world.remediator:
-        types = sorted({_resource_type(r.path) for r in world.writes(world.remediator)})
+        from sandbox.world import resource_type_of
+
+        types = sorted({resource_type_of(r.path) for r in world.writes(world.remediator)})
         if types != sorted(set(expect["writes"])):
             problems.append(f"remediator wrote {types}, expected {sorted(set(expect['writes']))}")
     return problems
-
-
-def _resource_type(path: str) -> str:
-    """``Microsoft.X/type`` of the resource a write went to (the last provider segment pair)."""
-    parts = path.strip("/").split("/")
-    lowered = [p.lower() for p in parts]
-    if "providers" not in lowered:
-        return "Microsoft.Resources/resourceGroups"
-    i = len(lowered) - 1 - lowered[::-1].index("providers")
-    rest = parts[i + 1:]
-    return "/".join([rest[0], *rest[1::2]])
 
 
 def _main_report(reports: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -6,15 +6,13 @@ Each test runs the app against a sandbox (ARM) and a real Azurite (the ledger).
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import azure.functions as func
 import pytest
@@ -25,6 +23,7 @@ from remediation.ledger import Ledger
 from remediation.service import Service, set_service
 from sandbox import Sandbox, load_scenario, parse_scenario
 from sandbox.eventgrid import dispatcher
+from tests.http_receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "scenarios" / "missing-acrpull.json"
@@ -260,34 +259,22 @@ def test_list_without_resource_id_is_a_400(world: World) -> None:
     assert resp.status_code == 400
 
 
-class Receiver(BaseHTTPRequestHandler):
-    received: ClassVar[list[tuple[str, dict[str, Any]]]] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        Receiver.received.append((self.path, body))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.stop()
 
 
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def posted(r: Receiver) -> list[tuple[str, dict[str, Any]]]:
+    return [(req.path, json.loads(req.body)) for req in r.requests]
 
 
-def test_summaries_go_to_teams_and_slack_and_the_report_says_so(azurite: Any, receiver: str) -> None:
-    Receiver.received.clear()
+def test_summaries_go_to_teams_and_slack_and_the_report_says_so(azurite: Any, receiver: Receiver) -> None:
     scenario = load_scenario(DEFAULT)
     with Sandbox(scenario) as sb:
         settings = demo_settings(sb, scenario).with_overrides({
-            "TEAMS_WEBHOOK_URL": f"{receiver}/teams", "SLACK_WEBHOOK_URL": f"{receiver}/slack",
+            "TEAMS_WEBHOOK_URL": f"{receiver.base}/teams", "SLACK_WEBHOOK_URL": f"{receiver.base}/slack",
             "REMEDIATION_REDEPLOY_BUDGET_SECONDS": "30"})
         engine = engine_for(sb, scenario, settings)
         ledger = Ledger.from_connection_string(azurite.connection_string, table_name=f"t{uuid.uuid4().hex[:12]}")
@@ -302,12 +289,12 @@ def test_summaries_go_to_teams_and_slack_and_the_report_says_so(azurite: Any, re
             set_service(None)
     statuses = {n["channel"]: n["status"] for n in report["notifications"]}
     assert statuses == {"teams": "sent", "slack": "sent", "webhook": "disabled", "eventgrid": "disabled"}
-    paths = sorted(p for p, _ in Receiver.received)
+    paths = sorted(p for p, _ in posted(receiver))
     assert paths == ["/slack", "/teams"]
-    teams = next(b for p, b in Receiver.received if p == "/teams")
+    teams = next(b for p, b in posted(receiver) if p == "/teams")
     assert teams["type"] == "message"
     assert teams["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
-    assert receiver not in json.dumps(report)
+    assert receiver.base not in json.dumps(report)
 
 
 def function_app_service() -> Service:
@@ -406,9 +393,8 @@ def test_when_the_activity_log_lags_past_the_wait_the_run_is_retried_not_closed(
 
 
 @pytest.mark.scenario("scenarios/missing-acrpull.json", settings={"REMEDIATION_NOTIFY_COOLDOWN_MINUTES": "30"})
-def test_one_message_per_group_per_cool_down_across_instances(world: World, receiver: str) -> None:
-    Receiver.received.clear()
-    settings = world.service.settings.with_overrides({"SLACK_WEBHOOK_URL": f"{receiver}/slack"})
+def test_one_message_per_group_per_cool_down_across_instances(world: World, receiver: Receiver) -> None:
+    settings = world.service.settings.with_overrides({"SLACK_WEBHOOK_URL": f"{receiver.base}/slack"})
     # two instances of the app, sharing one ledger
     instances = [Service.assemble(settings, world.service.clients, world.service.ledger) for _ in range(2)]
     report = {"resourceId": world.scenario.failed_write["resourceId"], "outcome": "remediated", "causes": [],
@@ -418,7 +404,7 @@ def test_one_message_per_group_per_cool_down_across_instances(world: World, rece
         results = list(pool.map(lambda i: instances[i % 2].notifier.send(report), range(8)))
     slack = [next(n for n in r if n["channel"] == "slack") for r in results]
     assert sorted(n["status"] for n in slack) == ["disabled"] * 7 + ["sent"]
-    assert len([p for p, _ in Receiver.received if p == "/slack"]) == 1
+    assert len([p for p, _ in posted(receiver) if p == "/slack"]) == 1
 
 
 def test_two_failures_of_one_group_are_not_remediated_at_once(world: World) -> None:

@@ -23,7 +23,8 @@ from remediation.notify.eventgrid import SOURCE, cloud_event, event_type
 from remediation.report import validate_report
 from remediation.settings import Settings
 from sandbox.tokens import SandboxCredential
-from tests.test_notify_delivery import Receiver, Reply, Sleeps
+from tests.http_receiver import Receiver, Reply
+from tests.test_notify_delivery import Sleeps
 
 POLICY = RetryPolicy(connect_timeout=1, read_timeout=2, max_attempts=3, budget=60)
 WEBHOOK_SECRET = "whsec-0123456789abcdef"

@@ -35,6 +35,7 @@ from ..model import (
     RoleAssignment,
     RoleDefinition,
 )
+from ..permissions import scope_applies
 from ..template import UnsupportedExpression, find_container_group
 from .clients import AzureClients
 from .errors import describe, is_transient
@@ -266,7 +267,7 @@ class Gatherer:
         out = []
         for a in items:
             scope = a.scope or ""
-            if not _scope_contains(scope, registry.id):
+            if not scope_applies(scope, registry.id):
                 continue
             out.append(RoleAssignment(a.id or "", scope, a.role_definition_id or "", a.principal_id or "", a.condition))
         return out
@@ -491,11 +492,6 @@ def _parse_or_note(
 def _api_version_of(body: dict[str, Any]) -> str | None:
     value = body.get("apiVersion")
     return str(value) if value else None
-
-
-def _scope_contains(scope: str, target: str) -> bool:
-    s, t = scope.rstrip("/").lower(), target.rstrip("/").lower()
-    return s in ("", "/") or t == s or t.startswith(s + "/")
 
 
 def _registry_servers(definition: GroupDefinition | None) -> list[str]:

@@ -174,6 +174,16 @@ class PullSubject:
     principal_id: str
     assignments: tuple[RoleAssignment, ...]
 
+    def evidence(self) -> dict[str, Any]:
+        """Who pulls from where: the evidence both permission checks start from."""
+        return {
+            "credentialIndex": self.credential.index,
+            "identity": self.credential.identity,
+            "principalId": self.principal_id,
+            "registryId": self.registry.id,
+            "loginServer": self.registry.login_server.lower(),
+        }
+
 
 def pull_subjects(ctx: Context) -> list[PullSubject]:
     """Identity credentials used for a pull whose permissions can be decided from ``ctx``.

@@ -43,11 +43,7 @@ def abac_repository_permissions(ctx: Context) -> list[Finding]:
                     f"identity {subject.credential.identity} cannot read {', '.join(missing)}."
                 ),
                 evidence={
-                    "credentialIndex": subject.credential.index,
-                    "identity": subject.credential.identity,
-                    "principalId": subject.principal_id,
-                    "registryId": registry.id,
-                    "loginServer": registry.login_server.lower(),
+                    **subject.evidence(),
                     "roleAssignmentMode": registry.role_assignment_mode,
                     "operation": REPOSITORY_CONTENT_READ,
                     "repositories": missing,

@@ -29,11 +29,7 @@ def acr_pull_permission_missing(ctx: Context) -> list[Finding]:
                     f"granting {PULL_ACTION} on registry {registry.name}."
                 ),
                 evidence={
-                    "credentialIndex": subject.credential.index,
-                    "identity": subject.credential.identity,
-                    "principalId": subject.principal_id,
-                    "registryId": registry.id,
-                    "loginServer": registry.login_server.lower(),
+                    **subject.evidence(),
                     "roleAssignmentMode": registry.role_assignment_mode or "LegacyRegistryPermissions",
                     "operation": PULL_ACTION,
                     "assignmentsConsidered": [v.as_evidence() for v in verdicts],

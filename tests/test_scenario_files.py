@@ -24,6 +24,13 @@ CAUSE_CODES = {
     "ACI_WINDOWS_UNSUPPORTED", "ACR_PULL_PERMISSION_MISSING", "ACR_ABAC_REPOSITORY_PERMISSIONS",
     "ACR_TRUSTED_SERVICES_DISABLED", "ACR_NOT_FOUND", "ACR_IMAGE_NOT_FOUND", "UNKNOWN",
 }
+# The contract's table now also lists the causes of the current Azure documentation, which issue 10
+# ("Diagnose Azure as it is today") adds to the app; until then they are named here, so the test
+# still fails on any other drift between the app and the contract, and on these once they land.
+CONTRACT_PENDING = {"ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY", "ACI_VNET_REGISTRY_UNREACHABLE",
+                    "ACI_PRIVATE_ENDPOINT_IN_DELEGATED_SUBNET", "ACR_PULL_PERMISSION_PROPAGATING"}
+# Retired by the contract (still in this version of the app until issue 10 retires them).
+CONTRACT_RETIRED = {"ACI_VNET_UNSUPPORTED", "ACI_WINDOWS_UNSUPPORTED"}
 OUTCOMES = {"remediated", "fixed-awaiting-redeploy", "diagnosed", "dry-run", "skipped", "failed"}
 ACTION_KINDS = {"assign-role", "enable-trusted-services", "redeploy", "propose-definition"}
 REMEDIATOR_ACTIONS = {
@@ -176,7 +183,10 @@ def test_every_contract_cause_code_is_exercised() -> None:
     if CONTRACT.is_file():  # the constant above must follow the contract's table
         section = CONTRACT.read_text(encoding="utf-8").split("## 1.", 1)[1].split("## 2.", 1)[0]
         table = set(re.findall(r"^\| `([A-Z_]+)` \|", section, re.MULTILINE))
-        assert table == CAUSE_CODES
+        assert table - CONTRACT_PENDING == CAUSE_CODES - CONTRACT_RETIRED
+        assert not CONTRACT_PENDING & CAUSE_CODES, "a pending code has landed: drop it from CONTRACT_PENDING"
+        retired = section.split("Retired codes", 1)[1].split("\n\n", 1)[0]
+        assert set(re.findall(r"`([A-Z_]+)`", retired)) == CONTRACT_RETIRED
 
 
 def test_some_scenarios_have_two_causes_and_every_outcome_but_failed_appears() -> None:

@@ -5,15 +5,27 @@ PYTHON_BOOT ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .stamps
+# The genuine Azure Functions Python worker's indexing and binding code, for the host conformance
+# tests. Its wheel declares Python 3.13+, but it is pure Python with the 4.x worker's rules, so it
+# is fetched for 3.13 and installed without its (lazily imported) dependencies.
+WORKER_VERSION := 1.3.0
 
 .PHONY: demo test lint typecheck unit bench setup clean
 
-setup: $(STAMPS)/venv $(STAMPS)/npm
+setup: $(STAMPS)/venv $(STAMPS)/worker-$(WORKER_VERSION) $(STAMPS)/npm
 
 $(STAMPS)/venv: requirements.txt requirements-dev.txt
 	@mkdir -p $(STAMPS)
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(STAMPS)/worker-$(WORKER_VERSION): $(STAMPS)/venv
+	@rm -rf $(STAMPS)/wheels
+	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --python-version 3.13 \
+		--only-binary=:all: -d $(STAMPS)/wheels azure-functions-runtime==$(WORKER_VERSION)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --ignore-requires-python \
+		$(STAMPS)/wheels/azure_functions_runtime-$(WORKER_VERSION)-py3-none-any.whl
 	@touch $@
 
 $(STAMPS)/npm: package.json package-lock.json

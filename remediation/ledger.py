@@ -13,7 +13,11 @@ cooldown      ``cooldown-<resource hash>``      ``last``                        
 notice        ``notice-<UTC minute>``           time + random suffix             storm detection
 report        ``report-<resource hash>``        inverted start time + digest     audit, newest first
 snapshot      ``snapshot-<resource hash>``      ``latest``                       last known-good definition
+job           ``job-<job id>``                  ``job``, then ``part-<n>``       a queued replay's progress
 ============  ================================  ===============================  ==========================
+
+Blobs: ``reports/…`` (reports and snapshots too large for a row) and ``payloads/…`` (a queued job
+too large for a 64 KiB queue message; the message names the blob).
 
 The resource hash is a SHA-256 of the lower-cased resource id: ARM ids are case-insensitive and
 contain ``/``, which keys may not. Every row carries ``Kind``, ``ResourceId`` and ``At`` (UTC),
@@ -145,6 +149,10 @@ def _parse_time(value: Any) -> datetime | None:
         except ValueError:
             return None
     return None
+
+
+def _job_partition(job_id: str) -> str:
+    return "job-" + _key(job_id)
 
 
 def _etag(entity: TableEntity | Mapping[str, Any]) -> str:
@@ -359,24 +367,61 @@ class Ledger:
 
     # --- queued jobs (replays answered 202) ------------------------------------------------------
 
-    def put_job(self, job_id: str, resource_id: str, *, now: datetime | None = None) -> None:
-        """Record a queued job so its status can be asked for before its report exists."""
-        self._tables().upsert_entity({"PartitionKey": "job", "RowKey": _key(job_id), "Kind": "job",
-                                      "ResourceId": resource_id, "Status": "queued", "At": _utc(now)})
+    def put_job(self, job_id: str, resource_id: str, *, parts: int = 1, now: datetime | None = None) -> None:
+        """Record a queued job of ``parts`` queue messages, so its status can be asked for before
+        its reports exist. Each part records its reports with :meth:`finish_job`."""
+        self._tables().upsert_entity({"PartitionKey": _job_partition(job_id), "RowKey": "job", "Kind": "job",
+                                      "ResourceId": resource_id, "Status": "queued", "Parts": parts,
+                                      "At": _utc(now)})
 
-    def finish_job(self, job_id: str, report_ids: list[str], *, now: datetime | None = None) -> None:
-        self._tables().upsert_entity({"PartitionKey": "job", "RowKey": _key(job_id), "Status": "done",
-                                      "ReportIds": json.dumps(report_ids), "CompletedAt": _utc(now)},
+    def finish_job(self, job_id: str, report_ids: list[str], *, part: int = 0, now: datetime | None = None) -> None:
+        """One part of a job is done (idempotent: a redelivered part overwrites its own row)."""
+        self._tables().upsert_entity({"PartitionKey": _job_partition(job_id), "RowKey": f"part-{part:05d}",
+                                      "Kind": "job", "ReportIds": json.dumps(report_ids), "At": _utc(now)})
+
+    def fail_job(self, job_id: str, error: str, *, queued_parts: int, now: datetime | None = None) -> None:
+        """Not every part could be queued: only ``queued_parts`` will ever finish."""
+        self._tables().upsert_entity({"PartitionKey": _job_partition(job_id), "RowKey": "job", "Status": "failed",
+                                      "Error": error, "Parts": queued_parts, "At": _utc(now)},
                                      mode=UpdateMode.MERGE)
 
     def job(self, job_id: str) -> dict[str, Any] | None:
-        """``{"id", "status", "resourceId", "reportIds"}`` of a queued job, or None."""
-        try:
-            row = self._tables().get_entity("job", _key(job_id))
-        except ResourceNotFoundError:
+        """``{"id", "status", "resourceId", "parts", "finished", "reportIds", "error"}`` of a job, or None.
+
+        ``status`` is ``queued`` until every queued part has finished, then ``done`` (``failed``
+        when some parts could not be queued)."""
+        if not _SAFE_KEY.fullmatch(job_id):
             return None
-        return {"id": job_id, "status": str(row.get("Status") or "queued"), "resourceId": row.get("ResourceId"),
-                "reportIds": json.loads(str(row.get("ReportIds") or "[]"))}
+        rows = list(self._tables().query_entities("PartitionKey eq @pk", parameters={"pk": _job_partition(job_id)}))
+        head = next((r for r in rows if r["RowKey"] == "job"), None)
+        if head is None:
+            return None
+        parts = sorted((r for r in rows if str(r["RowKey"]).startswith("part-")), key=lambda r: str(r["RowKey"]))
+        expected = int(head.get("Parts") or 1)
+        finished = len(parts) >= expected
+        status = str(head.get("Status") or "queued")
+        if status != "failed":
+            status = "done" if finished else "queued"
+        return {"id": job_id, "status": status, "resourceId": head.get("ResourceId"), "parts": expected,
+                "finished": len(parts), "error": head.get("Error"),
+                "reportIds": [i for r in parts for i in json.loads(str(r.get("ReportIds") or "[]"))]}
+
+    # --- queue payloads too large for a message --------------------------------------------------
+
+    def put_payload(self, text: str, *, now: datetime | None = None) -> str:
+        """Keep a job too large for a queue message; the message then names it."""
+        name = f"payloads/{uuid.uuid4().hex}.json"
+        self._containers().upload_blob(name, text.encode(), overwrite=True, metadata={"at": _utc(now).isoformat()})
+        return name
+
+    def get_payload(self, name: str) -> str:
+        if not name.startswith("payloads/"):
+            raise LedgerError(f"{name!r} is not a job payload")
+        try:
+            data: bytes = self._containers().download_blob(name).readall()
+        except ResourceNotFoundError as exc:
+            raise LedgerError(f"job payload {name} is missing") from exc
+        return data.decode()
 
     @staticmethod
     def _claim_row(claim: Claim) -> dict[str, Any]:
@@ -568,11 +613,12 @@ class Ledger:
             return 0
         container = self._containers()
         count = 0
-        for blob in container.list_blobs(name_starts_with="reports/", include=["metadata"]):
-            at = _parse_time((blob.metadata or {}).get("at"))
-            if at is not None and at < cutoff:
-                self._delete_blob(blob.name)
-                count += 1
+        for prefix in ("reports/", "payloads/"):
+            for blob in container.list_blobs(name_starts_with=prefix, include=["metadata"]):
+                at = _parse_time((blob.metadata or {}).get("at"))
+                if at is not None and at < cutoff:
+                    self._delete_blob(blob.name)
+                    count += 1
         return count
 
     # --- storage plumbing ------------------------------------------------------------------------

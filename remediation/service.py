@@ -18,20 +18,16 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import TokenCredential
 
 from . import telemetry
-from .azure.clients import AzureClients
 from .azure.errors import describe
-from .azure.gather import GatherOptions
-from .azure.redeploy import RedeployOptions
 from .definition import redact
-from .engine import Engine
 from .errors import InputError
 from .ledger import Claim, ClaimLost, Ledger
 from .model import FailureSignal, Skip, Trigger
@@ -39,11 +35,15 @@ from .notify import Notifier
 from .report import validate_report
 from .settings import Settings
 from .signal import parse_event, parse_events, signal_for_resource
+from .storage import MAX_MESSAGE_BYTES, HostStorage, JobQueue, encoded_size, max_dequeue_count
+
+if TYPE_CHECKING:  # the Azure SDKs load when a run needs them, not when an event is queued
+    from .azure.clients import AzureClients
+    from .azure.gather import GatherOptions
+    from .azure.redeploy import RedeployOptions
+    from .engine import Engine
 
 log = logging.getLogger("remediation.service")
-MAX_DEQUEUE = 5
-"""host.json ``queues.maxDequeueCount``: the last delivery keeps its failed report instead of raising."""
-__version__ = "0.1.0"
 
 
 class TransientFailure(RuntimeError):
@@ -66,9 +66,13 @@ class Service:
     clients: AzureClients
     ledger: Ledger
     notifier: Notifier
-    gather_options: GatherOptions = field(default_factory=GatherOptions)
-    redeploy_options: RedeployOptions = field(default_factory=RedeployOptions)
+    gather_options: GatherOptions = field(default_factory=lambda: _gather_options())
+    redeploy_options: RedeployOptions = field(default_factory=lambda: _redeploy_options())
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    jobs: JobQueue | None = None
+    """The jobs queue, for replays that cannot finish within an HTTP response (None: run inline)."""
+    max_dequeue: int = field(default_factory=max_dequeue_count)
+    """host.json ``queues.maxDequeueCount``: the last delivery keeps its failed report instead of raising."""
 
     # -- building -----------------------------------------------------------------------------
 
@@ -77,14 +81,19 @@ class Service:
         """The production wiring: app settings, the managed identity, the function's storage."""
         from azure.identity import DefaultAzureCredential
 
+        from .azure.clients import AzureClients
+
         source = os.environ if env is None else env
         telemetry.configure(source)
         settings = Settings.from_env(source)
         cred: TokenCredential = credential or DefaultAzureCredential()
         clients = AzureClients(cred, arm_endpoint=settings.arm_endpoint, verify=settings.arm_ca_bundle or True,
                                registry_endpoint_template=settings.acr_endpoint_template)
-        ledger = _ledger_from(source, settings, cred)
-        return cls.assemble(settings, clients, ledger, credential=cred)
+        storage = HostStorage.from_env(source)
+        ledger = _ledger_from(storage, settings, cred)
+        jobs = JobQueue(storage.queue_client(settings.jobs_queue, cred))
+        return cls.assemble(settings, clients, ledger, credential=cred, jobs=jobs,
+                            max_dequeue=max_dequeue_count(source))
 
     @classmethod
     def assemble(cls, settings: Settings, clients: AzureClients, ledger: Ledger, *,
@@ -95,17 +104,19 @@ class Service:
             storm=lambda: ledger.storm_count(max(settings.notify_cooldown_minutes, 1)),
             storm_threshold=settings.storm_threshold,
         )
-        gather = options.pop("gather_options", None) or GatherOptions(
+        gather = options.pop("gather_options", None) or _gather_options(
             subscriptions=_subscriptions_of(settings.allowed_scopes),
             activity_log_wait_seconds=float(settings.activity_log_wait_seconds))
         gather.snapshot = ledger.last_snapshot
-        redeploy = options.pop("redeploy_options", None) or RedeployOptions(
+        redeploy = options.pop("redeploy_options", None) or _redeploy_options(
             budget_seconds=float(settings.redeploy_budget_seconds))
         return cls(settings, clients, ledger, notifier, gather, redeploy, **options)
 
     def _engine(self, settings: Settings, claim: Claim | None = None,
                 holder: dict[str, Claim | None] | None = None, lease_owner: str | None = None) -> Engine:
         """An engine for one run; ``holder["claim"]`` follows the claim as checkpoints renew it."""
+        from .engine import Engine
+
         holder = holder if holder is not None else {"claim": claim}
 
         def checkpoint(stage: str) -> None:
@@ -205,44 +216,103 @@ class Service:
 
     # -- triggers -----------------------------------------------------------------------------
 
-    def job_for_event(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Event Grid trigger: what to queue for one delivered event (fast; the queue does the work).
+    def job_for_event(self, raw_event: str | bytes) -> str | None:
+        """Event Grid trigger: the queue message for one delivered event, or None when there is
+        nothing to queue (fast; the queue does the work).
 
-        Events that are not ours end in a stored ``skipped`` report; malformed ones are logged,
-        since redelivering them cannot help.
+        ``raw_event`` is the event's JSON as delivered, so the job keeps every wire field. Events
+        that are not ours end in a stored ``skipped`` report; malformed ones are logged, since
+        redelivering them cannot help.
         """
         try:
+            payload = json.loads(raw_event)
+            if not isinstance(payload, dict):
+                raise InputError("the event is not a JSON object")
             item = parse_event(payload)
-        except InputError as exc:
-            log.error("malformed event dropped: %s", exc)
+        except (InputError, ValueError) as exc:
+            log.error("malformed event dropped: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             return None
         if isinstance(item, Skip):
             self.handle(item, trigger="eventgrid")
             return None
-        return {"kind": "event", "event": dict(payload), "trigger": "eventgrid"}
+        return self.queue_message({"kind": "event", "event": payload, "trigger": "eventgrid"})
+
+    def queue_message(self, job: Mapping[str, Any]) -> str:
+        """The queue message for ``job``: the job itself, or, past the 64 KiB limit, the name of
+        the blob that holds it (Event Grid events may be up to 1 MB)."""
+        text = json.dumps(job, separators=(",", ":"))
+        if encoded_size(text) <= MAX_MESSAGE_BYTES:
+            return text
+        return json.dumps({"kind": "payload", "payload": self.ledger.put_payload(text),
+                           "jobId": job.get("jobId"), "part": job.get("part")})
+
+    def _job_of(self, message: str) -> dict[str, Any]:
+        job = json.loads(message)
+        if isinstance(job, dict) and job.get("kind") == "payload":
+            job = json.loads(self.ledger.get_payload(str(job["payload"])))
+        if not isinstance(job, dict):
+            raise InputError("the queue message is not a job")
+        return job
+
+    def process_message(self, message: str, *, dequeue_count: int = 1) -> list[dict[str, Any]]:
+        """Queue trigger: run the job of one queue message."""
+        return self.process_job(self._job_of(message), dequeue_count=dequeue_count)
+
+    @staticmethod
+    def _items(job: Mapping[str, Any]) -> list[FailureSignal | Skip]:
+        if job.get("kind") == "resource":
+            return [signal_for_resource(str(job["resourceId"]), definition=job.get("definition"))]
+        if job.get("kind") == "events":
+            return parse_events(job["events"])
+        return [parse_event(job["event"])]
+
+    @staticmethod
+    def _trigger(job: Mapping[str, Any]) -> Trigger:
+        return "replay" if job.get("trigger") == "replay" else "eventgrid"
 
     def process_job(self, job: Mapping[str, Any], *, dequeue_count: int = 1) -> list[dict[str, Any]]:
-        """Queue trigger: run a queued job (an event, events, or a resource) and record its reports."""
-        final = dequeue_count >= MAX_DEQUEUE
-        trigger: Trigger = "replay" if job.get("trigger") == "replay" else "eventgrid"
-        dry_run = bool(job.get("dryRun"))
-        force = trigger == "replay"
-        if job.get("kind") == "resource":
-            items: list[FailureSignal | Skip] = [signal_for_resource(str(job["resourceId"]),
-                                                                     definition=job.get("definition"))]
-        elif job.get("kind") == "events":
-            items = parse_events(job["events"])
-        else:
-            items = [parse_event(job["event"])]
-        reports = [self.handle(item, trigger=trigger, dry_run=dry_run, force=force, final_attempt=final)
-                   for item in items]
-        if job.get("jobId"):
-            self.ledger.finish_job(str(job["jobId"]), [str(r.get("id", "")) for r in reports])
+        """Run a job (an event, events, or a resource) and record its reports."""
+        final = dequeue_count >= self.max_dequeue
+        trigger = self._trigger(job)
+        reports = [self.handle(item, trigger=trigger, dry_run=bool(job.get("dryRun")), force=trigger == "replay",
+                               final_attempt=final)
+                   for item in self._items(job)]
+        self._finish_part(job, reports)
         return reports
 
-    def replay(self, raw_body: bytes, *, dry_run_param: str | None = None,
-               enqueue: Callable[[str], None] | None = None) -> HttpAnswer:
-        """``POST /api/replay``: run now when it fits in an HTTP response, else queue and answer 202."""
+    def process_poisoned(self, message: str) -> list[dict[str, Any]]:
+        """Poison-queue trigger: a job the queue gave up on after ``max_dequeue`` deliveries. Its
+        failure is stored and notified, so no failure of a real deployment goes unseen."""
+        why = (f"the remediation job failed {self.max_dequeue} deliveries (host.json maxDequeueCount) "
+               "and was moved to the poison queue")
+        try:
+            job = self._job_of(message)
+            items = self._items(job)
+        except Exception as exc:  # an unreadable job: nothing to attribute it to but the log
+            log.error("poisoned job could not be read: %s", describe(exc))
+            return []
+        trigger = self._trigger(job)
+        reports = []
+        for item in items:
+            if isinstance(item, Skip):
+                continue
+            report = self._engine(self.settings, None).failed(item, trigger=trigger, error=why)
+            report["notifications"] = self.notifier.send(report)
+            validate_report(report)
+            report["id"] = self.ledger.save_report(report)
+            telemetry.record_report(report, event_time=item.event_time)
+            reports.append(report)
+        self._finish_part(job, reports)
+        return reports
+
+    def _finish_part(self, job: Mapping[str, Any], reports: list[dict[str, Any]]) -> None:
+        if job.get("jobId"):
+            self.ledger.finish_job(str(job["jobId"]), [str(r.get("id", "")) for r in reports],
+                                   part=int(job.get("part") or 0))
+
+    def replay(self, raw_body: bytes, *, dry_run_param: str | None = None) -> HttpAnswer:
+        """``POST /api/replay``: run now when it fits in an HTTP response, else queue one message
+        per event and answer 202."""
         try:
             body = json.loads(raw_body or b"null")
         except ValueError:
@@ -258,30 +328,44 @@ class Service:
                     return HttpAnswer(400, {"error": "definition must be a container group JSON object"})
                 signal = signal_for_resource(body["resourceId"], definition=definition)
                 # a queued job (and a poison message) never holds a secret the caller sent
-                job: dict[str, Any] = {"kind": "resource", "resourceId": signal.resource_id, "dryRun": dry_run,
-                                       "definition": redact(definition) if definition else None, "trigger": "replay"}
+                jobs: list[dict[str, Any]] = [{"kind": "resource", "resourceId": signal.resource_id,
+                                               "definition": redact(definition) if definition else None}]
                 many = False
                 resource_id = signal.resource_id
             else:
-                items = parse_events(body)
-                job = {"kind": "events", "events": body if isinstance(body, list) else [body], "dryRun": dry_run,
-                       "trigger": "replay"}
+                events = body if isinstance(body, list) else [body]
+                items = parse_events(body)  # every event must be readable before anything runs or is queued
+                jobs = [{"kind": "event", "event": event} for event in events]
                 many = isinstance(body, list)
                 resource_id = next((i.resource_id for i in items if i.resource_id), "")
         except InputError as exc:
             return HttpAnswer(400, {"error": str(exc)})
-        worst_case = self.settings.redeploy_budget_seconds + self.settings.activity_log_wait_seconds
-        if dry_run or worst_case <= self.settings.inline_budget_seconds or enqueue is None:
-            try:
-                reports = self.process_job(job, dequeue_count=MAX_DEQUEUE)
-            except TransientFailure as exc:  # pragma: no cover - final attempt never raises
-                return HttpAnswer(503, {"error": str(exc)})
+        for job in jobs:
+            job.update({"dryRun": dry_run, "trigger": "replay"})
+        per_item = self.settings.activity_log_wait_seconds + (0 if dry_run else self.settings.redeploy_budget_seconds)
+        if self.jobs is None or per_item * len(jobs) <= self.settings.inline_budget_seconds:
+            reports = [r for job in jobs for r in self.process_job(job, dequeue_count=self.max_dequeue)]
             return HttpAnswer(200, reports if many else reports[0])
+        return self._enqueue(jobs, resource_id)
+
+    def _enqueue(self, jobs: list[dict[str, Any]], resource_id: str) -> HttpAnswer:
+        """Queue each job as its own message under one job id; what cannot be queued is said."""
+        assert self.jobs is not None
         job_id = str(uuid.uuid4())
-        job["jobId"] = job_id
-        self.ledger.put_job(job_id, resource_id)
-        enqueue(json.dumps(job))
-        return HttpAnswer(202, {"id": job_id, "status": f"/api/remediations/{job_id}"})
+        messages = []
+        for part, job in enumerate(jobs):
+            job.update({"jobId": job_id, "part": part})
+            messages.append(self.queue_message(job))
+        self.ledger.put_job(job_id, resource_id, parts=len(messages))
+        for sent, message in enumerate(messages):
+            try:
+                self.jobs.send(message)
+            except Exception as exc:
+                error = f"{sent} of {len(messages)} events were queued; the rest could not be: {describe(exc)}"
+                log.error("replay %s only partly queued: %s", job_id, error)
+                self.ledger.fail_job(job_id, error, queued_parts=sent)
+                return HttpAnswer(503, {"error": error, "id": job_id, "status": f"/api/remediations/{job_id}"})
+        return HttpAnswer(202, {"id": job_id, "status": f"/api/remediations/{job_id}", "events": len(messages)})
 
     def remediation(self, report_id: str) -> HttpAnswer:
         """``GET /api/remediations/{id}``: a stored report, or a queued job's progress."""
@@ -291,9 +375,12 @@ class Service:
         job = self.ledger.job(report_id)
         if job is None:
             return HttpAnswer(404, {"error": f"no remediation with id {report_id!r}"})
-        if job["status"] != "done":
-            return HttpAnswer(202, {"id": report_id, "status": job["status"]})
+        progress = {"id": report_id, "status": job["status"], "finished": job["finished"], "of": job["parts"]}
+        if job["status"] == "queued":
+            return HttpAnswer(202, progress)
         found = [r for r in (self.ledger.get_report(i) for i in job["reportIds"]) if r is not None]
+        if job["status"] == "failed":
+            return HttpAnswer(200, {**progress, "error": job["error"], "reports": found})
         return HttpAnswer(200, found[0] if len(found) == 1 else found)
 
     def remediations_for(self, resource_id: str | None) -> HttpAnswer:
@@ -337,31 +424,29 @@ class Service:
         return sorted(set(found))
 
 
-def health() -> dict[str, Any]:
-    """``GET /api/health``: liveness only; no settings, no secrets, no Azure calls."""
-    return {"status": "ok", "version": __version__}
+def _gather_options(**options: Any) -> GatherOptions:
+    from .azure.gather import GatherOptions
+
+    return GatherOptions(**options)
+
+
+def _redeploy_options(**options: Any) -> RedeployOptions:
+    from .azure.redeploy import RedeployOptions
+
+    return RedeployOptions(**options)
 
 
 def _subscriptions_of(scopes: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.strip("/").split("/")[1].lower() for s in scopes if s.count("/") >= 2))
 
 
-def _ledger_from(env: Mapping[str, str], settings: Settings, credential: TokenCredential) -> Ledger:
+def _ledger_from(storage: HostStorage, settings: Settings, credential: TokenCredential) -> Ledger:
     options: dict[str, Any] = {"table_name": settings.ledger_table, "retention_days": settings.retention_days,
                                "claim_ttl": timedelta(seconds=settings.claim_ttl_seconds)}
-    conn = env.get("AzureWebJobsStorage", "")
-    if conn == "UseDevelopmentStorage=true":
-        conn = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-                "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
-                "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
-                "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;")
-    if conn:
-        return Ledger.from_connection_string(conn, **options)
-    account = env.get("AzureWebJobsStorage__accountName", "")
-    if not account:
-        raise InputError("set AzureWebJobsStorage or AzureWebJobsStorage__accountName for the ledger")
-    return Ledger.from_endpoints(f"https://{account}.table.core.windows.net", credential,
-                                 blob_endpoint=f"https://{account}.blob.core.windows.net", **options)
+    if storage.connection_string:
+        return Ledger.from_connection_string(storage.connection_string, **options)
+    return Ledger.from_endpoints(storage.table_endpoint, storage.credential(credential),
+                                 blob_endpoint=storage.blob_endpoint, **options)
 
 
 _service: Service | None = None

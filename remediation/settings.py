@@ -228,6 +228,24 @@ def _parse_text(name: str, text: str) -> str:
     return text
 
 
+_QUEUE_NAME = re.compile(r"[a-z0-9](?!.*--)[a-z0-9-]{1,54}[a-z0-9]")
+_TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
+
+
+def _parse_queue_name(name: str, text: str) -> str:
+    """Azure Queue Storage's naming rules, 7 characters short so ``<name>-poison`` is valid too."""
+    if not _QUEUE_NAME.fullmatch(text):
+        raise SettingsError(f"{name} must be 3 to 56 lower-case letters, digits and single hyphens, starting and "
+                            f"ending with a letter or digit (the host adds -poison), got {text!r}")
+    return text
+
+
+def _parse_table_name(name: str, text: str) -> str:
+    if not _TABLE_NAME.fullmatch(text) or text.lower() == "tables":
+        raise SettingsError(f"{name} must be 3 to 63 letters and digits starting with a letter, got {text!r}")
+    return text
+
+
 @dataclass(frozen=True)
 class _Spec:
     field: str
@@ -260,8 +278,8 @@ _SPECS: dict[str, _Spec] = {
     "REMEDIATION_SWEEP_ENABLED": _Spec("sweep_enabled", _parse_bool),
     "REMEDIATION_CLAIM_TTL_SECONDS": _Spec("claim_ttl_seconds", _int_at_least(1)),
     "REMEDIATION_RETENTION_DAYS": _Spec("retention_days", _int_at_least(1)),
-    "REMEDIATION_LEDGER_TABLE": _Spec("ledger_table", _parse_text),
-    "REMEDIATION_JOBS_QUEUE": _Spec("jobs_queue", _parse_text),
+    "REMEDIATION_LEDGER_TABLE": _Spec("ledger_table", _parse_table_name),
+    "REMEDIATION_JOBS_QUEUE": _Spec("jobs_queue", _parse_queue_name),
     "REMEDIATION_INLINE_BUDGET_SECONDS": _Spec("inline_budget_seconds", _int_at_least(0)),
     "REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS": _Spec("redeploy_replayed_definitions", _parse_bool),
 }

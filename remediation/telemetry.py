@@ -1,5 +1,6 @@
-"""Metrics through OpenTelemetry: exported to Application Insights when a connection string is
-set (``APPLICATIONINSIGHTS_CONNECTION_STRING``), recorded nowhere otherwise.
+"""Metrics through OpenTelemetry: exported to Application Insights by the Azure Monitor exporter
+when a connection string is set (``APPLICATIONINSIGHTS_CONNECTION_STRING``), recorded nowhere
+otherwise. Logs are not exported here: the Functions host already sends them.
 
 What is counted: remediations by outcome and by cause, time from the failed write to a healthy
 group, ARM calls and the throttling seen, notification failures. Every record carries no
@@ -34,17 +35,22 @@ _lock = threading.Lock()
 
 
 def configure(env: Mapping[str, str]) -> bool:
-    """Send metrics and logs to Application Insights when a connection string is set; once."""
+    """Export the metrics to Application Insights when a connection string is set; once.
+
+    Only metrics: the Python worker already forwards every ``logging`` record to the Functions
+    host, which sends it to Application Insights, so exporting logs here too would store each twice.
+    """
     global _configured
     connection = env.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "")
     with _lock:
         if _configured or not connection:
             return _configured
-        from azure.monitor.opentelemetry import configure_azure_monitor
+        from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-        # No automatic HTTP tracing: a traced request records its URL, and webhook URLs are secrets.
-        configure_azure_monitor(connection_string=connection, logger_name="remediation", instrumentation_options={
-            "requests": {"enabled": False}, "urllib": {"enabled": False}, "urllib3": {"enabled": False}})
+        reader = PeriodicExportingMetricReader(AzureMonitorMetricExporter(connection_string=connection))
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
         _configured = True
         return True
 

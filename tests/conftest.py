@@ -26,4 +26,6 @@ def make_sandbox() -> Iterator[Callable[[dict[str, Any]], Sandbox]]:
 
 
 # Azurite (the storage emulator), started once per session for the tests that ask for `azurite`.
+# The function app under the genuine Python worker, on a sandbox and Azurite (tests/app.py).
+from tests.app import world as world  # noqa: E402
 from tests.azurite import azurite as azurite  # noqa: E402

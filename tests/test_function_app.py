@@ -1,6 +1,7 @@
-"""The function app's registered functions, called with real azure.functions objects.
+"""The function app's registered functions, run by the genuine Python worker (``tests.host``)
+with what the Functions host puts on the wire.
 
-Each test runs the app against a sandbox (ARM) and a real Azurite (the ledger).
+Each test runs the app against a sandbox (ARM) and a real Azurite (the ledger and the jobs queue).
 """
 
 from __future__ import annotations
@@ -10,140 +11,55 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import azure.functions as func
 import pytest
 
-import function_app
-from remediation.demo import demo_settings, engine_for, user_write
-from remediation.ledger import Ledger
+from remediation.demo import user_write
 from remediation.service import Service, set_service
-from sandbox import Sandbox, load_scenario, parse_scenario
-from sandbox.eventgrid import dispatcher
+from sandbox.eventgrid import dispatcher, to_cloud_event
+from tests.app import World
+from tests.host import timer_tick
 from tests.http_receiver import Receiver
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ROOT / "scenarios" / "missing-acrpull.json"
-
-
-class Out:
-    """What the host passes for an output binding: ``set`` records the value."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-
-    def set(self, value: Any) -> None:
-        self.values.append(value)
-
-    def get(self) -> Any:
-        return self.values[-1] if self.values else None
-
-
-FUNCTIONS = {f.get_function_name(): f for f in function_app.app.get_functions()}  # indexing twice fails
-
-
-def fn(name: str) -> Any:
-    """A registered function of ``function_app.app``, as the host would call it."""
-    assert name in FUNCTIONS, f"no function {name} registered"
-    return FUNCTIONS[name].get_user_function()
-
-
-def bindings(name: str) -> list[dict[str, Any]]:
-    return [b.get_dict_repr() for b in FUNCTIONS[name].get_bindings()]
-
-
-class World:
-    def __init__(self, sb: Sandbox, scenario: Any, service: Service) -> None:
-        self.sb, self.scenario, self.service = sb, scenario, service
-        self.events: list[dict[str, Any]] = []
-        sb.subscribe(self.events.append, included_event_types=["Microsoft.Resources.ResourceWriteFailure"])
-
-    def fail(self) -> dict[str, Any]:
-        """The user's failing write; returns the container group's ResourceWriteFailure event."""
-        assert user_write(self.sb, self.scenario) is not None
-        dispatcher(self.sb.world).wait_idle()
-        return next(e for e in self.events if "/containergroups/" in e["subject"].lower())
-
-    def remediator_writes(self) -> list[Any]:
-        return self.sb.world.writes(self.sb.world.remediator)
-
-
-def grid_event(event: dict[str, Any]) -> func.EventGridEvent:
-    return func.EventGridEvent(
-        id=event["id"], data=event["data"], topic=event["topic"], subject=event["subject"],
-        event_type=event["eventType"], event_time=datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00")[:26]
-                                                                         + "+00:00"),
-        data_version=event["dataVersion"])
-
-
-def http(method: str, route: str, *, body: Any = None, params: dict[str, str] | None = None,
-         route_params: dict[str, str] | None = None) -> func.HttpRequest:
-    raw = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
-    return func.HttpRequest(method, f"http://localhost/api/{route}", body=raw, params=params or {},
-                            route_params=route_params or {}, headers={"Content-Type": "application/json"})
-
-
-@pytest.fixture
-def world(azurite: Any, request: pytest.FixtureRequest) -> Iterator[World]:
-    marker = request.node.get_closest_marker("scenario")
-    data = json.loads((ROOT / marker.args[0] if marker else DEFAULT).read_text())
-    overrides: dict[str, str] = dict(marker.kwargs.get("settings", {})) if marker else {}
-    scenario = parse_scenario(data, "test")
-    with Sandbox(scenario) as sb:
-        settings = demo_settings(sb, scenario).with_overrides({
-            "REMEDIATION_REDEPLOY_BUDGET_SECONDS": "30", "REMEDIATION_ACTIVITY_LOG_WAIT_SECONDS": "10",
-            **overrides})
-        engine = engine_for(sb, scenario, settings)
-        ledger = Ledger.from_connection_string(azurite.connection_string, table_name=f"t{uuid.uuid4().hex[:12]}",
-                                               claim_ttl=__import__("datetime").timedelta(
-                                                   seconds=settings.claim_ttl_seconds))
-        service = Service.assemble(settings, engine.clients, ledger, gather_options=engine.gather_options,
-                                   redeploy_options=engine.redeploy_options)
-        set_service(service)
-        try:
-            yield World(sb, scenario, service)
-        finally:
-            set_service(None)
-            engine.clients.close()
-            ledger.close()
 
 
 def run_event(w: World, event: dict[str, Any]) -> None:
-    jobs = Out()
-    fn("on_resource_write_failure")(grid_event(event), jobs)
-    assert len(jobs.values) == 1
-    fn("run_remediation_job")(func.QueueMessage(body=jobs.get().encode()))
+    w.deliver(event)
+    [result] = w.drain()
+    assert result.ok, result.error
 
 
 def test_event_grid_delivery_remediates_and_the_report_is_queryable(world: World) -> None:
     event = world.fail()
     run_event(world, event)
-    listed = fn("list_remediations")(http("GET", "remediations", params={"resourceId": event["subject"]}))
-    assert listed.status_code == 200
-    reports = json.loads(listed.get_body())
+    status, reports = world.http("list_remediations", "GET", "remediations", query={"resourceId": event["subject"]})
+    assert status == 200
     assert [r["outcome"] for r in reports] == ["remediated"]
     assert reports[0]["correlationId"] == event["data"]["correlationId"]
     assert reports[0]["trigger"] == "eventgrid"
     report_id = reports[0]["id"]
-    one = fn("get_remediation")(http("GET", f"remediations/{report_id}", route_params={"id": report_id}))
-    assert one.status_code == 200 and json.loads(one.get_body())["outcome"] == "remediated"
-    missing = fn("get_remediation")(http("GET", "remediations/nope", route_params={"id": "nope"}))
-    assert missing.status_code == 404 and "error" in json.loads(missing.get_body())
+    status, one = world.http("get_remediation", "GET", f"remediations/{report_id}", route_params={"id": report_id})
+    assert status == 200 and one["outcome"] == "remediated"
+    status, missing = world.http("get_remediation", "GET", "remediations/nope", route_params={"id": "nope"})
+    assert status == 404 and "error" in missing
 
 
 def test_twenty_concurrent_deliveries_make_one_remediation(world: World) -> None:
     event = world.fail()
-    jobs: list[str] = []
     for _ in range(20):  # Event Grid delivers the same event again and again
-        out = Out()
-        fn("on_resource_write_failure")(grid_event(event), out)
-        jobs.extend(out.values)
-    assert len(jobs) == 20
+        world.deliver(event)
+    messages = list(world.queue.receive_messages(max_messages=32))
+    assert len(messages) == 20
+    host = world.host
+
+    def run(message: Any) -> bool:
+        from tests.host import queue_delivery
+
+        data, metadata = queue_delivery(message.content, dequeue_count=message.dequeue_count)
+        return host.invoke("run_remediation_job", {"msg": data}, trigger_metadata=metadata).ok
+
     with ThreadPoolExecutor(max_workers=20) as pool:
-        list(pool.map(lambda body: fn("run_remediation_job")(func.QueueMessage(body=body.encode())), jobs))
+        assert all(pool.map(run, messages))
     kinds = sorted(r.path.split("/providers/")[-1].split("/")[1] for r in world.remediator_writes())
     assert kinds == ["containerGroups", "roleAssignments"]  # one role assignment, one redeploy
     reports = world.service.ledger.reports_for(event["subject"])
@@ -165,14 +81,14 @@ def test_a_crash_between_fix_and_redeploy_is_completed_by_a_replay(world: World)
         raise Crash()
 
     ledger.mark = crash_after_marking  # type: ignore[method-assign]
+    world.deliver(event)
     with pytest.raises(Crash):
-        run_event(world, event)
+        world.drain()
     ledger.mark = original_mark  # type: ignore[method-assign]
     assert [w.path.split("/providers/")[-1].split("/")[1] for w in world.remediator_writes()] == ["roleAssignments"]
     time.sleep(1.2)  # the dead worker's claim expires
-    resp = fn("replay")(http("POST", "replay", body=event), Out())
-    assert resp.status_code == 200, resp.get_body()
-    report = json.loads(resp.get_body())
+    status, report = world.http("replay", "POST", "replay", body=event)
+    assert status == 200, report
     assert report["outcome"] == "remediated", report
     assert report["redeploy"]["status"] == "succeeded"
     assert any(a["kind"] == "redeploy" and a["status"] == "applied" for a in report["actions"])
@@ -181,9 +97,8 @@ def test_a_crash_between_fix_and_redeploy_is_completed_by_a_replay(world: World)
 
 def test_replay_by_resource_id_dry_run_writes_nothing(world: World) -> None:
     event = world.fail()
-    resp = fn("replay")(http("POST", "replay", body={"resourceId": event["subject"], "dryRun": True}), Out())
-    assert resp.status_code == 200
-    report = json.loads(resp.get_body())
+    status, report = world.http("replay", "POST", "replay", body={"resourceId": event["subject"], "dryRun": True})
+    assert status == 200
     assert report["outcome"] == "dry-run" and report["trigger"] == "replay"
     assert [c["code"] for c in report["causes"]] == ["ACR_PULL_PERMISSION_MISSING"]
     assert world.remediator_writes() == []
@@ -191,33 +106,29 @@ def test_replay_by_resource_id_dry_run_writes_nothing(world: World) -> None:
 
 def test_replay_of_a_cloud_event_and_a_dead_letter_array(world: World) -> None:
     event = world.fail()
-    cloud = {"specversion": "1.0", "type": event["eventType"], "source": event["topic"], "subject": event["subject"],
-             "id": event["id"], "time": event["eventTime"], "data": event["data"]}
-    resp = fn("replay")(http("POST", "replay", body=cloud, params={"dryRun": "true"}), Out())
-    assert resp.status_code == 200 and json.loads(resp.get_body())["outcome"] == "dry-run"
+    cloud = to_cloud_event(event)
+    status, report = world.http("replay", "POST", "replay", body=cloud, query={"dryRun": "true"})
+    assert status == 200 and report["outcome"] == "dry-run"
     dead = [{**event, "deadLetterReason": "MaxDeliveryAttemptsExceeded", "deliveryAttempts": 30}]
-    resp = fn("replay")(http("POST", "replay", body=dead), Out())
-    assert resp.status_code == 200
-    reports = json.loads(resp.get_body())
+    status, reports = world.http("replay", "POST", "replay", body=dead)
+    assert status == 200
     assert isinstance(reports, list) and [r["outcome"] for r in reports] == ["remediated"]
 
 
 @pytest.mark.scenario("scenarios/missing-acrpull.json", settings={"REMEDIATION_REDEPLOY_BUDGET_SECONDS": "600"})
 def test_replay_that_may_outlast_the_request_is_queued_and_answered_202(world: World) -> None:
     event = world.fail()
-    queue = Out()
-    resp = fn("replay")(http("POST", "replay", body={"resourceId": event["subject"]}), queue)
-    assert resp.status_code == 202
-    body = json.loads(resp.get_body())
+    status, body = world.http("replay", "POST", "replay", body={"resourceId": event["subject"]})
+    assert status == 202
     assert body["status"] == f"/api/remediations/{body['id']}"
-    pending = fn("get_remediation")(http("GET", "x", route_params={"id": body["id"]}))
-    assert pending.status_code == 202 and json.loads(pending.get_body())["status"] == "queued"
+    status, pending = world.http("get_remediation", "GET", "x", route_params={"id": body["id"]})
+    assert status == 202 and pending["status"] == "queued"
     assert world.remediator_writes() == []
-    fn("run_remediation_job")(func.QueueMessage(body=queue.get().encode()))
-    done = fn("get_remediation")(http("GET", "x", route_params={"id": body["id"]}))
-    assert done.status_code == 200
+    world.drain()
+    status, done = world.http("get_remediation", "GET", "x", route_params={"id": body["id"]})
+    assert status == 200
     # replayed by resource id: the definition comes from the Activity Log of the failed write
-    assert json.loads(done.get_body())["outcome"] == "remediated"
+    assert done["outcome"] == "remediated"
 
 
 @pytest.mark.parametrize("body, message", [
@@ -229,34 +140,32 @@ def test_replay_that_may_outlast_the_request_is_queued_and_answered_202(world: W
                     "Microsoft.ContainerInstance/containerGroups/cg", "dryRun": "yes"}, "dryRun"),
 ])
 def test_replay_rejects_bad_input_in_one_line(world: World, body: Any, message: str) -> None:
-    resp = fn("replay")(http("POST", "replay", body=body), Out())
-    assert resp.status_code == 400
-    error = json.loads(resp.get_body())["error"]
+    status, answer = world.http("replay", "POST", "replay", body=body)
+    assert status == 400
+    error = answer["error"]
     assert message.lower() in error.lower() and "\n" not in error
 
 
 def test_event_that_is_not_ours_queues_nothing_and_is_recorded_as_skipped(world: World) -> None:
     event = world.fail()
     success = {**event, "eventType": "Microsoft.Resources.ResourceWriteSuccess", "id": str(uuid.uuid4())}
-    jobs = Out()
-    fn("on_resource_write_failure")(grid_event(success), jobs)
-    assert jobs.values == []
+    assert world.deliver(success).output("jobs") is None
     assert [r["outcome"] for r in world.service.ledger.reports_for(event["subject"])] == ["skipped"]
 
 
 def test_health_is_anonymous_and_says_nothing_secret(world: World) -> None:
-    resp = fn("health_check")(http("GET", "health"))
-    assert resp.status_code == 200 and json.loads(resp.get_body())["status"] == "ok"
-    assert str(bindings("health_check")[0]["authLevel"]).lower().endswith("anonymous")
-    assert "function" in str(bindings("replay")[0].get("authLevel", "function")).lower()
+    status, body = world.http("health_check", "GET", "health")
+    assert status == 200 and body["status"] == "ok"
+    assert world.host.trigger("health_check")["authLevel"].lower() == "anonymous"
+    assert world.host.trigger("replay")["authLevel"].lower() == "function"
     calls_before = len(world.sb.world.request_log)
-    fn("health_check")(http("GET", "health"))
+    world.http("health_check", "GET", "health")
     assert len(world.sb.world.request_log) == calls_before
 
 
 def test_list_without_resource_id_is_a_400(world: World) -> None:
-    resp = fn("list_remediations")(http("GET", "remediations"))
-    assert resp.status_code == 400
+    status, _ = world.http("list_remediations", "GET", "remediations")
+    assert status == 400
 
 
 @pytest.fixture
@@ -270,23 +179,21 @@ def posted(r: Receiver) -> list[tuple[str, dict[str, Any]]]:
     return [(req.path, json.loads(req.body)) for req in r.requests]
 
 
-def test_summaries_go_to_teams_and_slack_and_the_report_says_so(azurite: Any, receiver: Receiver) -> None:
-    scenario = load_scenario(DEFAULT)
-    with Sandbox(scenario) as sb:
-        settings = demo_settings(sb, scenario).with_overrides({
-            "TEAMS_WEBHOOK_URL": f"{receiver.base}/teams", "SLACK_WEBHOOK_URL": f"{receiver.base}/slack",
-            "REMEDIATION_REDEPLOY_BUDGET_SECONDS": "30"})
-        engine = engine_for(sb, scenario, settings)
-        ledger = Ledger.from_connection_string(azurite.connection_string, table_name=f"t{uuid.uuid4().hex[:12]}")
-        set_service(Service.assemble(settings, engine.clients, ledger, gather_options=engine.gather_options,
-                                     redeploy_options=engine.redeploy_options))
-        try:
-            w = World(sb, scenario, function_app_service())
-            event = w.fail()
-            run_event(w, event)
-            report = ledger.reports_for(event["subject"])[0]
-        finally:
-            set_service(None)
+def with_settings(w: World, overrides: dict[str, str]) -> Service:
+    """The app restarted with more settings (same sandbox, ledger and queue)."""
+    old = w.service
+    service = Service.assemble(old.settings.with_overrides(overrides), old.clients, old.ledger,
+                               gather_options=old.gather_options, redeploy_options=old.redeploy_options, jobs=old.jobs)
+    set_service(service)
+    w.service = service
+    return service
+
+
+def test_summaries_go_to_teams_and_slack_and_the_report_says_so(world: World, receiver: Receiver) -> None:
+    with_settings(world, {"TEAMS_WEBHOOK_URL": f"{receiver.base}/teams", "SLACK_WEBHOOK_URL": f"{receiver.base}/slack"})
+    event = world.fail()
+    run_event(world, event)
+    report = world.service.ledger.reports_for(event["subject"])[0]
     statuses = {n["channel"]: n["status"] for n in report["notifications"]}
     assert statuses == {"teams": "sent", "slack": "sent", "webhook": "disabled", "eventgrid": "disabled"}
     paths = sorted(p for p, _ in posted(receiver))
@@ -295,12 +202,6 @@ def test_summaries_go_to_teams_and_slack_and_the_report_says_so(azurite: Any, re
     assert teams["type"] == "message"
     assert teams["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
     assert receiver.base not in json.dumps(report)
-
-
-def function_app_service() -> Service:
-    from remediation.service import get_service
-
-    return get_service()
 
 
 @pytest.mark.scenario("scenarios/healthy.json", settings={"REMEDIATION_SWEEP_ENABLED": "true",
@@ -314,7 +215,7 @@ def test_sweep_fixes_a_running_group_whose_next_pull_would_fail(world: World) ->
     assert acr_pull, "the healthy scenario grants AcrPull"
     for a in acr_pull:
         world.sb.world.delete(a["id"])  # someone removes the role: the next deploy would fail
-    fn("sweep")(None)
+    assert world.host.invoke("sweep", {"timer": timer_tick()}).ok
     reports = world.service.ledger.reports_for(world.scenario.failed_write["resourceId"])
     assert [r["trigger"] for r in reports] == ["sweep"]
     assert [c["code"] for c in reports[0]["causes"]] == ["ACR_PULL_PERMISSION_MISSING"]
@@ -324,7 +225,7 @@ def test_sweep_fixes_a_running_group_whose_next_pull_would_fail(world: World) ->
 
 @pytest.mark.scenario("scenarios/healthy.json")
 def test_sweep_is_off_by_default(world: World) -> None:
-    fn("sweep")(None)
+    assert world.host.invoke("sweep", {"timer": timer_tick()}).ok
     assert [r for r in world.sb.world.request_log if r.caller == world.sb.world.remediator] == []
 
 
@@ -332,8 +233,7 @@ def test_a_definition_sent_with_a_replay_is_diagnosed_but_drives_no_write(world:
     event = world.fail()
     body = json.loads(json.dumps(world.scenario.failed_write["body"]))
     body["properties"]["containers"][0]["properties"]["command"] = ["/bin/sh", "-c", "anything at all"]
-    resp = fn("replay")(http("POST", "replay", body={"resourceId": event["subject"], "definition": body}), Out())
-    report = json.loads(resp.get_body())
+    _, report = world.http("replay", "POST", "replay", body={"resourceId": event["subject"], "definition": body})
     assert [c["code"] for c in report["causes"]] == ["ACR_PULL_PERMISSION_MISSING"]
     assert report["outcome"] == "diagnosed"
     assert all(a["status"] == "skipped" and "REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS" in a["detail"]
@@ -344,26 +244,20 @@ def test_a_definition_sent_with_a_replay_is_diagnosed_but_drives_no_write(world:
 def test_purge_keeps_recent_reports(world: World) -> None:
     event = world.fail()
     run_event(world, event)
-    fn("purge_ledger")(None)
+    assert world.host.invoke("purge_ledger", {"timer": timer_tick(past_due=True)}).ok
     assert [r["outcome"] for r in world.service.ledger.reports_for(event["subject"])] == ["remediated"]
 
 
 def test_a_cloud_events_subscription_is_handled_too(world: World) -> None:
     event = world.fail()
-    cloud = func.CloudEvent(id=event["id"], source=event["topic"], type=event["eventType"], specversion="1.0",
-                            subject=event["subject"], data=event["data"],
-                            time=datetime.fromisoformat(event["eventTime"][:26] + "+00:00"))
-    jobs = Out()
-    fn("on_resource_write_failure")(cloud, jobs)
-    assert len(jobs.values) == 1
-    fn("run_remediation_job")(func.QueueMessage(body=jobs.get().encode()))
+    world.deliver(to_cloud_event(event))
+    assert all(r.ok for r in world.drain())
     assert [r["outcome"] for r in world.service.ledger.reports_for(event["subject"])] == ["remediated"]
 
 
 def test_an_unexpected_error_releases_the_claim_and_the_redelivery_finishes(world: World) -> None:
     event = world.fail()
-    jobs = Out()
-    fn("on_resource_write_failure")(grid_event(event), jobs)
+    world.deliver(event)
     ledger = world.service.ledger
     original = ledger.record_attempt
 
@@ -371,11 +265,16 @@ def test_an_unexpected_error_releases_the_claim_and_the_redelivery_finishes(worl
         raise RuntimeError("table storage hiccup")
 
     ledger.record_attempt = broken  # type: ignore[method-assign]
-    with pytest.raises(Exception, match="broke off"):
-        fn("run_remediation_job")(func.QueueMessage(body=jobs.get().encode()))
+    [message] = world.queue.receive_messages(max_messages=1, visibility_timeout=60)
+    from tests.host import queue_delivery
+
+    data, metadata = queue_delivery(message.content, dequeue_count=message.dequeue_count)
+    failed = world.host.invoke("run_remediation_job", {"msg": data}, trigger_metadata=metadata)
+    assert not failed.ok and "broke off" in failed.error
     ledger.record_attempt = original  # type: ignore[method-assign]
     assert ledger.reports_for(event["subject"]) == []
-    fn("run_remediation_job")(func.QueueMessage(body=jobs.get().encode()))  # the queue delivers it again
+    world.queue.update_message(message, visibility_timeout=0)
+    assert all(r.ok for r in world.drain())  # the queue delivers it again
     assert [r["outcome"] for r in ledger.reports_for(event["subject"])] == ["remediated"]
 
 

@@ -376,6 +376,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // DefaultAzureCredential in the app picks the user-assigned identity by this client id.
     AZURE_CLIENT_ID: remediator.properties.clientId
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
+    // Threads for invocations: up to 6 remediation jobs (queues batchSize 4 + newBatchThreshold 2 in
+    // host.json) leave 10 for Event Grid deliveries and HTTP, so neither waits behind a job.
+    PYTHON_THREADPOOL_THREAD_COUNT: '16'
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${remediator.properties.clientId};Authorization=AAD'
 
     REMEDIATION_DRY_RUN: dryRun ? 'true' : 'false'

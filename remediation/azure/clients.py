@@ -27,6 +27,13 @@ DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 T = TypeVar("T")
 
 
+def arm_scope(arm_endpoint: str) -> str:
+    """The token scope for a Resource Manager endpoint: its own audience, so sovereign clouds
+    (``https://management.usgovcloudapi.net``, ``https://management.chinacloudapi.cn``) get tokens
+    they accept. The SDK's default is the public cloud's whatever the endpoint."""
+    return f"{arm_endpoint.rstrip('/')}/.default"
+
+
 class AzureClients:
     """Lazily built, cached SDK clients keyed by subscription.
 
@@ -56,8 +63,7 @@ class AzureClients:
                               "per_retry_policies": [ArmCallCounter()]}
         if self._polling_interval is not None:
             kw["polling_interval"] = self._polling_interval
-        if self.arm_endpoint != DEFAULT_ARM_ENDPOINT:
-            kw["credential_scopes"] = [f"{DEFAULT_ARM_ENDPOINT}/.default"]
+        kw["credential_scopes"] = [arm_scope(self.arm_endpoint)]
         return kw
 
     def _get(self, kind: str, key: str, build: Callable[[], T]) -> T:

@@ -9,6 +9,8 @@ STAMPS := .stamps
 # tests. Its wheel declares Python 3.13+, but it is pure Python with the 4.x worker's rules, so it
 # is fetched for 3.13 and installed without its (lazily imported) dependencies.
 WORKER_VERSION := 1.3.0
+# Test processes (pytest-xdist); each starts its own Azurite and indexes the app once.
+PYTEST_WORKERS ?= auto
 
 .PHONY: demo test lint typecheck unit bench setup clean
 
@@ -43,7 +45,7 @@ typecheck: $(STAMPS)/venv
 	$(PY) -m mypy --strict remediation function_app.py
 
 unit: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: setup lint typecheck unit
 

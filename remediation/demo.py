@@ -128,8 +128,9 @@ def _main_report(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def run(scenario_path: str | Path | None, *, printer: Printer | None = None,
-        env_settings: Settings | None = None) -> DemoResult:
-    """Run a scenario; ``printer`` receives the step-by-step story for a person."""
+        env_settings: Settings | None = None, virtual_clock: bool = False) -> DemoResult:
+    """Run a scenario; ``printer`` receives the step-by-step story for a person.
+    ``virtual_clock``: see :func:`engine_for`."""
     from sandbox import Sandbox, ScenarioError, load_scenario
     from sandbox.eventgrid import dispatcher
     from sandbox.scenario import DEFAULT_SCENARIO
@@ -161,7 +162,7 @@ def run(scenario_path: str | Path | None, *, printer: Printer | None = None,
         else:
             say(f"1. The user deploys {fw['resourceId'].rsplit('/', 1)[-1]} through {via}: it succeeded.")
         dispatcher(sb.world).wait_idle()
-        engine = engine_for(sb, scenario, settings, say)
+        engine = engine_for(sb, scenario, settings, say, virtual_clock=virtual_clock)
         clients = engine.clients
         notifier = notifier_for(sb, settings)
         reports: list[dict[str, Any]] = []
@@ -221,19 +222,26 @@ def demo_settings(sb: Any, scenario: Any, base: Settings | None = None) -> Setti
     })
 
 
-def engine_for(sb: Any, scenario: Any, settings: Settings, say: Printer | None = None) -> Engine:
-    """An engine acting as the scenario's remediator, with waits scaled down for the sandbox."""
+def engine_for(sb: Any, scenario: Any, settings: Settings, say: Printer | None = None, *,
+               virtual_clock: bool = False) -> Engine:
+    """An engine acting as the scenario's remediator, with waits scaled down for the sandbox.
+
+    ``virtual_clock``: the engine's waits (Activity Log polls, redeploy backoff) move the sandbox's
+    clock instead of sleeping, so propagation delays and log lag pass at once (tests).
+    """
     tell = say or (lambda _line: None)
     clients = AzureClients(sb.remediator_credential(), arm_endpoint=sb.arm_endpoint, verify=sb.ca_bundle,
                            registry_endpoint_template=settings.acr_endpoint_template, polling_interval=0.05)
     lag = float(scenario.behaviour.get("activityLogLagSeconds", 0) or 0)
+    sleep: Callable[[float], None] = sb.world.advance if virtual_clock else time.sleep
     return Engine(
         clients, settings,
         gather_options=GatherOptions(subscriptions=tuple(scenario.subscriptions),
-                                     activity_log_wait_seconds=max(10.0, lag * 3), activity_log_poll_seconds=0.5),
+                                     activity_log_wait_seconds=max(10.0, lag * 3), activity_log_poll_seconds=0.5,
+                                     sleep=sleep),
         redeploy_options=RedeployOptions(first_delay=0.5, max_delay=2.0,
                                          budget_seconds=min(float(settings.redeploy_budget_seconds), 60.0),
-                                         progress=lambda line: tell(f"     {line}")),
+                                         progress=lambda line: tell(f"     {line}"), sleep=sleep),
         progress=(lambda stage, took, summary: tell(f"   - {stage} ({took:.2f}s): {summary}")) if say else None,
     )
 

@@ -45,7 +45,9 @@ class Sandbox:
         self.port = self._httpd.server_address[1]
         self.arm_endpoint = f"https://127.0.0.1:{self.port}"
         self.world.behaviour.setdefault("armEndpoint", self.arm_endpoint)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="azure-sandbox", daemon=True)
+        # serve_forever checks for shutdown every poll_interval (0.5 s by default): stop() waited that long
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="azure-sandbox", daemon=True)
         self._thread.start()
 
     # -- who is calling -----------------------------------------------------------------------

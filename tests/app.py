@@ -123,7 +123,7 @@ def world(azurite: Any, request: pytest.FixtureRequest) -> Iterator[World]:
         settings = demo_settings(sb, scenario).with_overrides({
             "REMEDIATION_REDEPLOY_BUDGET_SECONDS": "30", "REMEDIATION_ACTIVITY_LOG_WAIT_SECONDS": "10",
             "REMEDIATION_JOBS_QUEUE": name, **overrides})
-        engine = engine_for(sb, scenario, settings)
+        engine = engine_for(sb, scenario, settings, virtual_clock=True)
         ledger = Ledger.from_connection_string(azurite.connection_string, table_name=f"t{uuid.uuid4().hex[:12]}",
                                                claim_ttl=timedelta(seconds=settings.claim_ttl_seconds))
         queue = storage.queue_client(name, sb.credential())

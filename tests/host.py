@@ -230,9 +230,7 @@ class Host:
         return Invocation(self._run(self._events.invocation_request(wrapped)))
 
     def close(self) -> None:
-        from azure_functions_runtime.utils import threadpool
-
-        threadpool.stop_threadpool_executor()
+        """Stop this host's loop (the worker's thread pool is per process and stays)."""
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()

@@ -20,13 +20,18 @@ SCENARIOS = bundled_scenarios()
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_bundled_scenario_matches_expect(path: Path) -> None:
-    result = run(path)
+    result = run(path, virtual_clock=True)
     assert result.matched, result.mismatches
     for report in result.reports:
         validate_report(report)
         assert find_secrets(report) == []
     # the secure value a scenario sets never reaches a report
     assert "s3cr3t" not in json.dumps(result.reports)
+
+
+def _engine(sb: Sandbox, scenario, settings=None):
+    """The scenario's engine, waiting on the sandbox clock (propagation and log lag pass at once)."""
+    return engine_for(sb, scenario, settings or demo_settings(sb, scenario), virtual_clock=True)
 
 
 def _failed_event(sb: Sandbox, scenario) -> dict:
@@ -45,7 +50,7 @@ def test_second_run_on_the_same_failure_writes_nothing() -> None:
     scenario = load_scenario(ROOT / "scenarios/missing-acrpull.json")
     with Sandbox(scenario) as sb:
         event = _failed_event(sb, scenario)
-        engine = engine_for(sb, scenario, demo_settings(sb, scenario))
+        engine = _engine(sb, scenario)
         first = engine.run(parse_event(event), trigger="eventgrid")
         assert first["outcome"] == "remediated"
         writes_after_first = len(sb.world.writes(sb.world.remediator))
@@ -61,7 +66,7 @@ def test_out_of_scope_makes_no_call_at_all() -> None:
         event = _failed_event(sb, scenario)
         settings = demo_settings(sb, scenario).with_overrides(
             {"REMEDIATION_ALLOWED_SCOPES": "/subscriptions/00000000-0000-0000-0000-000000000002"})
-        report = engine_for(sb, scenario, settings).run(parse_event(event), trigger="eventgrid")
+        report = _engine(sb, scenario, settings).run(parse_event(event), trigger="eventgrid")
         assert report["outcome"] == "skipped"
         assert "REMEDIATION_ALLOWED_SCOPES" in report["skipReason"]
         assert _remediator_calls(sb) == []
@@ -72,7 +77,7 @@ def test_dry_run_reads_but_never_writes() -> None:
     with Sandbox(scenario) as sb:
         event = _failed_event(sb, scenario)
         settings = demo_settings(sb, scenario).with_overrides({"REMEDIATION_DRY_RUN": "true"})
-        report = engine_for(sb, scenario, settings).run(parse_event(event), trigger="eventgrid")
+        report = _engine(sb, scenario, settings).run(parse_event(event), trigger="eventgrid")
         assert report["outcome"] == "dry-run"
         assert {a["kind"] for a in report["actions"] if a["status"] == "planned"} >= {
             "assign-role", "enable-trusted-services"}
@@ -88,7 +93,7 @@ def test_loop_guard_skips_the_remediators_own_failure() -> None:
         event = _failed_event(sb, scenario)
         claims = event["data"]["claims"]
         claims["http://schemas.microsoft.com/identity/claims/objectidentifier"] = sb.world.remediator
-        report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(parse_event(event), trigger="eventgrid")
+        report = _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")
         assert report["outcome"] == "skipped" and "loop guard" in report["skipReason"]
         assert _remediator_calls(sb) == []
 
@@ -99,7 +104,7 @@ def test_throttled_role_assignment_write_is_retried_by_the_sdk() -> None:
     scenario = load_scenario_from(data)
     with Sandbox(scenario) as sb:
         event = _failed_event(sb, scenario)
-        report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(parse_event(event), trigger="eventgrid")
+        report = _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")
         assert report["outcome"] == "remediated"
         statuses = [r.status for r in _remediator_calls(sb) if "/roleassignments/" in r.path.lower()
                     and r.method == "PUT"]
@@ -114,7 +119,7 @@ def test_remediator_without_the_delegation_role_fails_cleanly() -> None:
     scenario = load_scenario_from(data)
     with Sandbox(scenario) as sb:
         event = _failed_event(sb, scenario)
-        report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(parse_event(event), trigger="eventgrid")
+        report = _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")
         assert report["outcome"] == "failed"
         assign = next(a for a in report["actions"] if a["kind"] == "assign-role")
         assert assign["status"] == "failed" and "AuthorizationFailed" in assign["detail"]
@@ -132,7 +137,7 @@ def test_one_structured_log_record_per_stage_without_secrets(caplog: pytest.LogC
     scenario = load_scenario(ROOT / "scenarios/definition-secrets-not-logged.json")
     with Sandbox(scenario) as sb:
         event = _failed_event(sb, scenario)
-        engine = engine_for(sb, scenario, demo_settings(sb, scenario))
+        engine = _engine(sb, scenario)
         with caplog.at_level("INFO", logger="remediation"):
             engine.run(parse_event(event), trigger="eventgrid")
     stages = [r for r in caplog.records if getattr(r, "stage", None)]
@@ -156,7 +161,7 @@ def test_an_identity_the_group_does_not_have_is_never_granted_pull() -> None:
     scenario = load_scenario_from(data)
     with Sandbox(scenario) as sb:
         event = _failed_event(sb, scenario)
-        report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(parse_event(event), trigger="eventgrid")
+        report = _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")
         assert "ACI_IDENTITY_NOT_ATTACHED" in [c["code"] for c in report["causes"]]
         assert sb.world.writes(sb.world.remediator) == []
         assert report["outcome"] == "diagnosed"
@@ -169,7 +174,7 @@ def test_the_redeploy_puts_the_recorded_json_not_what_the_sdk_model_knows() -> N
     scenario = load_scenario_from(data)
     with Sandbox(scenario) as sb:
         event = _failed_event(sb, scenario)
-        report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(parse_event(event), trigger="eventgrid")
+        report = _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")
         assert report["outcome"] == "remediated"
         put = [r for r in sb.world.writes(sb.world.remediator) if "/containergroups/" in r.path.lower()]
         assert len(put) == 1
@@ -186,6 +191,6 @@ def test_redeploy_needs_the_right_to_assign_the_identity() -> None:
     scenario = load_scenario_from(data)
     with Sandbox(scenario) as sb:
         event = _failed_event(sb, scenario)
-        report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(parse_event(event), trigger="eventgrid")
+        report = _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")
         assert report["outcome"] == "failed"
         assert "LinkedAuthorizationFailed" in report["error"]

@@ -86,6 +86,7 @@ def test_an_app_the_worker_cannot_index_is_reported_as_an_init_failure(tmp_path:
         "import azure.functions as func\napp = func.FunctionApp()\n\n"
         "@app.queue_trigger(arg_name='msg', queue_name='q', connection='AzureWebJobsStorage')\n"
         "def broken(msg: func.QueueMessage | str) -> None:\n    pass\n", encoding="utf-8")
+    the_host()  # the real app is indexed first, as it would be in this process anyway
     saved = sys.modules.pop("function_app")
     sys.path.insert(0, str(tmp_path))
     try:

@@ -51,7 +51,8 @@ def test_untrusted_ca_is_refused(make_sandbox):
     sb = make_sandbox(world())
     from azure.mgmt.msi import ManagedServiceIdentityClient
 
-    client = ManagedServiceIdentityClient(sb.credential(), SUB, base_url=sb.arm_endpoint)
+    # retry_total=0: the SDK would otherwise retry the refused handshake with backoff for seconds
+    client = ManagedServiceIdentityClient(sb.credential(), SUB, base_url=sb.arm_endpoint, retry_total=0)
     with pytest.raises(ServiceRequestError):
         client.user_assigned_identities.get(RG, "myACRId")
 

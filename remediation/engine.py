@@ -1,7 +1,8 @@
 """The pipeline, stage by stage: signal → context → findings → plan → gate → apply → redeploy → report.
 
 Each stage is its own module; this one only sequences them, times them, logs one structured
-record per stage, and turns the result into the contract's report.
+record per stage, and turns the result into the contract's report. What may be written is the
+gate's decision alone (``remediation.policy``): the engine applies exactly ``Gate.to_apply``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from .actions import KINDS
+from .actions.redeploy import REDEPLOY
 from .azure.apply import apply_actions
 from .azure.clients import AzureClients
 from .azure.gather import Gatherer, GatherOptions
@@ -21,9 +24,9 @@ from .azure.redeploy import RedeployOptions, deployable_body, redeploy
 from .checks import is_image_pull_error, run_checks
 from .definition import parse_definition
 from .errors import InputError
-from .model import CURRENT_ACI_API_VERSION, Action, Context, FailureSignal, Finding, RedeployResult, Skip, Trigger
+from .model import Action, Context, FailureSignal, Finding, RedeployResult, Skip, Trigger
 from .plan import plan
-from .policy import gate
+from .policy import Gate, early_refusal, gate
 from .report import build_report, validate_report
 from .settings import Settings
 
@@ -54,8 +57,9 @@ class Engine:
     def run(self, item: FailureSignal | Skip, *, trigger: Trigger, resume_redeploy: bool = False) -> dict[str, Any]:
         """One remediation run; always returns a contract report (``failed`` when it could not finish).
 
-        ``resume_redeploy``: an earlier run applied its fixes and stopped before redeploying; plan
-        the redeploy even though the checks no longer find the (now fixed) cause. A report whose
+        ``resume_redeploy``: an earlier run applied its fixes and stopped before redeploying; the
+        gate adds the redeploy even though the checks no longer find the (now fixed) cause, and the
+        redeploy waits for the fixes to propagate. A report whose
         failure a later attempt may clear (throttling, 5xx, lost connection) has ``"retryable": true``.
         """
         return _Run(self, item, trigger, resume_redeploy).execute()
@@ -111,22 +115,13 @@ class _Run:
         if isinstance(self.item, Skip):
             return self.report(skip_reason=self.item.reason)
         signal = self.item
-        early = self._early_refusal(signal)
+        early = early_refusal(signal, self.settings)  # before any Azure call
         if early:
             return self.report(skip_reason=early)
         try:
             return self._pipeline(signal)
         except InputError as exc:
             return self.report(error=f"bad input: {exc}")
-
-    def _early_refusal(self, signal: FailureSignal) -> str | None:
-        """Refusals decided before any Azure call: no reads outside the allowed scopes."""
-        if not self.settings.allows_scope(signal.resource_id):
-            return "the container group is outside REMEDIATION_ALLOWED_SCOPES"
-        me = (self.settings.remediator_principal_id or "").lower()
-        if me and (signal.caller_object_id or "").lower() == me:
-            return "the failed write was made by this app's own identity (loop guard)"
-        return None
 
     def _pipeline(self, signal: FailureSignal) -> dict[str, Any]:
         with self.stage("context") as st:
@@ -157,8 +152,7 @@ class _Run:
             return report
         if ctx.error and not is_image_pull_error(ctx.error.code, ctx.error.message):
             return self.report(skip_reason=f"not an image-pull failure ({ctx.error.code})", **common)
-        sweep = signal.schema == "sweep"
-        healthy = None if sweep else _already_healthy(ctx)
+        healthy = None if signal.schema == "sweep" else _already_healthy(ctx)
         if healthy and not self.resume:
             return self.report(skip_reason=healthy, **common)
 
@@ -166,18 +160,10 @@ class _Run:
             findings = run_checks(ctx)
             st["summary"] = ", ".join(f.code for f in findings) or "no cause found"
         with self.stage("plan") as st:
-            actions = plan(findings, ctx)
-            if self.resume and ctx.definition is not None and not any(a.kind == "redeploy" for a in actions):
-                actions.append(Action(kind="redeploy", target=signal.resource_id, cause="resume",
-                                      detail="finish the remediation an earlier run left after its fixes",
-                                      params={"apiVersion": CURRENT_ACI_API_VERSION}))
-            if sweep and any(a.kind == "redeploy" for a in actions):
-                # a running group is never restarted by a sweep; its next deploy picks the fix up
-                actions = [a for a in actions if a.kind != "redeploy"]
-                self.notes.append("a sweep does not redeploy; the group's next deployment uses the fix")
-            decision = gate(actions, ctx, findings, self.settings,
+            decision = gate(plan(findings, ctx), ctx, findings, self.settings, resume=self.resume,
                             attempts_in_window=self.engine.attempts_in_window(signal.resource_id))
-            st["summary"] = (f"{len(decision.to_apply)} change(s) allowed of {len(actions)} planned"
+            self.notes.extend(decision.notes)
+            st["summary"] = (f"{len(decision.to_apply)} change(s) allowed of {len(decision.actions)} planned"
                              + (f"; skipped: {decision.skip_reason}" if decision.skip_reason else ""))
         if decision.skip_reason:
             # not ours to handle (opted out, loop guard, scope): no diagnosis is reported either
@@ -185,25 +171,15 @@ class _Run:
             return self.report(actions=decision.actions, skip_reason=decision.skip_reason, **common)
         if decision.dry_run:
             return self.report(findings=findings, actions=decision.actions, dry_run=True, **common)
-        allowed = list(decision.actions)
-        if (ctx.definition is not None and not ctx.definition.recorded_by_azure and ctx.definition.complete
-                and not self.settings.redeploy_replayed_definitions):
-            # A definition from the replay request is the caller's word, not Azure's: diagnose only.
-            note = ("diagnosis only: the definition came with the replay request "
-                    "(REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS)")
-            allowed = [replace(a, status="skipped", detail=f"{a.detail}: {note}")
-                       if a.status == "planned" and a.kind in ("assign-role", "enable-trusted-services", "redeploy")
-                       else a for a in allowed]
-        if self.engine.before_writes and any(a.status == "planned" and a.kind != "propose-definition"
-                                             for a in allowed):
+        if self.engine.before_writes and decision.to_apply:
             self.engine.before_writes()
 
         with self.stage("apply") as st:
-            applied = apply_actions(self.engine.clients, allowed)
-            st["summary"] = "; ".join(f"{a.kind} {a.status}" for a in applied if a.kind != "redeploy") or "nothing"
+            applied = apply_actions(self.engine.clients, decision)
+            st["summary"] = "; ".join(f"{a.kind} {a.status}" for a in applied if a.kind != REDEPLOY.name) or "nothing"
         if self.engine.checkpoint and any(a.status == "applied" for a in applied):
             self.engine.checkpoint("fixed")
-        result, applied = self._redeploy(ctx, findings, applied, decision.redeploy_definition)
+        result, applied = self._redeploy(ctx, findings, applied, decision)
         final = [_settle(a) for a in applied]
         report = self.report(findings=findings, actions=final, redeploy=result, **common)
         if any(a.retryable for a in final) or (result is not None and result.retryable):
@@ -211,8 +187,8 @@ class _Run:
         return report
 
     def _redeploy(self, ctx: Context, findings: list[Finding], actions: list[Action],
-                  corrected: dict[str, Any] | None) -> tuple[RedeployResult | None, list[Action]]:
-        wanted = [a for a in actions if a.kind == "redeploy" and a.status == "planned"]
+                  decision: Gate) -> tuple[RedeployResult | None, list[Action]]:
+        wanted = [a for a in actions if a.kind == REDEPLOY.name and a in decision.to_apply]
         if not wanted:
             return None, actions
         if any(a.status == "failed" for a in actions):
@@ -220,6 +196,7 @@ class _Run:
                 replace(a, status="skipped", detail="not redeployed: a fix failed") if a in wanted else a
                 for a in actions]
         definition = ctx.definition
+        corrected = decision.redeploy_definition
         if corrected is not None and definition is not None:
             definition = parse_definition(definition.resource_id, corrected, definition.api_version, definition.source)
         if definition is None:
@@ -227,8 +204,8 @@ class _Run:
             return None, [replace(a, status="skipped", detail=note) if a in wanted else a for a in actions]
         with self.stage("redeploy") as st:
             # a fix made now, or by the run this one resumes, may still be propagating
-            wrote = self.resume or any(a.status == "applied" and a.kind in ("assign-role", "enable-trusted-services")
-                                       for a in actions)
+            wrote = self.resume or any(a.status == "applied" and a.kind in KINDS
+                                       and KINDS[a.kind].waits_for_propagation for a in actions)
             options = replace(self.engine.redeploy_options, retry_on_propagation=wrote,
                               budget_seconds=min(self.engine.redeploy_options.budget_seconds,
                                                  float(self.settings.redeploy_budget_seconds)))

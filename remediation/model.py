@@ -218,7 +218,8 @@ class Finding:
 class Action:
     """One change the plan proposes; ``params`` hold exactly what will be written."""
 
-    kind: Literal["assign-role", "enable-trusted-services", "redeploy", "propose-definition"]
+    kind: str
+    """The name of a declared kind (``remediation.actions.KINDS``); the gate refuses any other."""
     target: str
     detail: str
     params: dict[str, Any] = field(default_factory=dict)

@@ -18,9 +18,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from remediation.actions import KINDS
+from remediation.actions.propose_definition import PROPOSE_DEFINITION
+from remediation.actions.redeploy import REDEPLOY
 from remediation.model import Action, Finding, Outcome, RedeployResult, Trigger
-from remediation.plan.enable_trusted_services import TRUSTED_SERVICES_PATCH
-from remediation.plan.roles import ACR_PULL_ROLE_GUID, REPOSITORY_READER_ROLE_GUID, is_registry_id
 
 SCHEMA_VERSION = 1
 TRIGGERS = ("eventgrid", "replay", "sweep", "cli")
@@ -72,7 +73,7 @@ def outcome_for(
         return "failed"
     if redeploy is not None and redeploy.status == "succeeded":
         return "remediated"
-    if any(a.status == "applied" and a.kind != "redeploy" for a in actions):
+    if any(a.status == "applied" and a.kind != REDEPLOY.name for a in actions):
         return "fixed-awaiting-redeploy"
     return "diagnosed"
 
@@ -141,50 +142,16 @@ def build_report(
 def commands_for(actions: Sequence[Action]) -> list[str]:
     """Azure CLI commands a person can run for the fixes that were not applied.
 
-    Only for actions of the shapes the app itself would perform, so a refused (tampered) action
-    is never turned into advice.
+    Each kind gives its own (``FixKind.command``), only for actions of the shapes the app itself
+    would perform, so a refused (tampered) action is never turned into advice.
     """
     commands: list[str] = []
     for a in actions:
-        if a.status == "applied":
-            continue
-        p = a.params
-        if a.kind == "assign-role" and _safe_assignment(a):
-            role = str(p["roleDefinitionId"]).rsplit("/", 1)[-1]
-            commands.append(
-                f"az role assignment create --assignee-object-id {p['principalId']} "
-                f"--assignee-principal-type ServicePrincipal --role {role} --scope {p['scope']}"
-            )
-        elif a.kind == "enable-trusted-services" and p == TRUSTED_SERVICES_PATCH and is_registry_id(a.target):
-            parts = a.target.split("/")
-            commands.append(
-                f"az acr update --subscription {parts[2]} --resource-group {parts[4]} --name {parts[8]} "
-                "--allow-trusted-services true"
-            )
-        elif a.kind == "redeploy" and a.status == "skipped" and "/containergroups/" in a.target.lower():
-            parts = a.target.split("/")
-            commands.append(
-                f"az deployment group create --subscription {parts[2]} --resource-group {parts[4]} "
-                f"--template-file <the template that deploys {parts[-1]}>  # redeploy now that the fix is in place"
-            )
-        elif a.kind == "propose-definition" and isinstance(p.get("definition"), dict):
-            commands.append(
-                "az rest --method put "
-                f'--url "https://management.azure.com{a.target}?api-version={p.get("apiVersion", "2023-05-01")}" '
-                "--body @corrected-definition.json  # proposedDefinition, with any redacted secrets filled back in"
-            )
+        kind = KINDS.get(a.kind)
+        command = kind.command(a) if kind is not None and a.status != "applied" else None
+        if command:
+            commands.append(command)
     return list(dict.fromkeys(commands))
-
-
-def _safe_assignment(a: Action) -> bool:
-    p = a.params
-    role = str(p.get("roleDefinitionId", "")).rsplit("/", 1)[-1].lower()
-    return (
-        role in (ACR_PULL_ROLE_GUID, REPOSITORY_READER_ROLE_GUID)
-        and str(p.get("scope", "")).lower() == a.target.lower()
-        and is_registry_id(a.target)
-        and p.get("principalType") == "ServicePrincipal"
-    )
 
 
 def _cause(f: Finding) -> dict[str, Any]:
@@ -224,7 +191,7 @@ def _notification(n: Mapping[str, Any]) -> dict[str, Any]:
 
 def _proposed_definition(actions: Sequence[Action]) -> dict[str, Any] | None:
     for a in actions:
-        body = a.params.get("definition") if a.kind == "propose-definition" else None
+        body = a.params.get("definition") if a.kind == PROPOSE_DEFINITION.name else None
         if isinstance(body, dict):
             return body
     return None

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from remediation import engine as engine_module
 from remediation.demo import demo_settings, engine_for, run, user_write
+from remediation.plan import plan as real_plan
+from remediation.plan import redeploy_action
+from remediation.policy import SWEEP_NOTE
 from remediation.report import find_secrets, validate_report
-from remediation.signal import parse_event
+from remediation.signal import parse_event, signal_for_resource
 from sandbox import Sandbox, load_scenario
 from sandbox.eventgrid import dispatcher
 from sandbox.scenario import bundled_scenarios
@@ -194,3 +199,47 @@ def test_redeploy_needs_the_right_to_assign_the_identity() -> None:
         report = _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")
         assert report["outcome"] == "failed"
         assert "LinkedAuthorizationFailed" in report["error"]
+
+
+# --- the gate decides every write: plans the engine once filtered itself reach the gate and are refused ---
+
+
+def _grant_at_the_resource_group(actions: list, ctx) -> list:
+    grant = next(a for a in actions if a.kind == "assign-role")
+    group_scope = grant.target.split("/providers/")[0]
+    return [replace(grant, target=group_scope, params={**grant.params, "scope": group_scope}), *actions[1:]]
+
+
+@pytest.mark.parametrize("tamper, replayed, refusal", [
+    (lambda actions, ctx: actions, True, "REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS"),
+    (_grant_at_the_resource_group, False, "refused: role assignments are made only on a registry"),
+], ids=["replayed-definition", "grant-at-resource-group"])
+def test_the_gate_refuses_a_plan_the_engine_once_filtered(
+    monkeypatch: pytest.MonkeyPatch, tamper, replayed: bool, refusal: str
+) -> None:
+    scenario = load_scenario(ROOT / "scenarios/missing-acrpull.json")
+    monkeypatch.setattr(engine_module, "plan", lambda findings, ctx: tamper(real_plan(findings, ctx), ctx))
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        definition = json.loads(json.dumps(scenario.failed_write["body"])) if replayed else None
+        signal = signal_for_resource(event["subject"], definition=definition) if replayed else parse_event(event)
+        report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(signal, trigger="replay")
+        assert [a["kind"] for a in report["actions"]] == ["assign-role", "redeploy"]
+        assert all(a["status"] == "skipped" for a in report["actions"])
+        assert refusal in report["actions"][0]["detail"]
+        assert sb.world.writes(sb.world.remediator) == []
+        assert report["outcome"] == "diagnosed"
+
+
+def test_the_gate_leaves_a_sweeps_redeploy_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario = load_scenario(ROOT / "scenarios/healthy.json")
+    # a redeploy that is a fix of its own (as for an old api-version), which the gate would otherwise allow
+    monkeypatch.setattr(engine_module, "plan",
+                        lambda findings, ctx: [redeploy_action(ctx, cause="ACI_API_VERSION_TOO_OLD")])
+    with Sandbox(scenario) as sb:
+        assert user_write(sb, scenario) is None  # the group deploys and runs
+        sb.world.settle()
+        signal = signal_for_resource(scenario.failed_write["resourceId"], schema="sweep")
+        report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(signal, trigger="sweep")
+        assert report["actions"] == [] and SWEEP_NOTE in report["notes"]
+        assert sb.world.writes(sb.world.remediator) == []

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from remediation.definition import parse_definition
+from remediation.actions import is_registry_id
+from remediation.actions.assign_role import ACR_PULL_ROLE_GUID, REPOSITORY_READER_ROLE_GUID, assignment_name
+from remediation.definition import DefinitionSource, parse_definition
 from remediation.model import (
     CURRENT_ACI_API_VERSION,
     Action,
@@ -23,12 +25,6 @@ from remediation.model import (
 )
 from remediation.plan import FIXES, fix, plan
 from remediation.plan.propose_definition import IDENTITY_PLACEHOLDER
-from remediation.plan.roles import (
-    ACR_PULL_ROLE_GUID,
-    REPOSITORY_READER_ROLE_GUID,
-    assignment_name,
-    is_registry_id,
-)
 from tests.worlds import (
     GROUP_ID,
     IDENTITY_CLIENT,
@@ -83,8 +79,12 @@ def make_ctx(
     caller: str | None = None,
     existing_group: dict[str, Any] | None = None,
     identities: dict[str, str] | None = None,
+    source: DefinitionSource = "activity-log",
 ) -> Context:
-    """A context for the standard world: group → myacr.azurecr.io with the user-assigned identity."""
+    """A context for the standard world: group → myacr.azurecr.io with the user-assigned identity.
+
+    The definition is Azure's own record by default; ``source="replay"`` makes it the replay caller's.
+    """
     signal = FailureSignal(
         resource_id=GROUP_ID,
         subscription_id=SUB,
@@ -94,7 +94,7 @@ def make_ctx(
     )
     definition = None
     if with_definition:
-        definition = parse_definition(GROUP_ID, body or group_body(), api_version, "replay")
+        definition = parse_definition(GROUP_ID, body or group_body(), api_version, source)
     regs = registries if registries is not None else [make_registry()]
     ids = identities if identities is not None else {IDENTITY_ID: IDENTITY_PRINCIPAL}
     return Context(

@@ -8,10 +8,17 @@ from typing import Any
 
 import pytest
 
+from remediation.actions.assign_role import ACR_PULL_ROLE_GUID, assignment_name
 from remediation.model import Action, Context, Finding
 from remediation.plan import plan
-from remediation.plan.roles import ACR_PULL_ROLE_GUID, assignment_name
-from remediation.policy import Gate, gate, invariant_violation
+from remediation.policy import (
+    REPLAYED_DEFINITION_NOTE,
+    SWEEP_NOTE,
+    Gate,
+    early_refusal,
+    gate,
+    invariant_violation,
+)
 from remediation.settings import Settings
 from tests.test_plan import (
     OTHER_PRINCIPAL,
@@ -121,6 +128,95 @@ def test_loop_guard_skips_failures_of_the_remediators_own_writes() -> None:
     assert someone.skip_reason is None
     unknown_me = decide([pull_finding()], restricted_ctx(caller=REMEDIATOR))
     assert unknown_me.skip_reason is None
+
+
+@pytest.mark.parametrize(
+    "settings, caller, reason",
+    [
+        (Settings(allowed_scopes=(f"/subscriptions/{SUB2}",)), None, "outside REMEDIATION_ALLOWED_SCOPES"),
+        (Settings(remediator_principal_id=REMEDIATOR), REMEDIATOR.upper(), "loop guard"),
+        (Settings(allowed_scopes=(f"/subscriptions/{SUB}",), remediator_principal_id=REMEDIATOR), OTHER_PRINCIPAL,
+         None),
+        (Settings(), REMEDIATOR, None),
+    ],
+)
+def test_early_refusal_decides_scope_and_loop_guard_from_the_signal_alone(
+    settings: Settings, caller: str | None, reason: str | None
+) -> None:
+    refusal = early_refusal(restricted_ctx(caller=caller).signal, settings)
+    assert (refusal is None) == (reason is None)
+    if reason:
+        assert reason in (refusal or "")
+
+
+# --- the kind of run: sweep, resume, replayed definition ---------------------------------------------
+
+
+def sweep_ctx(**kwargs: Any) -> Context:
+    ctx = restricted_ctx(**kwargs)
+    return replace(ctx, signal=replace(ctx.signal, schema="sweep"))
+
+
+def test_a_sweep_never_redeploys_but_still_fixes() -> None:
+    result = decide([pull_finding(), finding("ACI_API_VERSION_TOO_OLD")], sweep_ctx(api_version="2021-03-01"))
+    assert [(a.kind, a.status) for a in result.actions] == [("assign-role", "planned")]
+    assert [a.kind for a in result.to_apply] == ["assign-role"]
+    assert result.notes == (SWEEP_NOTE,)
+    assert decide([pull_finding()]).notes == ()  # only a sweep leaves the redeploy out
+
+
+def test_a_sweep_drops_a_redeploy_even_when_the_run_is_refused() -> None:
+    ctx = sweep_ctx(body=group_body(tags={"aci-remediation": "off"}))
+    result = decide([pull_finding()], ctx)
+    assert result.skip_reason and [a.kind for a in result.actions] == ["assign-role"]
+    assert result.notes == (SWEEP_NOTE,)
+
+
+def test_a_resumed_run_gets_the_redeploy_it_still_owes() -> None:
+    result = decide([], resume=True)
+    (redeploy,) = result.to_apply
+    assert (redeploy.kind, redeploy.cause, redeploy.target) == ("redeploy", "resume", GROUP_ID)
+    assert redeploy.params == {"apiVersion": "2023-05-01"}
+    assert decide([]).actions == ()  # without resume, nothing to do
+
+
+def test_a_resume_adds_no_second_redeploy_and_none_without_a_definition() -> None:
+    planned = decide([pull_finding()], resume=True)
+    assert [a.kind for a in planned.to_apply] == ["assign-role", "redeploy"]
+    assert next(a for a in planned.actions if a.kind == "redeploy").cause == ""
+    assert decide([], make_ctx(with_definition=False), resume=True).actions == ()
+
+
+def test_a_resumed_sweep_still_does_not_redeploy() -> None:
+    result = decide([], sweep_ctx(), resume=True)
+    assert result.actions == () and result.notes == (SWEEP_NOTE,)
+
+
+def test_a_replayed_definition_is_diagnosed_and_drives_no_write() -> None:
+    ctx = restricted_ctx(source="replay")
+    result = decide([pull_finding(), TRUSTED], ctx)
+    assert set(statuses(result).values()) == {"skipped"}
+    assert all(REPLAYED_DEFINITION_NOTE in a.detail for a in result.actions)
+    assert result.to_apply == () and result.skip_reason is None
+
+
+def test_a_replayed_proposal_is_not_deployed_either() -> None:
+    body = ambiguous_ctx_body()
+    result = decide([AMBIGUOUS], restricted_ctx(body=body, source="replay"), Settings(apply_definition_fixes=True))
+    assert statuses(result) == {"propose-definition": "planned", "redeploy": "skipped"}
+    assert REPLAYED_DEFINITION_NOTE in detail_of(result, "redeploy")
+    assert result.redeploy_definition is None and result.to_apply == ()
+
+
+def test_a_replayed_definition_may_drive_writes_when_the_setting_allows() -> None:
+    ctx = restricted_ctx(source="replay")
+    result = decide([pull_finding()], ctx, Settings(redeploy_replayed_definitions=True))
+    assert [a.kind for a in result.to_apply] == ["assign-role", "redeploy"]
+
+
+def test_a_dry_run_on_a_replayed_definition_lists_the_plan_as_before() -> None:
+    result = decide([pull_finding()], restricted_ctx(source="replay"), Settings(dry_run=True))
+    assert set(statuses(result).values()) == {"planned"} and result.to_apply == ()
 
 
 # --- per-action rules ---------------------------------------------------------------------------------

@@ -1,14 +1,22 @@
-"""Apply the gate's allowed fixes: exactly the writes the plan lists, each recorded with its outcome."""
+"""Apply the gate's allowed fixes: exactly the writes ``Gate.to_apply`` lists, each recorded with its outcome.
+
+:data:`APPLIERS` holds one applier per kind (``remediation.actions``) that writes before the
+redeploy; the redeploy is its own stage (``redeploy.py``).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
 
+from ..actions.assign_role import ASSIGN_ROLE
+from ..actions.enable_trusted_services import ENABLE_TRUSTED_SERVICES
 from ..model import Action
+from ..policy import Gate
 from .clients import AzureClients
 from .errors import describe, is_transient
 
@@ -46,15 +54,23 @@ def enable_trusted_services(clients: AzureClients, action: Action) -> Action:
                        retryable=is_transient(exc))
 
 
-APPLIERS = {"assign-role": assign_role, "enable-trusted-services": enable_trusted_services}
+Applier = Callable[[AzureClients, Action], Action]
+
+APPLIERS: dict[str, Applier] = {ASSIGN_ROLE.name: assign_role, ENABLE_TRUSTED_SERVICES.name: enable_trusted_services}
+"""Kind name → the applier of every writing kind but the redeploy."""
 
 
-def apply_actions(clients: AzureClients, actions: list[Action]) -> list[Action]:
-    """Run each planned write in order; redeploy and proposals are not writes of this stage."""
+def apply_actions(clients: AzureClients, decision: Gate) -> list[Action]:
+    """The gate's actions, with each write it allowed performed in order and its outcome recorded.
+
+    Only actions in ``decision.to_apply`` are written; the redeploy stays ``planned`` for its own
+    stage, and everything else is returned as the gate decided it.
+    """
+    allowed = decision.to_apply
     done: list[Action] = []
-    for action in actions:
+    for action in decision.actions:
         applier = APPLIERS.get(action.kind)
-        if applier is None or action.status != "planned":
+        if applier is None or action not in allowed:
             done.append(action)
             continue
         result = applier(clients, action)

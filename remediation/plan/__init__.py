@@ -16,8 +16,9 @@ Rules :func:`plan` adds around the planners:
   the proposals before it, and one proposal per group remains, listing every change.
 - Whenever something is to change and a definition exists, one ``redeploy`` of the group follows
   the fixes (unless a fix already planned one).
-- Actions are deduplicated and ordered the same way whatever the order of the findings:
-  role assignments, registry changes, proposals, redeploy.
+- Actions are deduplicated and ordered the same way whatever the order of the findings, by
+  their kind's ``order`` (``remediation.actions``): role assignments, registry changes,
+  proposals, redeploy.
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from remediation.actions import KINDS
+from remediation.actions.propose_definition import PROPOSE_DEFINITION
+from remediation.actions.redeploy import REDEPLOY
 from remediation.model import CURRENT_ACI_API_VERSION, MIN_IDENTITY_API_VERSION, Action, Context, Finding
 
 Planner = Callable[[Finding, Context], list[Action]]
-
-KIND_ORDER = ("assign-role", "enable-trusted-services", "propose-definition", "redeploy")
-CHANGING_KINDS = frozenset({"assign-role", "enable-trusted-services", "propose-definition"})
 
 
 @dataclass(frozen=True)
@@ -69,14 +71,14 @@ def plan(findings: Sequence[Finding], ctx: Context) -> list[Action]:
         if registered is None or (registered.automatic and not finding.fixable):
             continue
         for action in registered.planner(finding, working):
-            if action.kind == "propose-definition":
+            if action.kind == PROPOSE_DEFINITION.name:
                 action = _merge_proposal(planned, action)
                 working = _with_proposed_body(working, action)
             if _key(action) not in {_key(a) for a in planned}:
                 planned.append(action)
 
-    changes = any(a.kind in CHANGING_KINDS for a in planned)
-    if changes and ctx.definition is not None and not any(a.kind == "redeploy" for a in planned):
+    changes = any(a.kind in KINDS and KINDS[a.kind].needs_redeploy for a in planned)
+    if changes and ctx.definition is not None and not any(a.kind == REDEPLOY.name for a in planned):
         planned.append(redeploy_action(ctx))
     return sorted(planned, key=_order)
 
@@ -88,7 +90,7 @@ def redeploy_action(ctx: Context, *, api_version: str | None = None, cause: str 
         version = CURRENT_ACI_API_VERSION
     target = ctx.definition.resource_id if ctx.definition else ctx.signal.resource_id
     return Action(
-        kind="redeploy",
+        kind=REDEPLOY.name,
         target=target,
         detail=f"redeploy the container group with api-version {version}",
         params={"apiVersion": version},
@@ -98,7 +100,7 @@ def redeploy_action(ctx: Context, *, api_version: str | None = None, cause: str 
 
 def _merge_proposal(planned: list[Action], action: Action) -> Action:
     """Fold an earlier proposal for the same group into ``action`` (whose body already includes it)."""
-    earlier = next((a for a in planned if a.kind == "propose-definition" and _same(a.target, action.target)), None)
+    earlier = next((a for a in planned if a.kind == PROPOSE_DEFINITION.name and _same(a.target, action.target)), None)
     if earlier is None:
         return action
     planned.remove(earlier)
@@ -134,7 +136,8 @@ def _key(action: Action) -> tuple[str, str, str]:
 
 
 def _order(action: Action) -> tuple[int, str, str]:
-    rank = KIND_ORDER.index(action.kind) if action.kind in KIND_ORDER else len(KIND_ORDER)
+    kind = KINDS.get(action.kind)
+    rank = kind.order if kind else sys.maxsize  # an unknown kind last; the gate refuses it
     return (rank, action.target.lower(), json.dumps(action.params, sort_keys=True, default=str))
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from remediation.actions.assign_role import ACR_PULL_ROLE_GUID, ACR_PULL_ROLE_NAME, assign_role
 from remediation.model import Action, Context, Finding
 from remediation.plan import fix
-from remediation.plan.roles import ACR_PULL_ROLE_GUID, ACR_PULL_ROLE_NAME, assign_role, pull_targets
+from remediation.plan.pull_targets import pull_targets
 
 
 @fix("ACR_PULL_PERMISSION_MISSING", "Assign AcrPull to the credential's identity at exactly the registry's scope.")

@@ -6,9 +6,10 @@ repository role is granted instead, registry-wide (no repository condition), lik
 
 from __future__ import annotations
 
+from remediation.actions.assign_role import REPOSITORY_READER_ROLE_NAME, assign_role, repository_reader_guid
 from remediation.model import Action, Context, Finding
 from remediation.plan import fix
-from remediation.plan.roles import REPOSITORY_READER_ROLE_NAME, assign_role, pull_targets, repository_reader_guid
+from remediation.plan.pull_targets import pull_targets
 
 
 @fix(

@@ -6,11 +6,10 @@ they are. ``REMEDIATION_FIX_TRUSTED_SERVICES=false`` makes the policy gate refus
 
 from __future__ import annotations
 
+from remediation.actions import find_registry
+from remediation.actions.enable_trusted_services import ENABLE_TRUSTED_SERVICES, TRUSTED_SERVICES_PATCH
 from remediation.model import Action, Context, Finding
 from remediation.plan import fix
-from remediation.plan.roles import find_registry
-
-TRUSTED_SERVICES_PATCH = {"networkRuleBypassOptions": "AzureServices"}
 
 
 @fix(
@@ -20,7 +19,7 @@ TRUSTED_SERVICES_PATCH = {"networkRuleBypassOptions": "AzureServices"}
 def enable_trusted_services(finding: Finding, ctx: Context) -> list[Action]:
     return [
         Action(
-            kind="enable-trusted-services",
+            kind=ENABLE_TRUSTED_SERVICES.name,
             target=registry_id,
             detail=f"allow trusted Azure services (networkRuleBypassOptions=AzureServices) on {registry_id}",
             params=dict(TRUSTED_SERVICES_PATCH),

@@ -21,6 +21,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from remediation.actions.propose_definition import PROPOSE_DEFINITION
 from remediation.definition import REDACTED
 from remediation.errors import InputError
 from remediation.images import parse_image
@@ -208,7 +209,7 @@ def _propose(correction: Correction, summary: str) -> Callable[[Finding, Context
             version = CURRENT_ACI_API_VERSION
         return [
             Action(
-                kind="propose-definition",
+                kind=PROPOSE_DEFINITION.name,
                 target=ctx.definition.resource_id,
                 detail=summary,
                 params={

@@ -1,0 +1,42 @@
+"""``enable-trusted-services``: let trusted Azure services (ACI among them) past a registry's firewall.
+
+``params`` are exactly :data:`TRUSTED_SERVICES_PATCH`, the one property written; public access,
+IP rules and private endpoints stay as they are.
+"""
+
+from __future__ import annotations
+
+from remediation.actions import FixKind, declare, find_registry, is_registry_id
+from remediation.model import Action, Context
+
+TRUSTED_SERVICES_PATCH = {"networkRuleBypassOptions": "AzureServices"}
+
+
+def _invariant(action: Action, ctx: Context) -> str | None:
+    if action.params != TRUSTED_SERVICES_PATCH:
+        return f"enable-trusted-services may only write {TRUSTED_SERVICES_PATCH}, got {action.params}"
+    if find_registry(ctx, action.target) is None:
+        return f"{action.target} is not one of the container group's registries"
+    return None
+
+
+def _command(action: Action) -> str | None:
+    if action.params != TRUSTED_SERVICES_PATCH or not is_registry_id(action.target):
+        return None
+    parts = action.target.split("/")
+    return (
+        f"az acr update --subscription {parts[2]} --resource-group {parts[4]} --name {parts[8]} "
+        "--allow-trusted-services true"
+    )
+
+
+ENABLE_TRUSTED_SERVICES = declare(FixKind(
+    name="enable-trusted-services",
+    order=20,
+    target="registry",
+    writes=True,
+    needs_redeploy=True,
+    waits_for_propagation=True,
+    invariant=_invariant,
+    command=_command,
+))

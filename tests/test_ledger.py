@@ -1,4 +1,4 @@
-"""The durable ledger against a real Azurite: claims, attempts, cool-downs, reports, purge, snapshots.
+"""The durable ledger against a real Azurite: claims, leases, attempts, cool-downs, reports, purge, snapshots.
 
 Concurrency tests give every thread its own Ledger (its own clients), as separate function-app
 instances would have, all on one fresh table, so the table's creation on first use races too.
@@ -180,6 +180,26 @@ def test_claim_keys_resource_case_insensitively_and_fall_back_to_the_event_id(st
         ledger.claim(GROUP, None, owner="a", now=T0)
 
 
+# --- leases ------------------------------------------------------------------------------------------
+
+
+def test_a_lease_has_one_holder_until_it_expires_or_is_given_up(store: Store) -> None:
+    ledgers = [store.ledger() for _ in range(8)]
+    taken = concurrently(8, lambda i: ledgers[i].lease(GROUP, f"run-{i}", now=T0))
+    assert taken.count(True) == 1
+    holder = f"run-{taken.index(True)}"
+    ledger = ledgers[0]
+    assert ledger.lease(GROUP, "other", now=T0 + timedelta(minutes=1)) is False
+    assert ledger.lease(OTHER, "other", now=T0) is True  # leases are per group
+    assert ledger.lease(GROUP, holder, now=T0 + timedelta(minutes=10)) is True  # renewed by its holder
+    assert ledger.lease(GROUP, "other", now=T0 + timedelta(minutes=16)) is False  # the renewal counts
+    assert ledger.lease(GROUP, "other", now=T0 + timedelta(minutes=26)) is True  # expired: taken over
+    ledger.release_lease(GROUP, holder)  # no longer its lease: nothing happens
+    assert ledger.lease(GROUP, "third", now=T0 + timedelta(minutes=27)) is False
+    ledger.release_lease(GROUP, "other")
+    assert ledger.lease(GROUP, "third", now=T0 + timedelta(minutes=27)) is True
+
+
 # --- attempts, cool-downs, storms --------------------------------------------------------------------
 
 
@@ -336,6 +356,17 @@ def test_purge_removes_what_is_past_retention_and_keeps_the_rest(store: Store) -
     assert ledger.last_snapshot(GROUP) == {"location": "eastus"}
     assert ledger.purge(now=T0) == {}  # nothing left to do
     assert ledger.purge(older_than_days=0, now=T0) == {"report": 2, "attempt": 1}
+
+
+def test_purge_removes_crashed_leases_and_keeps_live_ones(store: Store) -> None:
+    ledger = store.ledger()
+    assert ledger.lease(GROUP, "crashed", now=T0 - timedelta(hours=1))  # never given up
+    assert ledger.lease(OTHER, "alive", now=T0 - timedelta(minutes=1))
+
+    assert ledger.purge(now=T0) == {"lease": 1}
+    assert [row["ResourceId"] for row in store.rows("lease-")] == [OTHER]
+    assert ledger.lease(OTHER, "someone", now=T0) is False  # the live lease still holds
+    assert ledger.purge(older_than_days=0, now=T0) == {}  # whatever the retention
 
 
 def test_retention_days_are_configurable(store: Store) -> None:

@@ -4,7 +4,8 @@
 - reports and snapshots (:mod:`.reports`): what the app keeps;
 - noise control (:mod:`.noise`): fix attempts, cool-downs and storms.
 
-Everything lives in one Azure Table
+A run reaches the ledger through its journal (:class:`LedgerJournal`, the ledger's
+:class:`remediation.journal.RunJournal`). Everything lives in one Azure Table
 (``RemediationLedger`` by default), each kind of row in its own partitions, plus a blob container
 (``remediation-reports``) for texts too large for a table property:
 
@@ -51,6 +52,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
 from .coordination import Claim, ClaimLost, ClaimStatus, Coordination
+from .journal import LedgerJournal
 from .noise import NoiseControl
 from .reports import Reports
 from .store import (
@@ -68,7 +70,7 @@ from .store import (
 
 __all__ = [
     "DEFAULT_CLAIM_TTL", "DEFAULT_REPORTS_CONTAINER", "DEFAULT_RETENTION_DAYS", "DEFAULT_TABLE", "INLINE_LIMIT",
-    "Claim", "ClaimLost", "ClaimStatus", "Ledger", "LedgerError", "resource_hash",
+    "Claim", "ClaimLost", "ClaimStatus", "Ledger", "LedgerError", "LedgerJournal", "resource_hash",
 ]
 
 

@@ -3,7 +3,6 @@ cool-down, and the storm count of all notifications asked for."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,10 +36,6 @@ class NoiseControl(Store):
             select=["RowKey"],
         )
         return sum(1 for _ in rows)
-
-    def attempts_counter(self, minutes: int) -> Callable[[str], int]:
-        """``Engine.attempts_in_window``: the attempts on a resource in the last ``minutes``."""
-        return lambda resource_id: self.attempts_in_window(resource_id, minutes)
 
     def notify_allowed(self, resource_id: str, cooldown_minutes: int, now: datetime | None = None) -> bool:
         """Whether this caller may notify about ``resource_id`` now; True for one caller per cool-down.

@@ -24,6 +24,7 @@ from .azure.redeploy import RedeployOptions, deployable_body, redeploy
 from .checks import is_image_pull_error, run_checks
 from .definition import parse_definition
 from .errors import InputError
+from .journal import NoJournal, RunJournal
 from .model import Action, Context, FailureSignal, Finding, RedeployResult, Skip, Trigger
 from .plan import plan
 from .policy import Gate, early_refusal, gate
@@ -41,18 +42,10 @@ class Engine:
     settings: Settings
     gather_options: GatherOptions = field(default_factory=GatherOptions)
     redeploy_options: RedeployOptions = field(default_factory=RedeployOptions)
-    attempts_in_window: Callable[[str], int] = lambda resource_id: 0
-    """How many fix attempts the ledger recorded for this group in the policy window."""
+    journal: RunJournal = field(default_factory=NoJournal)
+    """What the run records as it goes (heartbeats, attempts, the ``"fixed"`` checkpoint, the last
+    known good): the service's journal keeps it in the ledger; the default records nothing."""
     progress: Progress | None = None
-    checkpoint: Callable[[str], None] | None = None
-    """Called with ``"fixed"`` once fixes are applied and before the redeploy, so a run that dies
-    in between can be resumed (the ledger records it on the claim)."""
-    on_redeployed: Callable[[str, dict[str, Any]], None] | None = None
-    """Called with (resource id, deployed body) after a verified redeploy: the last known good."""
-    heartbeat: Callable[[], None] | None = None
-    """Called between stages and during long waits, so the ledger can keep the run's claim alive."""
-    before_writes: Callable[[], None] | None = None
-    """Called once before the first write, so the attempt counts even if the run then dies."""
 
     def run(self, item: FailureSignal | Skip, *, trigger: Trigger, resume_redeploy: bool = False) -> dict[str, Any]:
         """One remediation run; always returns a contract report (``failed`` when it could not finish).
@@ -89,8 +82,7 @@ class _Run:
         finally:
             took = time.monotonic() - t0
             self.timings[name] = self.timings.get(name, 0.0) + took
-            if self.engine.heartbeat:
-                self.engine.heartbeat()
+            self.engine.journal.heartbeat()
             signal = self.item if isinstance(self.item, FailureSignal) else None
             log.info("stage %s: %s", name, info["summary"], extra={
                 "stage": name, "seconds": round(took, 3),
@@ -125,10 +117,8 @@ class _Run:
 
     def _pipeline(self, signal: FailureSignal) -> dict[str, Any]:
         with self.stage("context") as st:
-            options = self.engine.gather_options
-            if self.engine.heartbeat:
-                beat, wait = self.engine.heartbeat, options.sleep
-                options = replace(options, sleep=lambda seconds: (beat(), wait(seconds))[1])
+            beat, wait = self.engine.journal.heartbeat, self.engine.gather_options.sleep
+            options = replace(self.engine.gather_options, sleep=lambda seconds: (beat(), wait(seconds))[1])
             gatherer = Gatherer(self.engine.clients, options)
             try:
                 ctx = gatherer.gather(signal)
@@ -161,7 +151,7 @@ class _Run:
             st["summary"] = ", ".join(f.code for f in findings) or "no cause found"
         with self.stage("plan") as st:
             decision = gate(plan(findings, ctx), ctx, findings, self.settings, resume=self.resume,
-                            attempts_in_window=self.engine.attempts_in_window(signal.resource_id))
+                            attempts_in_window=self.engine.journal.attempts_in_window(signal.resource_id))
             self.notes.extend(decision.notes)
             st["summary"] = (f"{len(decision.to_apply)} change(s) allowed of {len(decision.actions)} planned"
                              + (f"; skipped: {decision.skip_reason}" if decision.skip_reason else ""))
@@ -171,14 +161,14 @@ class _Run:
             return self.report(actions=decision.actions, skip_reason=decision.skip_reason, **common)
         if decision.dry_run:
             return self.report(findings=findings, actions=decision.actions, dry_run=True, **common)
-        if self.engine.before_writes and decision.to_apply:
-            self.engine.before_writes()
+        if decision.to_apply:
+            self.engine.journal.record_attempt(signal.resource_id)
 
         with self.stage("apply") as st:
             applied = apply_actions(self.engine.clients, decision)
             st["summary"] = "; ".join(f"{a.kind} {a.status}" for a in applied if a.kind != REDEPLOY.name) or "nothing"
-        if self.engine.checkpoint and any(a.status == "applied" for a in applied):
-            self.engine.checkpoint("fixed")
+        if any(a.status == "applied" for a in applied):
+            self.engine.journal.checkpoint("fixed")
         result, applied = self._redeploy(ctx, findings, applied, decision)
         final = [_settle(a) for a in applied]
         report = self.report(findings=findings, actions=final, redeploy=result, **common)
@@ -209,13 +199,12 @@ class _Run:
             options = replace(self.engine.redeploy_options, retry_on_propagation=wrote,
                               budget_seconds=min(self.engine.redeploy_options.budget_seconds,
                                                  float(self.settings.redeploy_budget_seconds)))
-            if self.engine.heartbeat:
-                beat, tell = self.engine.heartbeat, options.progress
-                options = replace(options, progress=lambda line: (beat(), tell(line) if tell else None)[1])
+            beat, tell = self.engine.journal.heartbeat, options.progress
+            options = replace(options, progress=lambda line: (beat(), tell(line) if tell else None)[1])
             result = redeploy(self.engine.clients, definition, options)
             st["summary"] = f"{result.status} after {result.attempts} attempt(s) {result.detail}".strip()
-        if result.status == "succeeded" and self.engine.on_redeployed:
-            self.engine.on_redeployed(definition.resource_id, deployable_body(definition))
+        if result.status == "succeeded":
+            self.engine.journal.redeployed(definition.resource_id, deployable_body(definition))
         status = {"succeeded": "applied", "failed": "failed", "skipped": "skipped"}[result.status]
         return result, [replace(a, status=status, detail=f"{a.detail}: {result.detail}") if a in wanted else a  # type: ignore[arg-type]
                         for a in actions]

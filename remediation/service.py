@@ -5,9 +5,10 @@ process, built by :func:`get_service` from app settings (tests hand in their own
 :func:`set_service`).
 
 Delivery is at least once and the app scales out, so every run is claimed in the ledger first
-(keyed by the failed write's correlation id): redeliveries and concurrent instances see the
-claim and skip. A run whose failure a retry may clear is released and raised, so the queue
-redelivers it; on the last delivery its failed report is kept instead.
+(keyed by the failed write's correlation id) by its journal (:class:`LedgerJournal`, which holds
+the claim for the run): redeliveries and concurrent instances see the claim and skip. A run
+whose failure a retry may clear is released and raised, so the queue redelivers it; on the last
+delivery its failed report is kept instead.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import TokenCredential
@@ -29,7 +30,8 @@ from . import telemetry
 from .azure.errors import describe
 from .definition import redact
 from .errors import InputError
-from .ledger import Claim, ClaimLost, Ledger
+from .journal import NoJournal, RunJournal
+from .ledger import Ledger, LedgerJournal
 from .model import FailureSignal, Skip, Trigger
 from .notify import Notifier
 from .report import validate_report
@@ -112,33 +114,15 @@ class Service:
             budget_seconds=float(settings.redeploy_budget_seconds))
         return cls(settings, clients, ledger, notifier, gather, redeploy, **options)
 
-    def _engine(self, settings: Settings, claim: Claim | None = None,
-                holder: dict[str, Claim | None] | None = None, lease_owner: str | None = None) -> Engine:
-        """An engine for one run; ``holder["claim"]`` follows the claim as checkpoints renew it."""
+    def _engine(self, settings: Settings, journal: RunJournal | None = None) -> Engine:
+        """An engine for one run, recording in ``journal`` (none: a run that records nothing)."""
         from .engine import Engine
 
-        holder = holder if holder is not None else {"claim": claim}
+        return Engine(self.clients, settings, gather_options=self.gather_options,
+                      redeploy_options=self.redeploy_options, journal=journal or NoJournal())
 
-        def checkpoint(stage: str) -> None:
-            current = holder["claim"]
-            if current is not None:
-                holder["claim"] = self.ledger.mark(current, stage)
-
-        def heartbeat() -> None:
-            current = holder["claim"]
-            if current is not None and current.expires_at - datetime.now(UTC) < self.ledger.claim_ttl / 2:
-                holder["claim"] = self.ledger.extend(current)
-                if lease_owner:
-                    self.ledger.lease(current.resource_id, lease_owner)
-
-        return Engine(
-            self.clients, settings, gather_options=self.gather_options, redeploy_options=self.redeploy_options,
-            attempts_in_window=self.ledger.attempts_counter(settings.attempt_window_minutes),
-            checkpoint=checkpoint if claim else None,
-            heartbeat=heartbeat if claim else None,
-            before_writes=(lambda: self.ledger.record_attempt(claim.resource_id)) if claim else None,
-            on_redeployed=self.ledger.save_snapshot,
-        )
+    def _journal(self, settings: Settings) -> LedgerJournal:
+        return LedgerJournal(self.ledger, owner=self.owner, attempt_window_minutes=settings.attempt_window_minutes)
 
     # -- one run ------------------------------------------------------------------------------
 
@@ -147,72 +131,51 @@ class Service:
         """Claim, run, notify, store. Raises :class:`TransientFailure` when a retry should follow."""
         settings = self.settings.with_overrides({"REMEDIATION_DRY_RUN": "true"}) if dry_run else self.settings
         if isinstance(item, Skip):
-            report = self._engine(settings, None).run(item, trigger=trigger)
+            report = self._engine(settings).run(item, trigger=trigger)
             report["id"] = self.ledger.save_report(report)
             return report
-        claim: Claim | None = None
+        journal = self._journal(settings)
         if not settings.dry_run:  # a dry run writes nothing, so it needs no claim
-            key_event = item.event_id or (None if item.correlation_id else f"run-{uuid.uuid4()}")
-            claim = self.ledger.claim(item.resource_id, item.correlation_id, owner=self.owner, event_id=key_event,
-                                      force=force)
-            if claim is None:
+            if not journal.claim(item, force=force):
                 log.info("duplicate delivery skipped", extra={"resourceId": item.resource_id,
                                                               "correlationId": item.correlation_id})
-                return self._engine(settings, None).run(
+                return self._engine(settings).run(
                     Skip("this failure is already being remediated, or was (duplicate delivery)", item.resource_id),
                     trigger=trigger)
-        lease_owner = f"{self.owner}:{uuid.uuid4().hex[:8]}" if claim else None
-        if claim and lease_owner and not self.ledger.lease(item.resource_id, lease_owner):
-            self.ledger.abandon(claim)
-            busy = "another remediation of this container group is running"
-            if not final_attempt:
-                raise TransientFailure({"error": busy})
-            return self._engine(settings, None).run(Skip(busy, item.resource_id), trigger=trigger)
+            if not journal.lease():
+                journal.release()
+                busy = "another remediation of this container group is running"
+                if not final_attempt:
+                    raise TransientFailure({"error": busy})
+                return self._engine(settings).run(Skip(busy, item.resource_id), trigger=trigger)
         try:
-            return self._run(item, settings, trigger, claim, lease_owner, final_attempt)
+            return self._run(item, settings, trigger, journal, final_attempt)
         finally:
-            if lease_owner:
-                self.ledger.release_lease(item.resource_id, lease_owner)
+            journal.close()
 
-    def _run(self, item: FailureSignal, settings: Settings, trigger: Trigger, claim: Claim | None,
-             lease_owner: str | None, final_attempt: bool) -> dict[str, Any]:
-        holder: dict[str, Claim | None] = {"claim": claim}
-        engine = self._engine(settings, claim, holder, lease_owner)
+    def _run(self, item: FailureSignal, settings: Settings, trigger: Trigger, journal: LedgerJournal,
+             final_attempt: bool) -> dict[str, Any]:
         try:
-            report = engine.run(item, trigger=trigger,
-                                resume_redeploy=bool(claim and claim.previous_stage == "fixed"))
+            report = self._engine(settings, journal).run(item, trigger=trigger,
+                                                         resume_redeploy=journal.resumes_after_fix)
         except Exception as exc:  # the engine reports what it expects; this is what it did not
             log.exception("remediation run broke off", extra={"resourceId": item.resource_id,
                                                               "correlationId": item.correlation_id})
-            if claim:
-                self.ledger.abandon(holder["claim"] or claim)
+            journal.release()
             if not final_attempt:
                 raise TransientFailure({"error": f"the run broke off: {type(exc).__name__}"}) from exc
-            report = self._engine(settings, None).failed(item, trigger=trigger,
-                                                         error=f"the run broke off: {describe(exc)}")
-            holder["claim"] = None
-        claim = holder["claim"]
+            report = self._engine(settings).failed(item, trigger=trigger, error=f"the run broke off: {describe(exc)}")
         if report.get("retryable") and not final_attempt:
-            if claim:
-                self.ledger.abandon(claim)
+            journal.release()
             raise TransientFailure(report)
         if report["outcome"] != "skipped":
             report["notifications"] = self.notifier.send(report)
             validate_report(report)
-        report["id"] = self._store(claim, report)
+        report["id"] = journal.complete(report)
         telemetry.record_report(report, event_time=item.event_time)
         log.info("remediation finished", extra={"resourceId": item.resource_id, "outcome": report["outcome"],
                                                 "correlationId": item.correlation_id, "reportId": report["id"]})
         return report
-
-    def _store(self, claim: Claim | None, report: dict[str, Any]) -> str:
-        if claim is None:
-            return self.ledger.save_report(report)
-        try:
-            return self.ledger.complete(claim, report)
-        except ClaimLost as lost:
-            log.warning("claim taken over while running; report kept as %s", lost.report_id)
-            return lost.report_id
 
     # -- triggers -----------------------------------------------------------------------------
 
@@ -296,7 +259,7 @@ class Service:
         for item in items:
             if isinstance(item, Skip):
                 continue
-            report = self._engine(self.settings, None).failed(item, trigger=trigger, error=why)
+            report = self._engine(self.settings).failed(item, trigger=trigger, error=why)
             report["notifications"] = self.notifier.send(report)
             validate_report(report)
             report["id"] = self.ledger.save_report(report)

@@ -1,4 +1,5 @@
-"""The durable ledger against a real Azurite: claims, attempts, cool-downs, reports, purge, snapshots.
+"""The durable ledger against a real Azurite: claims, leases, a run's journal, attempts, cool-downs,
+reports, purge, snapshots.
 
 Concurrency tests give every thread its own Ledger (its own clients), as separate function-app
 instances would have, all on one fresh table, so the table's creation on first use races too.
@@ -11,6 +12,7 @@ import random
 import re
 import string
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +24,9 @@ import pytest
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
-from remediation.ledger import Claim, ClaimLost, Ledger, LedgerError, resource_hash
-from remediation.model import Finding
+from remediation.journal import NoJournal
+from remediation.ledger import Claim, ClaimLost, Ledger, LedgerError, LedgerJournal, resource_hash
+from remediation.model import FailureSignal, Finding
 from remediation.report import build_report
 
 from . import azurite as azurite_helper
@@ -180,6 +183,109 @@ def test_claim_keys_resource_case_insensitively_and_fall_back_to_the_event_id(st
         ledger.claim(GROUP, None, owner="a", now=T0)
 
 
+# --- leases ------------------------------------------------------------------------------------------
+
+
+def test_a_lease_has_one_holder_until_it_expires_or_is_given_up(store: Store) -> None:
+    ledgers = [store.ledger() for _ in range(8)]
+    taken = concurrently(8, lambda i: ledgers[i].lease(GROUP, f"run-{i}", now=T0))
+    assert taken.count(True) == 1
+    holder = f"run-{taken.index(True)}"
+    ledger = ledgers[0]
+    assert ledger.lease(GROUP, "other", now=T0 + timedelta(minutes=1)) is False
+    assert ledger.lease(OTHER, "other", now=T0) is True  # leases are per group
+    assert ledger.lease(GROUP, holder, now=T0 + timedelta(minutes=10)) is True  # renewed by its holder
+    assert ledger.lease(GROUP, "other", now=T0 + timedelta(minutes=16)) is False  # the renewal counts
+    assert ledger.lease(GROUP, "other", now=T0 + timedelta(minutes=26)) is True  # expired: taken over
+    ledger.release_lease(GROUP, holder)  # no longer its lease: nothing happens
+    assert ledger.lease(GROUP, "third", now=T0 + timedelta(minutes=27)) is False
+    ledger.release_lease(GROUP, "other")
+    assert ledger.lease(GROUP, "third", now=T0 + timedelta(minutes=27)) is True
+
+
+# --- a run's journal ---------------------------------------------------------------------------------
+
+SIGNAL = FailureSignal(GROUP, "00000000-0000-0000-0000-000000000001", "rg", "app", correlation_id="corr-1")
+
+
+def test_a_journal_holds_its_runs_claim_and_lease_and_renews_both_at_half_life(store: Store) -> None:
+    ledger = store.ledger(claim_ttl=timedelta(seconds=1))
+    journal = LedgerJournal(ledger, owner="a", attempt_window_minutes=60)
+    assert journal.claim(SIGNAL) and journal.lease()
+    assert not journal.resumes_after_fix
+    [claim], [lease] = store.rows("claim-"), store.rows("lease-")
+    journal.heartbeat()  # a fresh claim needs no renewal
+    assert store.rows("claim-")[0]["ExpiresAt"] == claim["ExpiresAt"]
+    time.sleep(0.6)  # past half the TTL
+    journal.heartbeat()
+    assert store.rows("claim-")[0]["ExpiresAt"] > claim["ExpiresAt"]
+    assert store.rows("lease-")[0]["ExpiresAt"] > lease["ExpiresAt"]
+    assert not LedgerJournal(ledger, owner="b", attempt_window_minutes=60).claim(SIGNAL)
+
+    journal.checkpoint("fixed")  # with the claim as renewed: its ETag changed
+    assert store.rows("claim-")[0]["Stage"] == "fixed"
+    journal.record_attempt(GROUP)
+    assert journal.attempts_in_window(GROUP) == 1
+    journal.redeployed(GROUP, {"location": "eastus"})
+    assert ledger.last_snapshot(GROUP) == {"location": "eastus"}
+    report_id = journal.complete(report())
+    [done] = store.rows("claim-")
+    assert done["Status"] == "done" and done["ReportId"] == report_id
+    assert ledger.get_report(report_id) is not None
+    journal.close()
+    assert store.rows("lease-") == []
+
+
+def test_a_journal_resumes_a_run_that_died_after_its_fixes_and_can_give_the_claim_back(store: Store) -> None:
+    ledger = store.ledger()
+    dead = ledger.claim(GROUP, "corr-1", owner="dead", now=T0)
+    assert dead is not None
+    ledger.mark(dead, "fixed", now=T0)  # then the worker died; its claim expired long ago
+    journal = LedgerJournal(ledger, owner="b", attempt_window_minutes=60)
+    assert journal.claim(SIGNAL) and journal.resumes_after_fix
+    journal.release()
+    assert store.rows("claim-")[0]["Status"] == "released"
+    assert LedgerJournal(ledger, owner="c", attempt_window_minutes=60).claim(SIGNAL)  # at once
+
+
+def test_a_journal_whose_claim_was_taken_over_still_stores_its_report(store: Store) -> None:
+    ledger = store.ledger()
+    journal = LedgerJournal(ledger, owner="slow", attempt_window_minutes=60)
+    assert journal.claim(SIGNAL)
+    taker = ledger.claim(GROUP, "corr-1", owner="taker", now=datetime.now(UTC) + timedelta(minutes=16))
+    assert taker is not None
+    with pytest.raises(ClaimLost):
+        journal.checkpoint("fixed")
+    report_id = journal.complete(report())
+    assert ledger.get_report(report_id) is not None
+    [row] = store.rows("claim-")
+    assert row["Owner"] == "taker" and row["Status"] == "running"
+
+
+def test_a_journal_without_a_claim_counts_attempts_and_stores_the_report(store: Store) -> None:
+    ledger = store.ledger()
+    ledger.record_attempt(GROUP)
+    journal = LedgerJournal(ledger, owner="dry-run", attempt_window_minutes=60)
+    assert journal.attempts_in_window(GROUP) == 1  # a dry run shows the gate's real answer
+    journal.heartbeat()
+    journal.checkpoint("fixed")
+    report_id = journal.complete(report())
+    assert ledger.get_report(report_id) is not None
+    assert store.rows("claim-") == [] and store.rows("lease-") == []
+    with pytest.raises(RuntimeError, match="after claiming"):
+        journal.lease()
+
+
+def test_no_journal_records_nothing_and_lets_every_run_own_its_failure() -> None:
+    journal = NoJournal()
+    assert journal.claim(SIGNAL) and journal.lease() and not journal.resumes_after_fix
+    journal.heartbeat()
+    journal.record_attempt(GROUP)
+    journal.checkpoint("fixed")
+    assert journal.attempts_in_window(GROUP) == 0
+    assert journal.complete(report()) is None
+
+
 # --- attempts, cool-downs, storms --------------------------------------------------------------------
 
 
@@ -197,13 +303,13 @@ def test_attempts_are_counted_in_their_window_only(store: Store) -> None:
     assert ledger.attempts_in_window(OTHER, 60, T0) == 1
 
 
-def test_attempts_counter_serves_the_engine_with_the_current_time(store: Store) -> None:
+def test_the_journal_counts_attempts_for_the_engine_with_the_current_time(store: Store) -> None:
     ledger = store.ledger()
-    counter = ledger.attempts_counter(60)
-    assert counter(GROUP) == 0
+    journal = LedgerJournal(ledger, owner="a", attempt_window_minutes=60)
+    assert journal.attempts_in_window(GROUP) == 0
     ledger.record_attempt(GROUP)
     ledger.record_attempt(GROUP, datetime.now(UTC) - timedelta(hours=2))
-    assert counter(GROUP) == 1
+    assert journal.attempts_in_window(GROUP) == 1
 
 
 def test_twenty_concurrent_notifiers_send_one_message_per_cool_down(store: Store) -> None:
@@ -336,6 +442,17 @@ def test_purge_removes_what_is_past_retention_and_keeps_the_rest(store: Store) -
     assert ledger.last_snapshot(GROUP) == {"location": "eastus"}
     assert ledger.purge(now=T0) == {}  # nothing left to do
     assert ledger.purge(older_than_days=0, now=T0) == {"report": 2, "attempt": 1}
+
+
+def test_purge_removes_crashed_leases_and_keeps_live_ones(store: Store) -> None:
+    ledger = store.ledger()
+    assert ledger.lease(GROUP, "crashed", now=T0 - timedelta(hours=1))  # never given up
+    assert ledger.lease(OTHER, "alive", now=T0 - timedelta(minutes=1))
+
+    assert ledger.purge(now=T0) == {"lease": 1}
+    assert [row["ResourceId"] for row in store.rows("lease-")] == [OTHER]
+    assert ledger.lease(OTHER, "someone", now=T0) is False  # the live lease still holds
+    assert ledger.purge(older_than_days=0, now=T0) == {}  # whatever the retention
 
 
 def test_retention_days_are_configurable(store: Store) -> None:

@@ -11,19 +11,17 @@ from typing import Any
 
 import pytest
 
+from remediation.checks import causes
 from sandbox import ScenarioError, load_scenario, rbac
 from sandbox.scenario import DEFAULT_SCENARIO, SCENARIO_DIR, bundled_scenarios
+from tests import contract
 
 FILES = bundled_scenarios()
 REMEDIATOR = "bbbbbbbb-0000-0000-0000-000000000001"
 
-# CONTRACT.md §1 and §2: the codes and outcomes outside checks rely on.
-CAUSE_CODES = {
-    "ACI_API_VERSION_TOO_OLD", "ACI_CREDENTIAL_AMBIGUOUS", "ACI_IDENTITY_NOT_ATTACHED",
-    "ACI_SYSTEM_IDENTITY_UNSUPPORTED", "ACI_CREDENTIAL_SERVER_MISSING", "ACI_VNET_UNSUPPORTED",
-    "ACI_WINDOWS_UNSUPPORTED", "ACR_PULL_PERMISSION_MISSING", "ACR_ABAC_REPOSITORY_PERMISSIONS",
-    "ACR_TRUSTED_SERVICES_DISABLED", "ACR_NOT_FOUND", "ACR_IMAGE_NOT_FOUND", "UNKNOWN",
-}
+# CONTRACT.md §1 and §2: the codes and outcomes outside checks rely on; the codes are the app's
+# registry, which the contract test below holds to the contract's table.
+CAUSE_CODES = {cause.code for cause in causes()}
 # The contract's table now also lists the causes of the current Azure documentation, which issue 10
 # ("Diagnose Azure as it is today") adds to the app; until then they are named here, so the test
 # still fails on any other drift between the app and the contract, and on these once they land.
@@ -41,8 +39,6 @@ REMEDIATOR_ACTIONS = {
 }
 REGISTRY_KEYS = {"loginServer", "networkRuleSet", "publicNetworkAccess", "networkRuleBypassOptions",
                  "roleAssignmentMode", "privateEndpointConnections", "anonymousPullEnabled"}
-# CI clones the repo beside shared/, as the developers have it
-CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "CONTRACT.md"
 
 
 def _raw(path: Path) -> dict[str, Any]:
@@ -180,13 +176,11 @@ def test_images_match_the_expected_diagnosis(path: Path) -> None:
 def test_every_contract_cause_code_is_exercised() -> None:
     seen = {code for path in FILES for code in _raw(path)["expect"]["causes"]}
     assert seen == CAUSE_CODES
-    if CONTRACT.is_file():  # the constant above must follow the contract's table
-        section = CONTRACT.read_text(encoding="utf-8").split("## 1.", 1)[1].split("## 2.", 1)[0]
-        table = set(re.findall(r"^\| `([A-Z_]+)` \|", section, re.MULTILINE))
+    if contract.CONTRACT.is_file():  # the registered codes must follow the contract's table
+        table = set(contract.cause_table())
         assert table - CONTRACT_PENDING == CAUSE_CODES - CONTRACT_RETIRED
         assert not CONTRACT_PENDING & CAUSE_CODES, "a pending code has landed: drop it from CONTRACT_PENDING"
-        retired = section.split("Retired codes", 1)[1].split("\n\n", 1)[0]
-        assert set(re.findall(r"`([A-Z_]+)`", retired)) == CONTRACT_RETIRED
+        assert set(contract.retired_codes()) == CONTRACT_RETIRED
 
 
 def test_some_scenarios_have_two_causes_and_every_outcome_but_failed_appears() -> None:

@@ -1,14 +1,20 @@
 """Checks: one file per cause code, each a pure function from a :class:`Context` to findings.
 
-A check is registered with the :func:`check` decorator, the way ruff registers rules::
+A check is registered with the :func:`check` decorator, the way ruff registers rules; the
+registration declares the cause once, and the check builds its findings with the ``finding``
+factory it is handed (code, fixability, source and ``documents`` evidence filled in)::
 
-    @check("ACR_TRUSTED_SERVICES_DISABLED", "The registry is network-restricted and ...")
-    def trusted_services_disabled(ctx: Context) -> list[Finding]: ...
+    @check("ACR_TRUSTED_SERVICES_DISABLED", "The registry is network-restricted and ...",
+           rank=100, fixable=True, source="troubleshooting guide")
+    def trusted_services_disabled(ctx: Context, finding: FindingFactory) -> list[Finding]:
+        return [finding(f"Registry {name} is network-restricted ...", {"registryId": ...})]
 
-:func:`all_checks` returns them in the order of the contract's cause table (``CHECK_MODULES``),
-whatever order they were imported in; :func:`run_checks` runs them all. Checks never call Azure,
-and a check whose data is missing (an identity that could not be read, assignments that could not
-be listed) does not fire: the gatherer has put the reason in ``ctx.notes``.
+Adding a module here adds a check; the package imports every module in it. :func:`all_checks`
+returns them by ``rank`` (the contract's cause table order, whatever order they were imported
+in); :func:`run_checks` runs them all and falls back to :data:`UNKNOWN` for an image-pull
+failure that none explains; :func:`causes` lists every code a report can carry. Checks never call
+Azure, and a check whose data is missing (an identity that could not be read, assignments that
+could not be listed) does not fire: the gatherer has put the reason in ``ctx.notes``.
 
 Evidence keys read by the plan stage: ``registryId``, ``loginServer``, ``principalId``,
 ``identity`` (pull permission and ABAC), ``repositories`` (ABAC), ``registryId`` (trusted
@@ -18,7 +24,8 @@ services), ``credentialIndex`` (definition causes); every finding also lists ``d
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import pkgutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +40,10 @@ from remediation.model import (
     RoleAssignment,
 )
 
-CheckFunction = Callable[[Context], list[Finding]]
+FindingFactory = Callable[[str, dict[str, Any]], Finding]
+"""``finding(summary, evidence)``: a finding of the check's cause, handed to the check."""
+
+CheckFunction = Callable[[Context, FindingFactory], list[Finding]]
 
 TROUBLESHOOTING_GUIDE = (
     "https://learn.microsoft.com/troubleshoot/azure/azure-container-instances/management/"
@@ -61,68 +71,6 @@ def is_image_pull_error(code: str, message: str) -> bool:
         return "imageregistrycredentials" in message.lower()
     return code in IMAGE_PULL_ERROR_CODES
 
-CHECK_MODULES = (
-    "api_version_too_old",
-    "credential_ambiguous",
-    "identity_not_attached",
-    "system_identity_unsupported",
-    "credential_server_missing",
-    "vnet_unsupported",
-    "windows_unsupported",
-    "acr_pull_permission_missing",
-    "abac_repository_permissions",
-    "trusted_services_disabled",
-    "registry_not_found",
-    "image_not_found",
-    "unknown",
-)
-"""The modules of this package, in the order of the contract's cause table; ``unknown`` is last."""
-
-
-@dataclass(frozen=True)
-class Check:
-    """A registered check: its cause code, what it looks for, and the function."""
-
-    code: str
-    doc: str
-    run: CheckFunction
-
-
-_REGISTERED: dict[str, Check] = {}
-
-
-def check(code: str, doc: str) -> Callable[[CheckFunction], CheckFunction]:
-    """Register the decorated function as the check for ``code`` (one check per code)."""
-
-    def register(function: CheckFunction) -> CheckFunction:
-        existing = _REGISTERED.get(code)
-        if existing is not None and existing.run.__qualname__ != function.__qualname__:
-            raise ValueError(f"two checks registered for {code}")
-        _REGISTERED[code] = Check(code, doc, function)
-        return function
-
-    return register
-
-
-def all_checks() -> list[Check]:
-    """Every check, in the order of ``CHECK_MODULES`` (checks registered from elsewhere last)."""
-    for module in CHECK_MODULES:
-        importlib.import_module(f"{__name__}.{module}")
-
-    def position(registered: Check) -> int:
-        module = registered.run.__module__.rsplit(".", 1)[-1]
-        return CHECK_MODULES.index(module) if module in CHECK_MODULES else len(CHECK_MODULES)
-
-    return sorted(_REGISTERED.values(), key=position)
-
-
-def run_checks(ctx: Context) -> list[Finding]:
-    """All findings for ``ctx``, check by check in the documented order."""
-    return [finding for registered in all_checks() for finding in registered.run(ctx)]
-
-
-# --- what several checks read ----------------------------------------------------------------
-
 
 def document(title: str, *, lists_cause: bool = True, note: str = "") -> dict[str, Any]:
     """A document entry for a finding's ``documents`` evidence."""
@@ -131,6 +79,133 @@ def document(title: str, *, lists_cause: bool = True, note: str = "") -> dict[st
     if note:
         entry["note"] = note
     return entry
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cause:
+    """A cause code as reports carry it: what it means, whether it is fixed, which documents list it."""
+
+    code: str
+    doc: str
+    fixable: bool
+    source: str
+    """The document the cause comes from (``troubleshooting guide``, ``current docs``)."""
+    documents: tuple[dict[str, Any], ...]
+
+    def finding(self, summary: str, evidence: dict[str, Any]) -> Finding:
+        """A finding of this cause: ``evidence`` followed by the cause's ``documents``."""
+        return Finding(
+            code=self.code,
+            summary=summary,
+            evidence={**evidence, "documents": [dict(entry) for entry in self.documents]},
+            fixable=self.fixable,
+            source=self.source,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check(Cause):
+    """A registered check: its cause, its place in a report, and the function that looks for it."""
+
+    rank: int
+    """Findings are reported by ascending rank: the order of the contract's cause table."""
+    function: CheckFunction
+
+    def run(self, ctx: Context) -> list[Finding]:
+        """The check's findings for ``ctx``."""
+        return self.function(ctx, self.finding)
+
+
+UNKNOWN = Cause(
+    code="UNKNOWN",
+    doc="The write failed with an image-pull error code but no check explains it; the report shows the raw "
+    "error and what could not be read.",
+    fixable=False,
+    source="troubleshooting guide",
+    documents=(document("troubleshooting guide"),),
+)
+"""The fallback of :func:`run_checks`, not a check: an image-pull failure where no check fires."""
+
+_REGISTERED: dict[str, Check] = {}
+
+
+def check(
+    code: str,
+    doc: str,
+    *,
+    rank: int,
+    fixable: bool,
+    source: str,
+    documents: Sequence[dict[str, Any]] | None = None,
+) -> Callable[[CheckFunction], CheckFunction]:
+    """Register the decorated function as the check for ``code`` (one check per code, one per rank).
+
+    ``documents`` are the entries of every finding's ``documents`` evidence (:func:`document`);
+    by default the ``source`` document alone.
+    """
+    if code == UNKNOWN.code:
+        raise ValueError(f"{code} is the fallback of run_checks, not a check")
+
+    def register(function: CheckFunction) -> CheckFunction:
+        registered = Check(
+            code=code,
+            doc=doc,
+            fixable=fixable,
+            source=source,
+            documents=tuple(documents) if documents is not None else (document(source),),
+            rank=rank,
+            function=function,
+        )
+        for other in _REGISTERED.values():
+            if _same_function(other.function, function):
+                continue  # the same module imported again
+            if other.code == code:
+                raise ValueError(f"two checks registered for {code}")
+            if other.rank == rank:
+                raise ValueError(f"checks {other.code} and {code} share rank {rank}")
+        _REGISTERED[code] = registered
+        return function
+
+    return register
+
+
+def all_checks() -> list[Check]:
+    """Every registered check, by rank."""
+    return sorted(_REGISTERED.values(), key=lambda registered: registered.rank)
+
+
+def causes() -> list[Cause]:
+    """Every cause code a report can carry, in report order: the checks, then :data:`UNKNOWN`."""
+    return [*all_checks(), UNKNOWN]
+
+
+def run_checks(ctx: Context) -> list[Finding]:
+    """All findings for ``ctx``, check by check by rank.
+
+    An image-pull failure that no check explains gets the one :data:`UNKNOWN` finding instead,
+    with the raw error and the gatherer's notes.
+    """
+    findings = [finding for registered in all_checks() for finding in registered.run(ctx)]
+    if findings or ctx.error is None or not is_image_pull_error(ctx.error.code, ctx.error.message):
+        return findings
+    return [
+        UNKNOWN.finding(
+            f"The write failed with {ctx.error.code}, and no check explains it.",
+            {
+                "errorCode": ctx.error.code,
+                "errorMessage": ctx.error.message,
+                "errorSource": ctx.error.source,
+                "notes": list(ctx.notes),
+            },
+        )
+    ]
+
+
+def _same_function(a: CheckFunction, b: CheckFunction) -> bool:
+    return (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
+
+
+# --- what several checks read ----------------------------------------------------------------
 
 
 def is_system_reference(identity: str) -> bool:
@@ -205,3 +280,13 @@ def pull_subjects(ctx: Context) -> list[PullSubject]:
         if assignments is not None:
             subjects.append(PullSubject(credential, registry, found.principal_id, assignments))
     return subjects
+
+
+def _discover() -> None:
+    """Import every check module in this package; importing one registers its check."""
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+_discover()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediation.checks import check, document, images_from, pull_subjects
+from remediation.checks import FindingFactory, check, images_from, pull_subjects
 from remediation.model import Context, Finding
 from remediation.permissions import REPOSITORY_CONTENT_READ, REPOSITORY_NAME_ATTRIBUTE, explain_assignments
 
@@ -13,8 +13,11 @@ from remediation.permissions import REPOSITORY_CONTENT_READ, REPOSITORY_NAME_ATT
     "ACR_ABAC_REPOSITORY_PERMISSIONS",
     "The registry uses AbacRepositoryPermissions (AcrPull is not honoured) and no assignment grants "
     f"{REPOSITORY_CONTENT_READ} for the image's repository; assign Container Registry Repository Reader.",
+    rank=90,
+    fixable=True,
+    source="troubleshooting guide",
 )
-def abac_repository_permissions(ctx: Context) -> list[Finding]:
+def abac_repository_permissions(ctx: Context, finding: FindingFactory) -> list[Finding]:
     findings = []
     for subject in pull_subjects(ctx):
         registry = subject.registry
@@ -36,22 +39,16 @@ def abac_repository_permissions(ctx: Context) -> list[Finding]:
         if not missing or undecided:
             continue
         findings.append(
-            Finding(
-                code="ACR_ABAC_REPOSITORY_PERMISSIONS",
-                summary=(
-                    f"Registry {registry.name} uses ABAC repository permissions, where AcrPull is not honoured, and "
-                    f"identity {subject.credential.identity} cannot read {', '.join(missing)}."
-                ),
-                evidence={
+            finding(
+                f"Registry {registry.name} uses ABAC repository permissions, where AcrPull is not honoured, and "
+                f"identity {subject.credential.identity} cannot read {', '.join(missing)}.",
+                {
                     **subject.evidence(),
                     "roleAssignmentMode": registry.role_assignment_mode,
                     "operation": REPOSITORY_CONTENT_READ,
                     "repositories": missing,
                     "assignmentsConsidered": considered,
-                    "documents": [document("troubleshooting guide")],
                 },
-                fixable=True,
-                source="troubleshooting guide",
             )
         )
     return findings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from remediation.checks import check, document
+from remediation.checks import FindingFactory, check
 from remediation.model import Context, Finding
 
 
@@ -10,8 +10,11 @@ from remediation.model import Context, Finding
     "ACI_CREDENTIAL_AMBIGUOUS",
     "A registry credential sets both username and identity, or neither "
     "(AmbiguousImageResitryCredentialType); propose the credential with exactly one.",
+    rank=20,
+    fixable=False,
+    source="troubleshooting guide",
 )
-def credential_ambiguous(ctx: Context) -> list[Finding]:
+def credential_ambiguous(ctx: Context, finding: FindingFactory) -> list[Finding]:
     if ctx.definition is None:
         return []
     findings = []
@@ -35,21 +38,16 @@ def credential_ambiguous(ctx: Context) -> list[Finding]:
             else f"imageRegistryCredentials[{credential.index}] sets neither username nor identity"
         )
         findings.append(
-            Finding(
-                code="ACI_CREDENTIAL_AMBIGUOUS",
-                summary=f"{summary}; ACI needs exactly one of them.",
-                evidence={
+            finding(
+                f"{summary}; ACI needs exactly one of them.",
+                {
                     "credentialIndex": credential.index,
                     "server": credential.server,
                     "fieldsSet": fields_set,
                     "problem": "both" if both else "neither",
                     "proposal": "keep server and identity, drop username and password" if both
                     else "set identity to a user-assigned identity attached to the group",
-                    "documents": [document("troubleshooting guide")],
                 },
-                fixable=False,
-                source="troubleshooting guide",
             )
         )
     return findings
-

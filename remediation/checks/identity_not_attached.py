@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from remediation.checks import check, document, identity_credentials, is_system_reference
+from remediation.checks import FindingFactory, check, identity_credentials, is_system_reference
 from remediation.model import Context, Finding
 
 
@@ -10,8 +10,11 @@ from remediation.model import Context, Finding
     "ACI_IDENTITY_NOT_ATTACHED",
     "A credential's identity is not in identity.userAssignedIdentities (InvalidImageRegistryIdentity); "
     "propose the definition with the identity attached.",
+    rank=30,
+    fixable=False,
+    source="troubleshooting guide",
 )
-def identity_not_attached(ctx: Context) -> list[Finding]:
+def identity_not_attached(ctx: Context, finding: FindingFactory) -> list[Finding]:
     if ctx.definition is None:
         return []
     attached = {identity.lower() for identity in ctx.definition.user_assigned_identities}
@@ -21,23 +24,17 @@ def identity_not_attached(ctx: Context) -> list[Finding]:
         if is_system_reference(identity) or identity.lower() in attached:
             continue
         findings.append(
-            Finding(
-                code="ACI_IDENTITY_NOT_ATTACHED",
-                summary=(
-                    f"imageRegistryCredentials[{credential.index}].identity {identity} is not attached to the "
-                    "container group (identity.userAssignedIdentities)."
-                ),
-                evidence={
+            finding(
+                f"imageRegistryCredentials[{credential.index}].identity {identity} is not attached to the "
+                "container group (identity.userAssignedIdentities).",
+                {
                     "credentialIndex": credential.index,
                     "field": "identity",
                     "identity": identity,
                     "identityType": ctx.definition.identity_type,
                     "userAssignedIdentities": list(ctx.definition.user_assigned_identities),
                     "proposal": f"add {identity} to identity.userAssignedIdentities",
-                    "documents": [document("troubleshooting guide")],
                 },
-                fixable=False,
-                source="troubleshooting guide",
             )
         )
     return findings

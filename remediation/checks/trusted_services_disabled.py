@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from remediation.checks import check, document, identity_credentials, is_system_reference, pulls_with
+from remediation.checks import FindingFactory, check, document, identity_credentials, is_system_reference, pulls_with
 from remediation.model import Context, Finding, Registry
 
 
@@ -10,8 +10,12 @@ from remediation.model import Context, Finding, Registry
     "ACR_TRUSTED_SERVICES_DISABLED",
     "The registry is network-restricted (public access disabled or default action Deny) and "
     "networkRuleBypassOptions is None, so ACI cannot reach it as a trusted service; set AzureServices.",
+    rank=100,
+    fixable=True,
+    source="troubleshooting guide",
+    documents=(document("troubleshooting guide"), document("current docs")),
 )
-def trusted_services_disabled(ctx: Context) -> list[Finding]:
+def trusted_services_disabled(ctx: Context, finding: FindingFactory) -> list[Finding]:
     registries: dict[str, Registry] = {}
     for credential in identity_credentials(ctx):
         registry = ctx.registries.get(credential.server or "")
@@ -26,13 +30,10 @@ def trusted_services_disabled(ctx: Context) -> list[Finding]:
             if registry is not None:
                 registries.setdefault(registry.id.lower(), registry)
     return [
-        Finding(
-            code="ACR_TRUSTED_SERVICES_DISABLED",
-            summary=(
-                f"Registry {registry.name} is network-restricted and does not allow trusted Azure services, "
-                "so Azure Container Instances cannot reach it."
-            ),
-            evidence={
+        finding(
+            f"Registry {registry.name} is network-restricted and does not allow trusted Azure services, "
+            "so Azure Container Instances cannot reach it.",
+            {
                 "registryId": registry.id,
                 "loginServer": registry.login_server.lower(),
                 "publicNetworkAccess": registry.public_network_access,
@@ -41,10 +42,7 @@ def trusted_services_disabled(ctx: Context) -> list[Finding]:
                 "privateEndpoints": list(registry.private_endpoints),
                 "ipRules": registry.ip_rules,
                 "proposal": "set networkRuleBypassOptions to AzureServices; nothing else changes",
-                "documents": [document("troubleshooting guide"), document("current docs")],
             },
-            fixable=True,
-            source="troubleshooting guide",
         )
         for registry in registries.values()
         if registry.network_restricted and (registry.bypass or "").lower() == "none"

@@ -13,7 +13,6 @@ actions the app did not apply). Causes carry ``source`` and actions ``cause``/``
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from remediation.model import Action, Finding, Outcome, RedeployResult, Trigger
 from remediation.plan.enable_trusted_services import TRUSTED_SERVICES_PATCH
 from remediation.plan.roles import ACR_PULL_ROLE_GUID, REPOSITORY_READER_ROLE_GUID, is_registry_id
+from remediation.redaction import find_secrets, scrub
 
 SCHEMA_VERSION = 1
 TRIGGERS = ("eventgrid", "replay", "sweep", "cli")
@@ -41,7 +41,6 @@ REQUIRED_KEYS = (
     "redeploy",
     "notifications",
 )
-REDACTED = "[redacted]"
 
 
 class ReportError(ValueError):
@@ -235,103 +234,6 @@ def _failure_reason(actions: Sequence[Action], redeploy: RedeployResult | None) 
     if redeploy is not None and redeploy.status == "failed":
         failed.append(f"redeploy: {redeploy.detail or (redeploy.error.code if redeploy.error else 'failed')}")
     return "; ".join(failed) or None
-
-
-# --- secrets -----------------------------------------------------------------------------------
-
-_SECRET_LAST_WORDS = frozenset({"password", "passwd", "pwd", "secret", "token", "key", "sig", "signature"})
-_SECRET_KEYS = frozenset({"securevalue", "connectionstring", "authorization", "cookie", "setcookie",
-                          "protectedsettings"})
-_URL_TAIL = r"[^\s\"'<>]*"
-_STRING_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"), f"Bearer {REDACTED}"),
-    (re.compile(r"(?i)https://hooks\.slack\.com/" + _URL_TAIL), "[redacted-webhook-url]"),
-    (re.compile(r"(?i)https://[a-z0-9.-]*webhook\.office\.com/" + _URL_TAIL), "[redacted-webhook-url]"),
-    (re.compile(r"(?i)https://outlook\.office(?:365)?\.com/webhook" + _URL_TAIL), "[redacted-webhook-url]"),
-    (
-        re.compile(r"(?i)https://[a-z0-9.-]+\.logic\.azure\.com(?::\d+)?/workflows/" + _URL_TAIL),
-        "[redacted-webhook-url]",
-    ),
-    (re.compile(r"(?i)https://[a-z0-9.-]+\.api\.powerplatform\.com" + _URL_TAIL), "[redacted-webhook-url]"),
-    (
-        re.compile(r"(?i)([?&](?:sig|code|key|token|access_token|api[-_]?key|secret|password|pwd)=)[^&\s\"'<>#]+"),
-        rf"\1{REDACTED}",
-    ),
-    (
-        re.compile(r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|Password|Pwd|ClientSecret)=[^;\s\"']+"),
-        rf"\1={REDACTED}",
-    ),
-    (re.compile(r"(?i)(https?://)[^/\s:@\"']+:[^/\s@\"']+@"), rf"\1{REDACTED}@"),
-    (
-        re.compile(r'(?i)(\\?"(?:password|securevalue|secret|token|accesstoken|key)\\?"\s*:\s*\\?")[^"\\]*(\\?")'),
-        rf"\1{REDACTED}\2",
-    ),
-)
-
-
-def is_secret_key(key: str) -> bool:
-    """Whether a JSON key names a secret: ``password``, ``secureValue``, ``*Token``, ``*Key``, ``webhook*``, ..."""
-    words = [w.lower() for w in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", key)]
-    if not words:
-        return False
-    return (
-        words[-1] in _SECRET_LAST_WORDS or "".join(words) in _SECRET_KEYS or any(w.startswith("webhook") for w in words)
-    )
-
-
-def scrub(obj: Any, *, secrets: Iterable[str] = ()) -> Any:
-    """A copy of ``obj`` with everything secret-looking replaced by ``[redacted]``.
-
-    Secret keys lose their value; strings lose JWTs, bearer tokens, Slack/Teams/Power Automate
-    webhook URLs, ``sig=``/``code=``/``key=`` query values, ``AccountKey=``-style pairs, URL
-    passwords and embedded JSON secrets; ``secrets`` (known values) are removed anywhere. An
-    environment variable whose *name* looks secret loses its ``value``.
-    """
-    known = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-    return _scrub(obj, known)
-
-
-def _scrub(obj: Any, known: list[str]) -> Any:
-    if isinstance(obj, Mapping):
-        secret_named = isinstance(obj.get("name"), str) and is_secret_key(obj["name"])
-        out: dict[str, Any] = {}
-        for key, value in obj.items():
-            hide = is_secret_key(str(key)) or (secret_named and key == "value")
-            out[key] = REDACTED if hide and value not in (None, "") else _scrub(value, known)
-        return out
-    if isinstance(obj, (list, tuple)):
-        return [_scrub(item, known) for item in obj]
-    if isinstance(obj, str):
-        return _scrub_text(obj, known)
-    return obj
-
-
-def _scrub_text(text: str, known: list[str]) -> str:
-    for value in known:
-        text = text.replace(value, REDACTED)
-    for pattern, replacement in _STRING_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def find_secrets(obj: Any, path: str = "$") -> list[str]:
-    """JSON paths in ``obj`` where something secret-looking remains (empty for a scrubbed report)."""
-    found: list[str] = []
-    if isinstance(obj, Mapping):
-        secret_named = isinstance(obj.get("name"), str) and is_secret_key(obj["name"])
-        for key, value in obj.items():
-            hide = is_secret_key(str(key)) or (secret_named and key == "value")
-            if hide and value not in (None, "", REDACTED):
-                found.append(f"{path}.{key}")
-            else:
-                found.extend(find_secrets(value, f"{path}.{key}"))
-    elif isinstance(obj, (list, tuple)):
-        for i, item in enumerate(obj):
-            found.extend(find_secrets(item, f"{path}[{i}]"))
-    elif isinstance(obj, str) and _scrub_text(obj, []) != obj:
-        found.append(path)
-    return found
 
 
 # --- validation --------------------------------------------------------------------------------

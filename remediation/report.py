@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from remediation.model import Action, Finding, Outcome, RedeployResult, Trigger
+from remediation.model import CURRENT_ACI_API_VERSION, Action, Finding, Outcome, RedeployResult, Trigger
 from remediation.plan.enable_trusted_services import TRUSTED_SERVICES_PATCH
 from remediation.plan.roles import ACR_PULL_ROLE_GUID, REPOSITORY_READER_ROLE_GUID, is_registry_id
 from remediation.redaction import find_secrets, scrub
@@ -169,7 +169,8 @@ def commands_for(actions: Sequence[Action]) -> list[str]:
         elif a.kind == "propose-definition" and isinstance(p.get("definition"), dict):
             commands.append(
                 "az rest --method put "
-                f'--url "https://management.azure.com{a.target}?api-version={p.get("apiVersion", "2023-05-01")}" '
+                f'--url "https://management.azure.com{a.target}'
+                f'?api-version={p.get("apiVersion", CURRENT_ACI_API_VERSION)}" '
                 "--body @corrected-definition.json  # proposedDefinition, with any redacted secrets filled back in"
             )
     return list(dict.fromkeys(commands))

@@ -32,7 +32,7 @@ REDACTED = "[redacted]"
 # Keys whose values are secrets wherever they appear in a definition, compared case-insensitively:
 # registry passwords, secure environment values, storage keys, Log Analytics keys. Both the wire
 # names and the SDK's snake_case names, so an ``as_dict()`` body is covered too.
-DEFINITION_SECRET_KEYS = frozenset(
+_DEFINITION_SECRET_KEYS = frozenset(
     key.lower()
     for key in (
         "password",
@@ -71,7 +71,7 @@ def _redact_tree(node: Any) -> Any:
     out: dict[str, Any] = {}
     for key, value in node.items():
         lowered = str(key).lower()
-        if lowered in DEFINITION_SECRET_KEYS and value is not None:
+        if lowered in _DEFINITION_SECRET_KEYS and value is not None:
             out[key] = REDACTED
         elif lowered == "secret" and isinstance(value, dict):
             # A secret volume: file name → base64 content. The names say what is mounted.

@@ -8,37 +8,16 @@ does not know the api-version).
 
 from __future__ import annotations
 
-import copy
-import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from remediation.errors import InputError
 from remediation.images import parse_image
 from remediation.model import GroupDefinition, ImageRef, RegistryCredential
-
-REDACTED = "[redacted]"
+from remediation.redaction import REDACTED as REDACTED
+from remediation.redaction import redact_definition
 
 DefinitionSource = Literal["replay", "activity-log", "deployment", "existing", "snapshot", "error-message"]
-
-# Keys whose values are secrets wherever they appear, compared case-insensitively: registry
-# passwords, secure environment values, storage keys, Log Analytics keys. Both the wire names
-# and the SDK's snake_case names, so an ``as_dict()`` body is covered too.
-_SECRET_KEYS = frozenset(
-    key.lower()
-    for key in (
-        "password",
-        "secureValue",
-        "secure_value",
-        "storageAccountKey",
-        "storage_account_key",
-        "workspaceKey",
-        "workspace_key",
-        "protectedSettings",
-        "protected_settings",
-    )
-)
-_URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@")
 
 
 def parse_definition(
@@ -79,44 +58,10 @@ def parse_definition(
 
 
 def redact(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of ``body`` without secrets; everything else is kept as it was.
-
-    Replaced by ``"[redacted]"``: every ``password``, ``secureValue``, ``storageAccountKey`` and
-    ``workspaceKey`` value (any depth), every file of a ``secret`` volume (names are kept), and
-    the user-info part of a ``gitRepo`` repository URL (``https://user:token@host/...``).
-    """
-    if not isinstance(body, Mapping):
-        raise InputError("definition is not a JSON object")
-    result = _redact_tree(copy.deepcopy(dict(body)))
-    assert isinstance(result, dict)
-    return result
-
-
-def _redact_tree(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_redact_tree(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        lowered = str(key).lower()
-        if lowered in _SECRET_KEYS and value is not None:
-            out[key] = REDACTED
-        elif lowered == "secret" and isinstance(value, dict):
-            # A secret volume: file name → base64 content. The names say what is mounted.
-            out[key] = {name: REDACTED for name in value}
-        elif lowered in ("gitrepo", "git_repo") and isinstance(value, dict):
-            out[key] = {k: _redact_git_field(str(k), v) for k, v in value.items()}
-        else:
-            out[key] = _redact_tree(value)
-    return out
-
-
-def _redact_git_field(key: str, value: Any) -> Any:
-    # A repository URL may carry a token as user-info; the rest of gitRepo is not secret.
-    if key.lower() == "repository" and isinstance(value, str):
-        return _URL_USERINFO.sub(rf"\g<scheme>{REDACTED}@", value)
-    return _redact_tree(value)
+    """A deep copy of ``body`` without its secrets, everything else kept as it was: the rule of
+    :func:`remediation.redaction.redact_definition` (passwords, secure values, keys, secret volume
+    files, a token in a ``gitRepo`` URL)."""
+    return redact_definition(body)
 
 
 def _credential(index: int, entry: Any) -> RegistryCredential:

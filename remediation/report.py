@@ -7,42 +7,29 @@ when known): ``eventId``, ``dryRun``, ``startedAt``, ``finishedAt``, ``durationS
 actions the app did not apply). Causes carry ``source`` and actions ``cause``/``params`` as extras.
 
 :func:`build_report` always returns a scrubbed report; :func:`validate_report` raises
-:class:`ReportError` when a report breaks the contract or still holds something secret-looking.
+:class:`ReportError` when a report does not fit the report's JSON Schema (published as
+``schemas/report.schema.json``) or still holds something secret-looking.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from importlib import resources
 from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
 
 from remediation.actions import KINDS
 from remediation.actions.propose_definition import PROPOSE_DEFINITION
 from remediation.actions.redeploy import REDEPLOY
 from remediation.model import Action, Finding, Outcome, RedeployResult, Trigger
+from remediation.redaction import find_secrets, scrub
 
 SCHEMA_VERSION = 1
-TRIGGERS = ("eventgrid", "replay", "sweep", "cli")
-OUTCOMES = ("remediated", "fixed-awaiting-redeploy", "diagnosed", "dry-run", "skipped", "failed")
-ACTION_STATUSES = ("applied", "planned", "skipped", "failed")
-REDEPLOY_STATUSES = ("succeeded", "failed", "skipped")
-CHANNELS = ("teams", "slack", "webhook", "eventgrid")
-NOTIFICATION_STATUSES = ("sent", "failed", "disabled")
-REQUIRED_KEYS = (
-    "schemaVersion",
-    "resourceId",
-    "correlationId",
-    "trigger",
-    "errorCode",
-    "outcome",
-    "causes",
-    "actions",
-    "redeploy",
-    "notifications",
-)
-REDACTED = "[redacted]"
 
 
 class ReportError(ValueError):
@@ -204,147 +191,50 @@ def _failure_reason(actions: Sequence[Action], redeploy: RedeployResult | None) 
     return "; ".join(failed) or None
 
 
-# --- secrets -----------------------------------------------------------------------------------
-
-_SECRET_LAST_WORDS = frozenset({"password", "passwd", "pwd", "secret", "token", "key", "sig", "signature"})
-_SECRET_KEYS = frozenset({"securevalue", "connectionstring", "authorization", "cookie", "setcookie",
-                          "protectedsettings"})
-_URL_TAIL = r"[^\s\"'<>]*"
-_STRING_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"), f"Bearer {REDACTED}"),
-    (re.compile(r"(?i)https://hooks\.slack\.com/" + _URL_TAIL), "[redacted-webhook-url]"),
-    (re.compile(r"(?i)https://[a-z0-9.-]*webhook\.office\.com/" + _URL_TAIL), "[redacted-webhook-url]"),
-    (re.compile(r"(?i)https://outlook\.office(?:365)?\.com/webhook" + _URL_TAIL), "[redacted-webhook-url]"),
-    (
-        re.compile(r"(?i)https://[a-z0-9.-]+\.logic\.azure\.com(?::\d+)?/workflows/" + _URL_TAIL),
-        "[redacted-webhook-url]",
-    ),
-    (re.compile(r"(?i)https://[a-z0-9.-]+\.api\.powerplatform\.com" + _URL_TAIL), "[redacted-webhook-url]"),
-    (
-        re.compile(r"(?i)([?&](?:sig|code|key|token|access_token|api[-_]?key|secret|password|pwd)=)[^&\s\"'<>#]+"),
-        rf"\1{REDACTED}",
-    ),
-    (
-        re.compile(r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|Password|Pwd|ClientSecret)=[^;\s\"']+"),
-        rf"\1={REDACTED}",
-    ),
-    (re.compile(r"(?i)(https?://)[^/\s:@\"']+:[^/\s@\"']+@"), rf"\1{REDACTED}@"),
-    (
-        re.compile(r'(?i)(\\?"(?:password|securevalue|secret|token|accesstoken|key)\\?"\s*:\s*\\?")[^"\\]*(\\?")'),
-        rf"\1{REDACTED}\2",
-    ),
-)
-
-
-def is_secret_key(key: str) -> bool:
-    """Whether a JSON key names a secret: ``password``, ``secureValue``, ``*Token``, ``*Key``, ``webhook*``, ..."""
-    words = [w.lower() for w in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", key)]
-    if not words:
-        return False
-    return (
-        words[-1] in _SECRET_LAST_WORDS or "".join(words) in _SECRET_KEYS or any(w.startswith("webhook") for w in words)
-    )
-
-
-def scrub(obj: Any, *, secrets: Iterable[str] = ()) -> Any:
-    """A copy of ``obj`` with everything secret-looking replaced by ``[redacted]``.
-
-    Secret keys lose their value; strings lose JWTs, bearer tokens, Slack/Teams/Power Automate
-    webhook URLs, ``sig=``/``code=``/``key=`` query values, ``AccountKey=``-style pairs, URL
-    passwords and embedded JSON secrets; ``secrets`` (known values) are removed anywhere. An
-    environment variable whose *name* looks secret loses its ``value``.
-    """
-    known = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-    return _scrub(obj, known)
-
-
-def _scrub(obj: Any, known: list[str]) -> Any:
-    if isinstance(obj, Mapping):
-        secret_named = isinstance(obj.get("name"), str) and is_secret_key(obj["name"])
-        out: dict[str, Any] = {}
-        for key, value in obj.items():
-            hide = is_secret_key(str(key)) or (secret_named and key == "value")
-            out[key] = REDACTED if hide and value not in (None, "") else _scrub(value, known)
-        return out
-    if isinstance(obj, (list, tuple)):
-        return [_scrub(item, known) for item in obj]
-    if isinstance(obj, str):
-        return _scrub_text(obj, known)
-    return obj
-
-
-def _scrub_text(text: str, known: list[str]) -> str:
-    for value in known:
-        text = text.replace(value, REDACTED)
-    for pattern, replacement in _STRING_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def find_secrets(obj: Any, path: str = "$") -> list[str]:
-    """JSON paths in ``obj`` where something secret-looking remains (empty for a scrubbed report)."""
-    found: list[str] = []
-    if isinstance(obj, Mapping):
-        secret_named = isinstance(obj.get("name"), str) and is_secret_key(obj["name"])
-        for key, value in obj.items():
-            hide = is_secret_key(str(key)) or (secret_named and key == "value")
-            if hide and value not in (None, "", REDACTED):
-                found.append(f"{path}.{key}")
-            else:
-                found.extend(find_secrets(value, f"{path}.{key}"))
-    elif isinstance(obj, (list, tuple)):
-        for i, item in enumerate(obj):
-            found.extend(find_secrets(item, f"{path}[{i}]"))
-    elif isinstance(obj, str) and _scrub_text(obj, []) != obj:
-        found.append(path)
-    return found
-
-
 # --- validation --------------------------------------------------------------------------------
+
+SCHEMA_FILE = resources.files("remediation") / "report.schema.json"
+"""The report's JSON Schema (draft 2020-12), published as ``schemas/report.schema.json``."""
+
+_TYPE_NAMES = {"object": "a JSON object", "array": "a list", "string": "a string", "integer": "an integer",
+               "number": "a number", "boolean": "a boolean", "null": "null"}
+
+
+@functools.cache
+def report_schema() -> dict[str, Any]:
+    """The report's JSON Schema, as webhook and Event Grid consumers can validate against it."""
+    schema: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return schema
+
+
+@functools.cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(report_schema())
+
+
+REQUIRED_KEYS: tuple[str, ...] = tuple(report_schema()["required"])
+"""The top-level keys every report has (CONTRACT.md §2)."""
 
 
 def validate_report(report: Any) -> None:
-    """Raise :class:`ReportError` unless ``report`` has the contract's keys, types and enum values."""
+    """Raise :class:`ReportError` unless ``report`` fits :func:`report_schema`, is JSON and holds no
+    secret-looking value. The message is one line naming every field at fault."""
     problems = _problems(report)
     if problems:
         raise ReportError("invalid report: " + "; ".join(problems))
 
 
 def _problems(report: Any) -> list[str]:
-    if not isinstance(report, dict):
-        return [f"a report is a JSON object, got {type(report).__name__}"]
-    problems = [f"missing key {key}" for key in REQUIRED_KEYS if key not in report]
-    get = report.get
-    if "schemaVersion" in report and get("schemaVersion") != SCHEMA_VERSION:
-        problems.append(f"schemaVersion must be {SCHEMA_VERSION}")
-    if "resourceId" in report and not (isinstance(get("resourceId"), str) and get("resourceId")):
-        problems.append("resourceId must be a non-empty string")
-    for key in ("correlationId", "errorCode"):
-        if get(key) is not None and not isinstance(get(key), str):
-            problems.append(f"{key} must be a string or null")
-    _enum(problems, "trigger", get("trigger"), TRIGGERS, "trigger" in report)
-    _enum(problems, "outcome", get("outcome"), OUTCOMES, "outcome" in report)
-    problems += _each(get("causes", []), "causes", {"code": str, "summary": str, "evidence": dict, "fixable": bool})
-    problems += _each(get("actions", []), "actions", {"kind": str, "target": str, "status": str, "detail": str})
-    for i, action in enumerate(get("actions", []) if isinstance(get("actions"), list) else []):
-        if isinstance(action, dict):
-            _enum(problems, f"actions[{i}].status", action.get("status"), ACTION_STATUSES, True)
-    problems += _each(get("notifications", []), "notifications", {"channel": str, "status": str})
-    for i, note in enumerate(get("notifications", []) if isinstance(get("notifications"), list) else []):
-        if isinstance(note, dict):
-            _enum(problems, f"notifications[{i}].channel", note.get("channel"), CHANNELS, True)
-            _enum(problems, f"notifications[{i}].status", note.get("status"), NOTIFICATION_STATUSES, True)
-    redeploy = get("redeploy")
-    if "redeploy" in report:
-        if not isinstance(redeploy, dict):
-            problems.append("redeploy must be an object")
-        else:
-            _enum(problems, "redeploy.status", redeploy.get("status"), REDEPLOY_STATUSES, True)
-            attempts = redeploy.get("attempts")
-            if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
-                problems.append("redeploy.attempts must be a whole number")
-    problems += _consistency(report)
+    problems: list[str] = []
+    seen: set[tuple[Any, ...]] = set()
+    for error in sorted(_validator().iter_errors(report), key=lambda e: [str(step) for step in e.absolute_path]):
+        if error.validator == "required":
+            # one error per missing key, all alike: describe the keyword once, naming every key
+            node = (*error.absolute_path, None, *error.absolute_schema_path)
+            if node in seen:
+                continue
+            seen.add(node)
+        problems += _describe(error)
     try:
         json.dumps(report)
     except (TypeError, ValueError) as exc:
@@ -353,38 +243,58 @@ def _problems(report: Any) -> list[str]:
     return problems
 
 
-def _consistency(report: dict[str, Any]) -> list[str]:
-    problems: list[str] = []
-    outcome = report.get("outcome")
-    raw_actions = report.get("actions")
-    actions: list[Any] = raw_actions if isinstance(raw_actions, list) else []
-    raw_redeploy = report.get("redeploy")
-    redeploy: dict[str, Any] = raw_redeploy if isinstance(raw_redeploy, dict) else {}
-    if outcome == "dry-run" and any(isinstance(a, dict) and a.get("status") == "applied" for a in actions):
-        problems.append("a dry-run report cannot have applied actions")
-    if outcome == "remediated" and redeploy.get("status") != "succeeded":
-        problems.append("a remediated report needs a succeeded redeploy")
-    if outcome == "failed" and not report.get("error"):
-        problems.append("a failed report must say why in error")
-    if outcome == "skipped" and not report.get("skipReason"):
-        problems.append("a skipped report must say why in skipReason")
-    return problems
+def _describe(error: ValidationError) -> list[str]:
+    """One line per problem, naming the field: ``actions[0].status must be one of ...``.
+
+    A schema node's ``errorMessage`` (a string, or one per keyword) replaces the generic wording;
+    a missing key takes its own node's.
+    """
+    where = _json_path(error.absolute_path)
+    if error.validator == "required":
+        present = error.instance if isinstance(error.instance, dict) else {}
+        lines = []
+        for key in error.validator_value:
+            if key not in present:
+                field = f"{where}.{key}" if where else str(key)
+                own = _custom(error.schema.get("properties", {}).get(key), "required")
+                lines.append(f"{field} {own}" if own else f"missing key {field}")
+        return lines
+    text = _custom(error.schema, str(error.validator)) or _wording(error)
+    return [f"{where} {text}" if where else f"a report {text}"]
 
 
-def _enum(problems: list[str], name: str, value: Any, allowed: tuple[str, ...], present: bool) -> None:
-    if present and value not in allowed:
-        problems.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+def _custom(node: Any, keyword: str) -> str | None:
+    """The ``errorMessage`` a schema node gives for a failed ``keyword``, if any."""
+    custom = node.get("errorMessage") if isinstance(node, dict) else None
+    if isinstance(custom, dict):
+        custom = custom.get(keyword)
+    return str(custom) if custom else None
 
 
-def _each(items: Any, name: str, shape: dict[str, type]) -> list[str]:
-    if not isinstance(items, list):
-        return [f"{name} must be a list"]
-    problems: list[str] = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            problems.append(f"{name}[{i}] must be an object")
-            continue
-        for key, kind in shape.items():
-            if not isinstance(item.get(key), kind):
-                problems.append(f"{name}[{i}].{key} must be {kind.__name__}")
-    return problems
+def _wording(error: ValidationError) -> str:
+    value = error.validator_value
+    if error.validator == "type":
+        names = [value] if isinstance(value, str) else list(value)
+        return f"must be {' or '.join(_TYPE_NAMES.get(n, n) for n in names)}, got {_json_type(error.instance)}"
+    if error.validator == "enum":
+        return f"must be one of {', '.join(str(v) for v in value)}, got {error.instance!r}"
+    if error.validator == "const":
+        return f"must be {json.dumps(value)}"
+    if error.validator == "minLength" and value == 1:
+        return "must be a non-empty string"
+    return " ".join(str(error.message).split())
+
+
+def _json_path(steps: Iterable[Any]) -> str:
+    path = ""
+    for step in steps:
+        path += f"[{step}]" if isinstance(step, int) else (f".{step}" if path else str(step))
+    return path
+
+
+def _json_type(value: Any) -> str:
+    for name, kinds in (("null", type(None)), ("boolean", bool), ("integer", int), ("number", float), ("string", str),
+                        ("array", list), ("object", dict)):
+        if isinstance(value, kinds):
+            return name
+    return type(value).__name__

@@ -1,17 +1,20 @@
-"""Scenario files (CONTRACT.md §3): load, validate, and explain what is wrong in one line."""
+"""Scenario files (CONTRACT.md §3): load, validate against ``schemas/scenario.schema.json``, and
+explain what is wrong in one line."""
 
 from __future__ import annotations
 
+import functools
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_RESOURCE_ID = re.compile(r"^/subscriptions/[^/]+(/.*)?$", re.IGNORECASE)
+from jsonschema import Draft202012Validator
+
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 DEFAULT_SCENARIO = SCENARIO_DIR / "missing-acrpull.json"
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "scenario.schema.json"
+"""The scenario file's JSON Schema (draft 2020-12), published at the repository's root."""
 
 
 class ScenarioError(ValueError):
@@ -41,119 +44,72 @@ def _need(cond: bool, where: str, problem: str) -> None:
         raise ScenarioError(f"{where}: {problem}")
 
 
-def _validate_fault(fault: Any, where: str) -> None:
-    _need(isinstance(fault, dict), where, "must be an object")
-    match = fault.get("match")
-    _need(isinstance(match, str) and " " in match.strip(), f"{where}.match",
-          "must be 'METHOD PATH-PATTERN', e.g. 'PUT */roleAssignments/*'")
-    for key in ("status", "times"):
-        if key in fault:
-            _need(isinstance(fault[key], int) and not isinstance(fault[key], bool), f"{where}.{key}",
-                  "must be an integer")
-    for key in ("retryAfter", "latency"):
-        if key in fault:
-            _need(isinstance(fault[key], (int, float)) and fault[key] >= 0, f"{where}.{key}",
-                  "must be a number of seconds >= 0")
-    _need("status" in fault or fault.get("reset") or "latency" in fault or "deliver" in fault, where,
-          "needs one of status, reset, latency or deliver")
+@functools.cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
+
+
+def _schema_problem(data: Any, source: str) -> str | None:
+    """The first problem :data:`SCHEMA_FILE` finds, as one line naming the field, or None."""
+    errors = sorted(_validator().iter_errors(data), key=lambda e: [str(step) for step in e.absolute_path])
+    if not errors:
+        return None
+    error = errors[0]
+    where = ""
+    for step in error.absolute_path:
+        where += f"[{step}]" if isinstance(step, int) else (f".{step}" if where else str(step))
+    custom = _custom(error.schema, str(error.validator))
+    if error.validator == "required":
+        # a missing key takes its own node's wording
+        present = error.instance if isinstance(error.instance, dict) else {}
+        missing = next(str(key) for key in error.validator_value if key not in present)
+        where = f"{where}.{missing}" if where else missing
+        custom = _custom(error.schema.get("properties", {}).get(missing), "required") or "is missing"
+    problem = str(custom) if custom else " ".join(str(error.message).split())
+    return f"{source}: {where}: {problem}" if where else f"{source}: {problem}"
+
+
+def _custom(node: Any, keyword: str) -> str | None:
+    """The ``errorMessage`` a schema node gives for a failed ``keyword``, if any."""
+    custom = node.get("errorMessage") if isinstance(node, dict) else None
+    if isinstance(custom, dict):
+        custom = custom.get(keyword)
+    return str(custom) if custom else None
 
 
 def parse_scenario(data: Any, source: str = "<dict>") -> Scenario:
-    """Validate a scenario already read as JSON."""
-    _need(isinstance(data, dict), source, "a scenario must be a JSON object")
-    name = data.get("name")
-    _need(isinstance(name, str) and bool(name.strip()), f"{source}: name", "is missing or empty")
-    tenant = data.get("tenantId", "00000000-0000-0000-0000-0000000000aa")
-    _need(isinstance(tenant, str) and bool(_GUID.match(tenant)), f"{source}: tenantId", "must be a GUID")
-    subs = data.get("subscriptions")
-    _need(isinstance(subs, list) and bool(subs), f"{source}: subscriptions", "must be a non-empty list")
-    for i, s in enumerate(subs):
-        _need(isinstance(s, str) and bool(_GUID.match(s)), f"{source}: subscriptions[{i}]", "must be a GUID")
-    resources = data.get("resources", [])
-    _need(isinstance(resources, list), f"{source}: resources", "must be a list")
-    seen: set[str] = set()
+    """Validate a scenario already read as JSON: against :data:`SCHEMA_FILE`, then what a schema
+    cannot say (every id in the listed subscriptions, no resource twice)."""
+    problem = _schema_problem(data, source)
+    if problem:
+        raise ScenarioError(problem)
+    subs = data["subscriptions"]
     sub_set = {s.lower() for s in subs}
+    resources = data.get("resources", [])
+    seen: set[str] = set()
     for i, r in enumerate(resources):
-        where = f"{source}: resources[{i}]"
-        _need(isinstance(r, dict), where, "must be an object")
-        rid = r.get("id")
-        _need(isinstance(rid, str) and bool(_RESOURCE_ID.match(rid)), f"{where}.id",
-              "must be a resource id starting with /subscriptions/")
-        _need(rid.split("/")[2].lower() in sub_set, f"{where}.id",
-              f"subscription {rid.split('/')[2]} is not in subscriptions")
-        _need(rid.lower() not in seen, f"{where}.id", "appears twice")
+        where, rid = f"{source}: resources[{i}].id", r["id"]
+        _need(rid.split("/")[2].lower() in sub_set, where, f"subscription {rid.split('/')[2]} is not in subscriptions")
+        _need(rid.lower() not in seen, where, "appears twice")
         seen.add(rid.lower())
-        rtype = r.get("type")
-        _need(isinstance(rtype, str) and "/" in rtype, f"{where}.type", "must be an ARM type like Microsoft.X/y")
-        props = r.get("properties", {})
-        _need(isinstance(props, dict), f"{where}.properties", "must be an object")
-        if rtype.lower() == "microsoft.authorization/roleassignments":
-            for key in ("scope", "roleDefinitionId", "principalId"):
-                _need(isinstance(props.get(key), str), f"{where}.properties.{key}", "is missing")
-        if rtype.lower() == "microsoft.containerregistry/registries":
-            _need(isinstance(props.get("loginServer"), str), f"{where}.properties.loginServer", "is missing")
-        if rtype.lower() == "microsoft.managedidentity/userassignedidentities":
-            _need(isinstance(props.get("principalId"), str), f"{where}.properties.principalId", "is missing")
-    roles = data.get("roleDefinitions", [])
-    _need(isinstance(roles, list), f"{source}: roleDefinitions", "must be a list")
-    for i, role in enumerate(roles):
-        where = f"{source}: roleDefinitions[{i}]"
-        _need(isinstance(role, dict) and isinstance(role.get("id"), str), f"{where}.id", "is missing")
-        perms = role.get("properties", {}).get("permissions")
-        _need(isinstance(perms, list), f"{where}.properties.permissions", "must be a list")
-    images = data.get("images", {})
-    _need(isinstance(images, dict), f"{source}: images", "must map login server to {repository: [tags]}")
-    for server, repos in images.items():
-        _need(isinstance(repos, dict), f"{source}: images.{server}", "must map repository to a list of tags")
-        for repo, tags in repos.items():
-            _need(isinstance(tags, list) and all(isinstance(t, str) for t in tags),
-                  f"{source}: images.{server}.{repo}", "must be a list of tags")
-    remediator = data.get("remediator")
-    if remediator is not None:
-        _need(isinstance(remediator, dict) and isinstance(remediator.get("principalId"), str),
-              f"{source}: remediator.principalId", "is missing")
-    behaviour = data.get("behaviour", {})
-    _need(isinstance(behaviour, dict), f"{source}: behaviour", "must be an object")
-    for key in ("rbacPropagationSeconds", "networkPropagationSeconds", "activityLogLagSeconds", "latencySeconds"):
-        if key in behaviour:
-            _need(isinstance(behaviour[key], (int, float)) and behaviour[key] >= 0,
-                  f"{source}: behaviour.{key}", "must be a number of seconds >= 0")
-    faults = behaviour.get("faults", [])
-    _need(isinstance(faults, list), f"{source}: behaviour.faults", "must be a list")
-    for i, fault in enumerate(faults):
-        _validate_fault(fault, f"{source}: behaviour.faults[{i}]")
     failed = data.get("failedWrite")
     if failed is not None:
-        where = f"{source}: failedWrite"
-        _need(isinstance(failed, dict), where, "must be an object")
-        rid = failed.get("resourceId")
-        _need(isinstance(rid, str) and "/providers/microsoft.containerinstance/containergroups/" in rid.lower(),
-              f"{where}.resourceId", "must be a container group resource id")
-        _need(rid.split("/")[2].lower() in sub_set, f"{where}.resourceId",
+        rid = failed["resourceId"]
+        _need(rid.split("/")[2].lower() in sub_set, f"{source}: failedWrite.resourceId",
               f"subscription {rid.split('/')[2]} is not in subscriptions")
-        _need(failed.get("via", "direct") in ("direct", "deployment"), f"{where}.via",
-              "must be 'direct' or 'deployment'")
-        _need(isinstance(failed.get("body"), dict), f"{where}.body", "must be the container group JSON")
-        _need(isinstance(failed.get("apiVersion", "2023-05-01"), str), f"{where}.apiVersion", "must be a string")
-    expect = data.get("expect")
-    if expect is not None:
-        _need(isinstance(expect, dict), f"{source}: expect", "must be an object")
-    settings = data.get("settings", {})
-    _need(isinstance(settings, dict) and all(isinstance(v, str) for v in settings.values()),
-          f"{source}: settings", "must map setting names to strings")
     return Scenario(
-        name=name,
+        name=data["name"],
         description=str(data.get("description", "")),
-        tenant_id=tenant,
+        tenant_id=data.get("tenantId", "00000000-0000-0000-0000-0000000000aa"),
         subscriptions=list(subs),
         resources=resources,
-        role_definitions=roles,
-        images=images,
-        remediator=remediator,
-        behaviour=behaviour,
+        role_definitions=data.get("roleDefinitions", []),
+        images=data.get("images", {}),
+        remediator=data.get("remediator"),
+        behaviour=data.get("behaviour", {}),
         failed_write=failed,
-        expect=expect,
-        settings=dict(settings),
+        expect=data.get("expect"),
+        settings=dict(data.get("settings", {})),
         source=source,
         raw=data,
     )

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+from azure.core.pipeline.policies import RetryPolicy as CoreRetryPolicy
 
+from remediation.notify import delivery
 from remediation.notify.delivery import TEAMS_THROTTLED, RetryPolicy, post, retry_after_seconds
 from tests.http_receiver import SECRET_PATH, Receiver, Reply
 
@@ -170,6 +172,22 @@ def test_connection_refused_is_retried_and_reported_without_the_url() -> None:
     assert entry["status"] == "failed" and entry["detail"].startswith("connection failed (ConnectionError)")
     assert len(sleeps) == FAST.max_attempts - 1
     assert_no_url(entry, url)
+
+
+def test_retries_are_azure_cores_retry_policy(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert issubclass(delivery.WebhookRetryPolicy, CoreRetryPolicy)
+    decided: list[bool] = []
+    increment = delivery.WebhookRetryPolicy.increment
+
+    def counted(self: delivery.WebhookRetryPolicy, *args: object, **kwargs: object) -> bool:
+        decided.append(increment(self, *args, **kwargs))  # type: ignore[arg-type]
+        return decided[-1]
+
+    monkeypatch.setattr(delivery.WebhookRetryPolicy, "increment", counted)
+    receiver.replies = [Reply(503, "busy"), Reply(429, "slow down")]
+    entry = post("webhook", receiver.url(), b"{}", policy=FAST, sleep=Sleeps(), jitter=no_jitter)
+    assert entry["status"] == "sent" and "after 3 attempts" in entry["detail"]
+    assert decided == [True, True]  # each retry was the policy's decision
 
 
 # --- secrets never leak ------------------------------------------------------------------------------

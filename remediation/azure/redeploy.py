@@ -125,7 +125,8 @@ def redeploy(clients: AzureClients, definition: GroupDefinition, options: Redepl
         started = datetime.now(UTC) - timedelta(seconds=10)
         try:
             group = client.container_groups.begin_create_or_update(
-                rg, name, cast(Any, body), content_type="application/json").result()
+                rg, name, cast(Any, body), content_type="application/json",
+                api_version=CURRENT_ACI_API_VERSION).result()
         except HttpResponseError as exc:
             code = exc.error.code if exc.error is not None else str(exc.status_code)
             message = str(exc.error.message) if exc.error is not None else str(exc)
@@ -144,7 +145,7 @@ def redeploy(clients: AzureClients, definition: GroupDefinition, options: Redepl
         state = str(group.provisioning_state or "")
         if state != "Succeeded":
             return RedeployResult("failed", attempts, f"provisioningState is {group.provisioning_state}")
-        fresh = client.container_groups.get(rg, name)
+        fresh = client.container_groups.get(rg, name, api_version=CURRENT_ACI_API_VERSION)
         ok, why = _events_ok(fresh, started)
         if not ok:
             return RedeployResult("failed", attempts, why)

@@ -43,12 +43,13 @@ def test_the_redeploy_puts_with_the_constant(version: str, monkeypatch: pytest.M
     assert puts, "the remediator redeployed"
     assert {parse_qs(r.query)["api-version"][0] for r in puts} == {version}
 
+
 def test_a_proposed_definition_without_an_api_version_is_put_with_the_constant(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     proposal = Action(kind="propose-definition", target=GROUP_ID, detail="", params={"definition": {}})
     (command,) = commands_for([proposal])
     assert f"api-version={model.CURRENT_ACI_API_VERSION}" in command
-    monkeypatch.setattr("remediation.report.CURRENT_ACI_API_VERSION", OTHER)
+    monkeypatch.setattr("remediation.actions.propose_definition.CURRENT_ACI_API_VERSION", OTHER)
     (command,) = commands_for([proposal])
     assert f"api-version={OTHER}" in command

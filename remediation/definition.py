@@ -208,7 +208,10 @@ class DefinitionSources:
 
 @dataclass(frozen=True)
 class DefinitionChoice:
+    """What :func:`choose_definition` chose, and why."""
+
     definition: GroupDefinition | None
+    """None where no source held a definition and the error names no image."""
     notes: tuple[str, ...] = ()
     """The sources' ``read_notes``, and why a source's definition was not used."""
 

@@ -102,6 +102,8 @@ def _error_from_status_message(raw: Any) -> tuple[str, str] | None:
 
 
 class Gatherer:
+    """Gathers contexts through ``clients``: one per run, closed after it."""
+
     def __init__(self, clients: AzureClients, options: GatherOptions | None = None) -> None:
         self.clients = clients
         self.options = options or GatherOptions()
@@ -455,6 +457,7 @@ def _operation_errors(operations: Iterable[Any], resource_id: str) -> Iterator[E
         target = props.target_resource if props else None
         if props and target and (target.id or "").lower() == resource_id.lower():
             raw: Any = props.status_message
+            # its wire JSON, read as the Activity Log's is: either shape of error, a deployment's unwrapped
             found = _error_from_status_message(raw.as_dict() if hasattr(raw, "as_dict") else raw)
             if found:
                 yield ErrorInfo(found[0], found[1], "deployment")

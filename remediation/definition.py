@@ -4,16 +4,21 @@ Accepted body shapes: the ARM resource body (``location``, ``identity``, ``prope
 as PUT to Resource Manager or returned by GET, and the same inside an ARM template resource
 (which also has ``type``, ``name`` and ``apiVersion``; its ``apiVersion`` is used when the caller
 does not know the api-version).
+
+Several sources may hold the definition; :func:`choose_definition` decides which one stands for
+the failed write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from remediation.errors import InputError
 from remediation.images import parse_image
-from remediation.model import GroupDefinition, ImageRef, RegistryCredential
+from remediation.model import ErrorInfo, GroupDefinition, ImageRef, RegistryCredential
 from remediation.redaction import REDACTED as REDACTED
 from remediation.redaction import redact_definition
 
@@ -115,3 +120,129 @@ def _array(value: Any, where: str) -> list[Any]:
 
 def _str(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+_IMAGE_IN_MESSAGE = re.compile(r"The image '(?P<image>[^']+)' in container group")
+
+
+@dataclass(frozen=True)
+class DefinitionSources:
+    """What each source holds of the attempted container group, for :func:`choose_definition`.
+
+    A body is the group's ARM JSON as that source holds it; None where the source holds none or
+    was not read.
+    """
+
+    replay: dict[str, Any] | None = None
+    """The definition the caller of a replay sent."""
+    activity_log: dict[str, Any] | None = None
+    """The failed write's request body in the Activity Log."""
+    deployment: GroupDefinition | None = None
+    """The group in the template of the deployment that made the write, already resolved."""
+    existing: dict[str, Any] | None = None
+    """The live group."""
+    snapshot: dict[str, Any] | None = None
+    """The group's last known-good definition, kept after a redeploy."""
+    error: ErrorInfo | None = None
+    """The failed write's error; ``InaccessibleImage`` names the image that failed."""
+    read_notes: Mapping[DefinitionSource, Sequence[str]] = field(default_factory=dict)
+    """What reading each source said (a read that failed, a record not found), kept in the
+    choice's notes in the order of the sources, so the notes tell the search as it went."""
+    from_error_message: bool = True
+    """Whether the image the error names may stand for the definition (not in a sweep)."""
+
+
+@dataclass(frozen=True)
+class DefinitionChoice:
+    """What :func:`choose_definition` chose, and why."""
+
+    definition: GroupDefinition | None
+    """None where no source held a definition and the error names no image."""
+    notes: tuple[str, ...] = ()
+    """The sources' ``read_notes``, and why a source's definition was not used."""
+
+    @property
+    def recovered(self) -> bool:
+        """Whether a source held the whole definition, not only the image the error names."""
+        return self.definition is not None and self.definition.complete
+
+
+def choose_definition(resource_id: str, sources: DefinitionSources) -> DefinitionChoice:
+    """The definition the failed write attempted: the first source, in this order, that holds one.
+
+    1. ``replay``; one that cannot be read raises :class:`InputError`, as it is the caller's error.
+    2. ``activity_log``, 3. ``deployment``: the write's own records.
+    4. ``existing``, 5. ``snapshot``: each only where it runs the image the error names, since a
+       failed update leaves the previous definition in place, and redeploying that is not what
+       the user asked for.
+    6. The image the error names (where ``from_error_message``): enough for the registry-side
+       checks, never for a redeploy; a note says that no definition could be recovered.
+
+    A body that cannot be read is noted and passed over.
+    """
+    notes: list[str] = []
+    definition: GroupDefinition | None = None
+    if sources.replay:
+        definition = parse_definition(resource_id, sources.replay, _api_version_of(sources.replay), "replay")
+    notes.extend(sources.read_notes.get("activity-log", ()))
+    if definition is None and sources.activity_log:
+        definition = _parse_or_note(resource_id, sources.activity_log, "activity-log", notes)
+    notes.extend(sources.read_notes.get("deployment", ()))
+    definition = definition or sources.deployment
+    notes.extend(sources.read_notes.get("existing", ()))
+    if definition is None and sources.existing:
+        definition = _stand_in(resource_id, sources.existing, "existing", sources.error, notes)
+    if definition is None and sources.snapshot:
+        definition = _stand_in(resource_id, sources.snapshot, "snapshot", sources.error, notes)
+    if definition is None and sources.from_error_message:
+        definition = _from_error_message(resource_id, sources.error)
+        notes.append(
+            "no definition of the attempted container group could be recovered"
+            + (
+                f"; diagnosing from the image named in the error ({', '.join(i.raw for i in definition.images)})"
+                if definition
+                else ""
+            )
+        )
+    return DefinitionChoice(definition, tuple(notes))
+
+
+def _stand_in(resource_id: str, body: Mapping[str, Any], source: DefinitionSource, error: ErrorInfo | None,
+              notes: list[str]) -> GroupDefinition | None:
+    """The live group or a snapshot stands for the failed write only if it has the image that failed."""
+    definition = _parse_or_note(resource_id, body, source, notes)
+    match = _IMAGE_IN_MESSAGE.search(error.message) if error else None
+    if definition is None or match is None:
+        return definition
+    if match.group("image").lower() not in {i.raw.lower() for i in definition.images}:
+        notes.append(f"the {definition.source} definition does not run {match.group('image')}, the image that "
+                     "failed; it is not what was attempted, so it is not used")
+        return None
+    return definition
+
+
+def _from_error_message(resource_id: str, error: ErrorInfo | None) -> GroupDefinition | None:
+    """The image ``InaccessibleImage`` names, as a definition of one container."""
+    match = _IMAGE_IN_MESSAGE.search(error.message) if error else None
+    if match is None:
+        return None
+    body = {"properties": {"containers": [{"name": "unknown", "properties": {"image": match.group("image")}}]}}
+    try:
+        return parse_definition(resource_id, body, None, "error-message")
+    except InputError:
+        return None
+
+
+def _parse_or_note(
+    resource_id: str, body: Mapping[str, Any], source: DefinitionSource, notes: list[str]
+) -> GroupDefinition | None:
+    try:
+        return parse_definition(resource_id, body, _api_version_of(body), source)
+    except InputError as exc:
+        notes.append(f"the definition from {source} could not be read: {exc}")
+        return None
+
+
+def _api_version_of(body: Mapping[str, Any]) -> str | None:
+    value = body.get("apiVersion")
+    return str(value) if value else None

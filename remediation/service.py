@@ -359,8 +359,10 @@ class Service:
         if not self.settings.allowed_scopes:
             log.warning("the sweep needs REMEDIATION_ALLOWED_SCOPES to know where to look; nothing swept")
             return []
+        from .azure.inventory import groups_pulling_with_identity
+
         reports = []
-        for group_id in self._groups_in_scope():
+        for group_id in groups_pulling_with_identity(self.clients, self.settings.allowed_scopes):
             signal = signal_for_resource(group_id, schema="sweep")
             report = self.handle(signal, trigger="sweep")
             if report["causes"] or report["outcome"] not in ("diagnosed", "skipped"):
@@ -372,19 +374,6 @@ class Service:
         removed = self.ledger.purge(self.settings.retention_days)
         log.info("ledger purged", extra={"removed": removed})
         return removed
-
-    def _groups_in_scope(self) -> list[str]:
-        found: list[str] = []
-        for scope in self.settings.allowed_scopes:
-            parts = scope.strip("/").split("/")
-            client = self.clients.container_instance(parts[1])
-            groups = (client.container_groups.list_by_resource_group(parts[3]) if len(parts) >= 4
-                      else client.container_groups.list())
-            for group in groups:
-                creds = group.image_registry_credentials or []
-                if any(c.identity for c in creds) and group.id:
-                    found.append(group.id)
-        return sorted(set(found))
 
 
 def _gather_options(**options: Any) -> GatherOptions:

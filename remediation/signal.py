@@ -15,7 +15,6 @@ a one-line message naming the field, e.g. ``event.data.resourceUri is missing``.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -25,6 +24,7 @@ from azure.eventgrid import EventGridEvent
 
 from remediation.errors import InputError
 from remediation.model import FailureSignal, Skip
+from remediation.resource_ids import parse_resource_id
 
 WRITE_FAILURE = "Microsoft.Resources.ResourceWriteFailure"
 CONTAINER_GROUP_TYPE = "Microsoft.ContainerInstance/containerGroups"
@@ -34,48 +34,6 @@ OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier
 TENANT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/tenantid"
 
 SignalSchema = Literal["eventgrid", "cloudevents", "replay", "cli", "sweep"]
-
-# ARM names: a segment without "/" and not empty; subscription ids are GUIDs in Azure but the
-# docs' samples use placeholders such as "{subscription-id}", so any segment is accepted.
-_SEGMENT = r"[^/]+"
-_RESOURCE_ID = re.compile(
-    rf"^/subscriptions/(?P<sub>{_SEGMENT})"
-    rf"(?:/resourcegroups/(?P<rg>{_SEGMENT}))?"
-    rf"(?:/providers/(?P<ns>{_SEGMENT})(?P<rest>(?:/{_SEGMENT}/{_SEGMENT})+))?/?$",
-    re.IGNORECASE,
-)
-
-
-def parse_resource_id(resource_id: str) -> tuple[str, str, str, str]:
-    """Split an ARM resource id into ``(subscription, resource_group, provider_type, name)``.
-
-    ``provider_type`` is ARM's full type (``Microsoft.ContainerInstance/containerGroups``; a child
-    resource gives ``Namespace/parent/child``). Resource-group and subscription ids parse too,
-    as ``Microsoft.Resources/resourceGroups`` and ``Microsoft.Resources/subscriptions`` (with an
-    empty resource group). Raises :class:`InputError` for anything else.
-    """
-    if not isinstance(resource_id, str) or not resource_id.strip():
-        raise InputError("resource id is empty")
-    match = _RESOURCE_ID.match(resource_id.strip())
-    if match is None:
-        raise InputError(f"resource id {resource_id!r} is not an ARM resource id")
-    subscription, group, namespace, rest = match.group("sub", "rg", "ns", "rest")
-    if namespace is None:
-        if group is None:
-            return subscription, "", "Microsoft.Resources/subscriptions", subscription
-        return subscription, group, "Microsoft.Resources/resourceGroups", group
-    parts = rest.strip("/").split("/")
-    types, names = parts[0::2], parts[1::2]
-    return subscription, group or "", "/".join([namespace, *types]), names[-1]
-
-
-def is_container_group_id(resource_id: str) -> bool:
-    """Whether ``resource_id`` names a container group (case-insensitive); never raises."""
-    try:
-        _, group, provider_type, _ = parse_resource_id(resource_id)
-    except InputError:
-        return False
-    return bool(group) and provider_type.lower() == CONTAINER_GROUP_TYPE.lower()
 
 
 def signal_for_resource(

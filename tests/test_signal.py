@@ -10,7 +10,7 @@ import pytest
 
 from remediation.errors import InputError
 from remediation.model import FailureSignal, Skip
-from remediation.signal import parse_event, parse_events, parse_resource_id, signal_for_resource
+from remediation.signal import parse_event, parse_events, signal_for_resource
 
 from .reference import SAMPLES
 
@@ -251,28 +251,3 @@ def test_signal_for_resource_rejects_other_ids(resource_id: str, message: str) -
     with pytest.raises(InputError) as caught:
         signal_for_resource(resource_id)
     assert str(caught.value) == message
-
-
-@pytest.mark.parametrize(("resource_id", "expected"), [
-    (GROUP_ID, (SUB, "rg-apps", "Microsoft.ContainerInstance/containerGroups", "web")),
-    (f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acr/replications/w",
-     (SUB, "rg", "Microsoft.ContainerRegistry/registries/replications", "w")),
-    (f"/subscriptions/{SUB}/resourceGroups/rg", (SUB, "rg", "Microsoft.Resources/resourceGroups", "rg")),
-    (f"/subscriptions/{SUB}", (SUB, "", "Microsoft.Resources/subscriptions", SUB)),
-    (f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments/a1",
-     (SUB, "", "Microsoft.Authorization/roleAssignments", "a1")),
-])
-def test_parse_resource_id(resource_id: str, expected: tuple[str, str, str, str]) -> None:
-    assert parse_resource_id(resource_id) == expected
-
-
-@pytest.mark.parametrize("resource_id", [
-    "/subscriptions",
-    "/subscriptions/x/resourceGroups",
-    "/subscriptions/x/resourceGroups/rg/providers/Microsoft.ContainerInstance/containerGroups",
-    "/providers/Microsoft.Management/managementGroups/mg",
-    "subscriptions/x/resourceGroups/rg",
-])
-def test_parse_resource_id_rejects(resource_id: str) -> None:
-    with pytest.raises(InputError):
-        parse_resource_id(resource_id)

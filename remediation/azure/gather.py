@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
-import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from enum import Enum
+from functools import partial
+from typing import Any, TypeVar
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+from azure.mgmt.containerregistry import models as acr
 
-from ..definition import parse_definition
+from ..definition import DefinitionSource, DefinitionSources, choose_definition, parse_definition
 from ..errors import InputError
 from ..images import is_acr
 from ..model import (
@@ -36,16 +37,18 @@ from ..model import (
     RoleDefinition,
 )
 from ..permissions import scope_applies
+from ..resource_ids import parse_resource_id
 from ..template import UnsupportedExpression, find_container_group
 from .clients import AzureClients
 from .errors import describe, is_transient
-
-log = logging.getLogger(__name__)
 
 REPOSITORY_READER_NAME = "Container Registry Repository Reader"
 ACR_PULL_NAME = "AcrPull"
 Snapshot = Callable[[str], dict[str, Any] | None]
 """Returns the last known-good definition of a container group, if one was recorded."""
+_NO_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+K = TypeVar("K")
+T = TypeVar("T")
 
 
 @dataclass
@@ -63,8 +66,13 @@ class GatherOptions:
 class _ActivityFindings:
     error: ErrorInfo | None = None
     request_body: dict[str, Any] | None = None
-    api_version: str | None = None
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _DeploymentFindings:
+    definition: GroupDefinition | None = None
+    error: ErrorInfo | None = None
 
 
 def _odata_time(dt: datetime) -> str:
@@ -94,13 +102,19 @@ def _error_from_status_message(raw: Any) -> tuple[str, str] | None:
 
 
 class Gatherer:
+    """Gathers contexts through ``clients``: one per run, closed after it."""
+
     def __init__(self, clients: AzureClients, options: GatherOptions | None = None) -> None:
         self.clients = clients
         self.options = options or GatherOptions()
         self._pool = ThreadPoolExecutor(max_workers=self.options.max_workers, thread_name_prefix="gather")
-        self._registry_lists: dict[str, list[Registry] | Exception] = {}
         self.transient_failures: list[str] = []
         """Reads that failed for reasons a retry may clear (throttling, 5xx, connection)."""
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+
+    # -- failed reads become notes ------------------------------------------------------------
 
     def _failure(self, exc: Exception) -> str:
         """One line about a failed read; transient ones are remembered so the run can be retried."""
@@ -109,50 +123,164 @@ class Gatherer:
             self.transient_failures.append(text)
         return text
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False)
+    @contextlib.contextmanager
+    def _noting(self, notes: list[str], failed: str) -> Iterator[None]:
+        """Where Azure cannot answer a read in this block, ``"{failed}: {why}"`` goes in ``notes``
+        and the gathering goes on."""
+        try:
+            yield
+        except (HttpResponseError, ServiceRequestError) as exc:
+            notes.append(f"{failed}: {self._failure(exc)}")
+
+    def _noted(self, notes: list[str], failed: str, read: Callable[[], T]) -> T | None:
+        """``read()``, or None where Azure could not answer it (see :meth:`_noting`)."""
+        with self._noting(notes, failed):
+            return read()
+        return None
+
+    def _results(self, notes: list[str], reads: Mapping[K, Future[T]], failed: Callable[[K], str]) -> dict[K, T]:
+        """The result of each read that Azure answered; each other one is noted (see :meth:`_noting`)."""
+        results: dict[K, T] = {}
+        for key, read in reads.items():
+            with self._noting(notes, failed(key)):
+                results[key] = read.result()
+        return results
+
+    # -- the whole context --------------------------------------------------------------------
+
+    def gather(self, signal: FailureSignal) -> Context:
+        """Every read the checks need for ``signal``. Raises :class:`InputError` for a replayed
+        definition that cannot be read, since that is the caller's error."""
+        sweep = signal.schema == "sweep"
+        pool = self._pool
+        # these need nothing but the signal, so they start at once
+        activity = None if sweep else pool.submit(self._activity, signal)
+        existing = pool.submit(self._existing, signal)
+        registry_lists = {sub: pool.submit(self._registries_in, sub) for sub in self._subscriptions(signal)}
+
+        sources = self._definition_sources(signal, activity, existing, sweep=sweep)
+        choice = choose_definition(signal.resource_id, sources)
+        definition, notes = choice.definition, list(choice.notes)
+        registries = self._registries(definition, registry_lists, notes)
+        identities = self._identities(definition, notes)
+
+        # these need only the registries and identities, so they run together
+        assignment_lists = {
+            (server, identity.principal_id.lower()): pool.submit(self._assignments, registry, identity.principal_id)
+            for server, registry in registries.items() if registry is not None
+            for identity in identities.values() if identity.principal_id
+        }
+        image_reads = {
+            image.raw: pool.submit(self._image_status, image)
+            for image in (definition.images if definition else ())
+            if registries.get(image.registry) is not None
+        }
+        name_scope = next((r.id for r in registries.values() if r is not None), None)
+        role_names = (ACR_PULL_NAME, REPOSITORY_READER_NAME)
+        roles_by_name = {n: pool.submit(self._role_by_name, name_scope, n) for n in role_names} if name_scope else {}
+        assignments = self._merged_assignments(assignment_lists, notes)
+        roles = self._roles(assignments, roles_by_name, notes)
+        images = tuple(read.result() for read in image_reads.values())
+        notes.extend(f"whether {s.image.raw} exists is unknown: {s.detail}" for s in images if s.exists is None)
+
+        error = sources.error
+        if error is None and signal.definition is None and sources.existing and not sweep:
+            error = _error_from_instance_view(sources.existing)
+        return Context(
+            signal=signal,
+            error=error,
+            definition=definition,
+            registries=registries,
+            identities=identities,
+            assignments={k: tuple(v) for k, v in assignments.items()},
+            role_definitions=roles,
+            images=images,
+            existing_group=sources.existing,
+            notes=tuple(notes),
+        )
+
+    def _subscriptions(self, signal: FailureSignal) -> list[str]:
+        """Where registries are looked for: the group's own subscription, then the allowed ones."""
+        return list(dict.fromkeys([signal.subscription_id.lower(), *(s.lower() for s in self.options.subscriptions)]))
+
+    def _definition_sources(self, signal: FailureSignal, activity: Future[_ActivityFindings] | None,
+                            existing: Future[dict[str, Any] | None], *, sweep: bool) -> DefinitionSources:
+        """Read what the definition is chosen from; a source is read only while it can still matter."""
+        found = activity.result() if activity else _ActivityFindings()
+        read_notes: dict[DefinitionSource, list[str]] = {"activity-log": found.notes, "deployment": [], "existing": []}
+        sources = DefinitionSources(replay=signal.definition, activity_log=found.request_body, error=found.error,
+                                    from_error_message=not sweep)
+        written = choose_definition(signal.resource_id, sources)  # a replay that cannot be read raises here
+        # the deployment holds the definition and the error too: read it while either is unknown
+        if not sweep and (sources.error is None or not written.recovered):
+            deployment = self._from_deployment(signal, read_notes["deployment"])
+            sources = replace(sources, deployment=deployment.definition, error=sources.error or deployment.error)
+        sources = replace(sources, existing=self._noted(
+            read_notes["existing"], "the container group could not be read", existing.result))
+        if self.options.snapshot and not choose_definition(signal.resource_id, sources).recovered:
+            sources = replace(sources, snapshot=self.options.snapshot(signal.resource_id))
+        return replace(sources, read_notes=read_notes)
+
+    def _registries(self, definition: GroupDefinition | None, listed: Mapping[str, Future[list[Registry]]],
+                    notes: list[str]) -> dict[str, Registry | None]:
+        """The registry of each login server the definition names (None: not in any subscription read)."""
+        by_server: dict[str, Registry] = {}
+        for registries in self._results(notes, listed,
+                                        lambda sub: f"registries in subscription {sub} could not be listed").values():
+            for registry in registries:
+                by_server.setdefault(registry.login_server.lower(), registry)
+        return {server: by_server.get(server) for server in _registry_servers(definition)}
+
+    def _identities(self, definition: GroupDefinition | None, notes: list[str]) -> dict[str, Identity]:
+        """The identities the definition's registry credentials name, by lower-cased id."""
+        reads = {i.lower(): self._pool.submit(self._identity, i) for i in _credential_identities(definition)}
+        return self._results(notes, reads, lambda key: f"identity {key} could not be read")
+
+    def _merged_assignments(self, lists: Mapping[tuple[str, str], Future[list[RoleAssignment]]],
+                            notes: list[str]) -> dict[str, list[RoleAssignment]]:
+        """Each principal's role assignments on the registries, once each. A principal whose
+        assignments were listed has a key even with none: "no role" is a finding."""
+        assignments: dict[str, list[RoleAssignment]] = {}
+        listed = self._results(
+            notes, lists, lambda key: f"role assignments of {key[1]} on {key[0]} could not be listed")
+        for (_, principal), found in listed.items():
+            merged = assignments.setdefault(principal, [])
+            for assignment in found:
+                if assignment not in merged:
+                    merged.append(assignment)
+        return assignments
+
+    def _roles(self, assignments: Mapping[str, list[RoleAssignment]],
+               by_name: Mapping[str, Future[RoleDefinition | None]], notes: list[str]) -> dict[str, RoleDefinition]:
+        """The definitions of the assigned roles, and of the roles a fix may assign, by role GUID."""
+        role_ids = {a.role_definition_id for items in assignments.values() for a in items}
+        reads = {rid: self._pool.submit(self._role_definition, rid) for rid in role_ids}
+        roles: dict[str, RoleDefinition] = {}
+        for rd in self._results(notes, reads, lambda rid: f"role definition {rid} could not be read").values():
+            if rd is not None:
+                roles[rd.guid] = rd
+        for rd in self._results(notes, by_name, lambda name: f"role '{name}' could not be looked up").values():
+            if rd is not None:
+                roles.setdefault(rd.guid, rd)
+        return roles
 
     # -- activity log -------------------------------------------------------------------------
 
     def _activity(self, signal: FailureSignal) -> _ActivityFindings:
+        """The failed write in the Activity Log: its error and request body, looked for until the
+        error shows or ``activity_log_wait_seconds`` pass (the log can lag by minutes)."""
         out = _ActivityFindings()
         monitor = self.clients.monitor(signal.subscription_id)
-        start = datetime.now(UTC) - timedelta(days=1)
-        if signal.event_time:
-            with contextlib.suppress(ValueError):
-                start = datetime.fromisoformat(signal.event_time.replace("Z", "+00:00")) - timedelta(hours=1)
-        clause = (
-            f"correlationId eq '{signal.correlation_id}'"
-            if signal.correlation_id
-            else f"resourceUri eq '{signal.resource_id}'"
-        )
-        flt = f"eventTimestamp ge '{_odata_time(start)}' and {clause}"
+        flt = _activity_filter(signal)
         deadline = time.monotonic() + self.options.activity_log_wait_seconds
         attempts = 0
         while True:
             attempts += 1
-            try:
-                records = list(monitor.activity_logs.list(filter=flt))
-            except (HttpResponseError, ServiceRequestError) as exc:
-                out.notes.append(f"Activity Log could not be read: {self._failure(exc)}")
+            records = self._noted(out.notes, "Activity Log could not be read",
+                                  lambda: list(monitor.activity_logs.list(filter=flt)))
+            if records is None:
                 return out
-            mine = [r for r in records if (r.resource_id or "").lower() == signal.resource_id.lower()]
-            # newest first: a replay by resource id wants the latest failed write and its body
-            for record in sorted(mine, key=lambda r: r.event_timestamp or datetime.min.replace(tzinfo=UTC),
-                                 reverse=True):
-                props = record.properties or {}
-                body = props.get("requestbody") or props.get("requestBody")
-                if body and out.request_body is None:
-                    try:
-                        parsed = json.loads(body)
-                        if isinstance(parsed, dict):
-                            out.request_body = parsed
-                    except ValueError:
-                        out.notes.append("Activity Log request body is not JSON")
-                if (record.status and record.status.value == "Failed") or props.get("statusMessage"):
-                    found = _error_from_status_message(props.get("statusMessage"))
-                    if found and out.error is None:
-                        out.error = ErrorInfo(found[0], found[1], "activity-log")
+            _take_records(records, signal.resource_id, out)
             if out.error or time.monotonic() >= deadline:
                 break
             self.options.sleep(self.options.activity_log_poll_seconds)
@@ -165,52 +293,36 @@ class Gatherer:
 
     # -- definition ---------------------------------------------------------------------------
 
-    def _from_deployment(self, signal: FailureSignal) -> tuple[GroupDefinition | None, ErrorInfo | None, list[str]]:
-        notes: list[str] = []
+    def _from_deployment(self, signal: FailureSignal, notes: list[str]) -> _DeploymentFindings:
+        """The group in the template of the deployment that made the failed write, and the error
+        its operations report."""
         if not signal.correlation_id:
-            return None, None, notes
+            return _DeploymentFindings()
         client = self.clients.deployments(signal.subscription_id)
-        try:
-            candidates = [
-                d
-                for d in client.deployments.list_by_resource_group(signal.resource_group)
-                if d.properties and (d.properties.correlation_id or "").lower() == signal.correlation_id.lower()
-            ]
-        except (HttpResponseError, ServiceRequestError) as exc:
-            return None, None, [f"deployments could not be listed: {self._failure(exc)}"]
-        for dep in candidates:
+        correlation_id = signal.correlation_id.lower()
+        candidates = self._noted(notes, "deployments could not be listed", lambda: [
+            d
+            for d in client.deployments.list_by_resource_group(signal.resource_group)
+            if d.properties and (d.properties.correlation_id or "").lower() == correlation_id
+        ])
+        for dep in candidates or ():
             error: ErrorInfo | None = None
-            try:
-                for op in client.deployment_operations.list(signal.resource_group, dep.name or ""):
-                    props = op.properties
-                    target = props.target_resource if props else None
-                    if props and target and (target.id or "").lower() == signal.resource_id.lower():
-                        raw: Any = props.status_message
-                        found = _error_from_status_message(raw.as_dict() if hasattr(raw, "as_dict") else raw)
-                        if found:
-                            error = ErrorInfo(found[0], found[1], "deployment")
-            except (HttpResponseError, ServiceRequestError) as exc:
-                notes.append(f"deployment operations of {dep.name} could not be read: {self._failure(exc)}")
-            try:
-                exported = client.deployments.export_template(signal.resource_group, dep.name or "")
-            except (HttpResponseError, ServiceRequestError) as exc:
-                notes.append(f"template of deployment {dep.name} could not be exported: {self._failure(exc)}")
-                return None, error, notes
-            template = exported.template or {}
-            params = (dep.properties.parameters if dep.properties else None) or {}
-            try:
-                group_location = (
-                    self.clients.resources(signal.subscription_id).resource_groups.get(signal.resource_group).location
-                )
-            except (HttpResponseError, ServiceRequestError) as exc:
-                group_location = ""
-                notes.append(f"resource group {signal.resource_group} could not be read: {self._failure(exc)}")
+            with self._noting(notes, f"deployment operations of {dep.name} could not be read"):
+                operations = client.deployment_operations.list(signal.resource_group, dep.name or "")
+                for found in _operation_errors(operations, signal.resource_id):
+                    error = found  # the last one reported; a page that fails keeps the earlier ones
+            exported = self._noted(notes, f"template of deployment {dep.name} could not be exported",
+                                   partial(client.deployments.export_template, signal.resource_group, dep.name or ""))
+            if exported is None:
+                return _DeploymentFindings(None, error)
+            group = self._noted(notes, f"resource group {signal.resource_group} could not be read", partial(
+                self.clients.resources(signal.subscription_id).resource_groups.get, signal.resource_group))
             try:
                 found_group = find_container_group(
-                    template,
-                    params,
+                    exported.template or {},
+                    (dep.properties.parameters if dep.properties else None) or {},
                     resource_id=signal.resource_id,
-                    location=group_location or "",
+                    location=(group.location if group is not None else "") or "",
                     tenant_id=signal.tenant_id or "",
                 )
             except UnsupportedExpression as exc:
@@ -218,15 +330,16 @@ class Gatherer:
                     f"deployment {dep.name}: the template uses an expression the engine does not "
                     f"resolve ({exc}); not redeploying from it"
                 )
-                return None, error, notes
+                return _DeploymentFindings(None, error)
             if found_group:
                 body, api_version = found_group
                 try:
-                    return parse_definition(signal.resource_id, body, api_version or None, "deployment"), error, notes
+                    return _DeploymentFindings(
+                        parse_definition(signal.resource_id, body, api_version or None, "deployment"), error)
                 except InputError as exc:
                     notes.append(f"deployment {dep.name}: the container group in its template cannot be read: {exc}")
-                    return None, error, notes
-        return None, None, notes
+                    return _DeploymentFindings(None, error)
+        return _DeploymentFindings()
 
     def _existing(self, signal: FailureSignal) -> dict[str, Any] | None:
         client = self.clients.container_instance(signal.subscription_id)
@@ -238,31 +351,27 @@ class Gatherer:
 
     # -- registries, identities, roles --------------------------------------------------------
 
-    def _registries_in(self, subscription_id: str) -> list[Registry] | Exception:
-        cached = self._registry_lists.get(subscription_id.lower())
-        if cached is not None:
-            return cached
-        try:
-            regs = [_registry(r.as_dict()) for r in self.clients.container_registry(subscription_id).registries.list()]
-            result: list[Registry] | Exception = regs
-        except (HttpResponseError, ServiceRequestError) as exc:
-            result = exc
-        self._registry_lists[subscription_id.lower()] = result
-        return result
+    def _registries_in(self, subscription_id: str) -> list[Registry]:
+        registries = self.clients.container_registry(subscription_id).registries.list()
+        return [_registry(r) for r in registries]
 
     def _identity(self, identity_id: str) -> Identity:
-        parts = identity_id.strip("/").split("/")
+        """The user-assigned identity ``identity_id`` names; ``found=False`` where there is none."""
         try:
-            sub, rg, name = parts[1], parts[3], parts[-1]
-            ident = self.clients.identities(sub).user_assigned_identities.get(rg, name)
-            return Identity(identity_id, ident.principal_id, ident.client_id)
-        except IndexError:
+            where = parse_resource_id(identity_id)
+        except InputError:
             return Identity(identity_id, None, None, found=False)
+        if not where.resource_group:
+            return Identity(identity_id, None, None, found=False)
+        try:
+            ident = self.clients.identities(where.subscription).user_assigned_identities.get(
+                where.resource_group, where.name)
         except ResourceNotFoundError:
             return Identity(identity_id, None, None, found=False)
+        return Identity(identity_id, ident.principal_id, ident.client_id)
 
     def _assignments(self, registry: Registry, principal_id: str) -> list[RoleAssignment]:
-        client = self.clients.authorization(registry.id.split("/")[2])
+        client = self.clients.authorization(parse_resource_id(registry.id).subscription)
         items = client.role_assignments.list_for_scope(registry.id, filter=f"principalId eq '{principal_id}'")
         out = []
         for a in items:
@@ -273,21 +382,20 @@ class Gatherer:
         return out
 
     def _role_definition(self, role_id: str) -> RoleDefinition | None:
-        client = self.clients.authorization(
-            role_id.split("/")[2]
-            if role_id.startswith("/subscriptions/")
-            else self.options.subscriptions[0]
-            if self.options.subscriptions
-            else "00000000-0000-0000-0000-000000000000"
-        )
         try:
-            rd = client.role_definitions.get_by_id(role_id)
+            subscription = parse_resource_id(role_id).subscription
+        except InputError:
+            # a tenant-level role (/providers/Microsoft.Authorization/roleDefinitions/…): get_by_id
+            # reads it by its id, so any subscription's client will do
+            subscription = self.options.subscriptions[0] if self.options.subscriptions else _NO_SUBSCRIPTION
+        try:
+            rd = self.clients.authorization(subscription).role_definitions.get_by_id(role_id)
         except ResourceNotFoundError:
             return None
         return _role_definition(rd)
 
     def _role_by_name(self, scope: str, name: str) -> RoleDefinition | None:
-        client = self.clients.authorization(scope.split("/")[2])
+        client = self.clients.authorization(parse_resource_id(scope).subscription)
         for rd in client.role_definitions.list(scope, filter=f"roleName eq '{name}'"):
             return _role_definition(rd)
         return None
@@ -305,193 +413,54 @@ class Gatherer:
         except (HttpResponseError, ServiceRequestError) as exc:
             return ImageStatus(image, None, f"the registry could not be read: {self._failure(exc)}")
 
-    # -- the whole context --------------------------------------------------------------------
 
-    def gather(self, signal: FailureSignal) -> Context:
-        notes: list[str] = []
-        pool = self._pool
-        sweep = signal.schema == "sweep"
-        activity_f = pool.submit(_ActivityFindings) if sweep else pool.submit(self._activity, signal)
-        existing_f = pool.submit(self._existing, signal)
-        subs = [signal.subscription_id.lower()] + [
-            s.lower() for s in self.options.subscriptions if s.lower() != signal.subscription_id.lower()
-        ]
-        registry_fs: dict[str, Future[list[Registry] | Exception]] = {
-            s: pool.submit(self._registries_in, s) for s in subs
-        }
+def _activity_filter(signal: FailureSignal) -> str:
+    """The OData filter for the failed write's records: by correlation id where the event gave
+    one (else by resource), from an hour before the event (else from a day ago)."""
+    start = datetime.now(UTC) - timedelta(days=1)
+    if signal.event_time:
+        with contextlib.suppress(ValueError):
+            start = datetime.fromisoformat(signal.event_time.replace("Z", "+00:00")) - timedelta(hours=1)
+    clause = (
+        f"correlationId eq '{signal.correlation_id}'"
+        if signal.correlation_id
+        else f"resourceUri eq '{signal.resource_id}'"
+    )
+    return f"eventTimestamp ge '{_odata_time(start)}' and {clause}"
 
-        activity = activity_f.result()
-        notes.extend(activity.notes)
-        error = activity.error
-        definition: GroupDefinition | None = None
-        if signal.definition:
-            # a replayed definition that cannot be read is the caller's error: let InputError through
-            definition = parse_definition(
-                signal.resource_id, signal.definition, _api_version_of(signal.definition), "replay"
-            )
-        elif activity.request_body:
-            definition = _parse_or_note(signal, activity.request_body, "activity-log", notes)
-        if not sweep and (definition is None or error is None):
-            dep_def, dep_error, dep_notes = self._from_deployment(signal)
-            notes.extend(dep_notes)
-            definition = definition or dep_def
-            error = error or dep_error
-        try:
-            existing = existing_f.result()
-        except (HttpResponseError, ServiceRequestError) as exc:
-            existing = None
-            notes.append(f"the container group could not be read: {self._failure(exc)}")
-        if definition is None and existing:
-            definition = _unless_other_images(_parse_or_note(signal, existing, "existing", notes), error, notes)
-        if definition is None and self.options.snapshot:
-            snap = self.options.snapshot(signal.resource_id)
-            if snap:
-                definition = _unless_other_images(_parse_or_note(signal, snap, "snapshot", notes), error, notes)
-        if definition is None and not sweep:
-            definition = _from_error_message(signal, error)
-            notes.append(
-                "no definition of the attempted container group could be recovered"
-                + (
-                    f"; diagnosing from the image named in the error ({', '.join(i.raw for i in definition.images)})"
-                    if definition
-                    else ""
-                )
-            )
 
-        registries: dict[str, Registry | None] = {}
-        by_server: dict[str, Registry] = {}
-        for sub, reg_fut in registry_fs.items():
-            result = reg_fut.result()
-            if isinstance(result, Exception):
-                notes.append(f"registries in subscription {sub} could not be listed: {self._failure(result)}")
-                continue
-            for reg in result:
-                by_server.setdefault(reg.login_server.lower(), reg)
-        wanted_servers = _registry_servers(definition)
-        for server in wanted_servers:
-            registries[server] = by_server.get(server)
-
-        identities: dict[str, Identity] = {}
-        ident_fs = {i.lower(): pool.submit(self._identity, i) for i in _credential_identities(definition)}
-        for key, ident_fut in ident_fs.items():
+def _take_records(records: Iterable[Any], resource_id: str, out: _ActivityFindings) -> None:
+    """Keep the first request body and the first error of the group's records, newest first: a
+    replay by resource id wants the latest failed write and its body."""
+    mine = [r for r in records if (r.resource_id or "").lower() == resource_id.lower()]
+    for record in sorted(mine, key=lambda r: r.event_timestamp or datetime.min.replace(tzinfo=UTC), reverse=True):
+        props = record.properties or {}
+        # the Activity Log's properties bag spells the key either way
+        body = props.get("requestbody") or props.get("requestBody")
+        if body and out.request_body is None:
             try:
-                identities[key] = ident_fut.result()
-            except (HttpResponseError, ServiceRequestError) as exc:
-                notes.append(f"identity {key} could not be read: {self._failure(exc)}")
-
-        assignment_fs: dict[tuple[str, str], Future[list[RoleAssignment]]] = {}
-        for server, maybe_reg in registries.items():
-            if maybe_reg is None:
-                continue
-            for ident in identities.values():
-                if ident.principal_id:
-                    assignment_fs[(server, ident.principal_id.lower())] = pool.submit(
-                        self._assignments, maybe_reg, ident.principal_id
-                    )
-        image_fs = {
-            img.raw: pool.submit(self._image_status, img)
-            for img in (definition.images if definition else ())
-            if registries.get(img.registry) is not None
-        }
-        name_scope = next((r.id for r in registries.values() if r), None)
-        by_name_fs = (
-            {n: pool.submit(self._role_by_name, name_scope, n) for n in (ACR_PULL_NAME, REPOSITORY_READER_NAME)}
-            if name_scope
-            else {}
-        )
-
-        assignments: dict[str, list[RoleAssignment]] = {}
-        for (server, pid), assign_fut in assignment_fs.items():
-            try:
-                listed = assign_fut.result()
-                assignments.setdefault(pid, [])  # listed, possibly none: "no role" is a finding
-                for a in listed:
-                    if a not in assignments.setdefault(pid, []):
-                        assignments[pid].append(a)
-            except (HttpResponseError, ServiceRequestError) as exc:
-                notes.append(f"role assignments of {pid} on {server} could not be listed: {self._failure(exc)}")
-        role_ids = {a.role_definition_id for items in assignments.values() for a in items}
-        role_fs = {rid: pool.submit(self._role_definition, rid) for rid in role_ids}
-        roles: dict[str, RoleDefinition] = {}
-        for rid, role_fut in role_fs.items():
-            try:
-                rd = role_fut.result()
-                if rd:
-                    roles[rd.guid] = rd
-            except (HttpResponseError, ServiceRequestError) as exc:
-                notes.append(f"role definition {rid} could not be read: {self._failure(exc)}")
-        for name, by_name_fut in by_name_fs.items():
-            try:
-                rd = by_name_fut.result()
-                if rd:
-                    roles.setdefault(rd.guid, rd)
-            except (HttpResponseError, ServiceRequestError) as exc:
-                notes.append(f"role '{name}' could not be looked up: {self._failure(exc)}")
-        images = tuple(f.result() for f in image_fs.values())
-        for status in images:
-            if status.exists is None:
-                notes.append(f"whether {status.image.raw} exists is unknown: {status.detail}")
-        if signal.definition is None and error is None and existing and not sweep:
-            error = _error_from_instance_view(existing)
-        return Context(
-            signal=signal,
-            error=error,
-            definition=definition,
-            registries=registries,
-            identities=identities,
-            assignments={k: tuple(v) for k, v in assignments.items()},
-            role_definitions=roles,
-            images=images,
-            existing_group=existing,
-            notes=tuple(notes),
-        )
+                parsed = json.loads(body)
+                if isinstance(parsed, dict):
+                    out.request_body = parsed
+            except ValueError:
+                out.notes.append("Activity Log request body is not JSON")
+        if (record.status and record.status.value == "Failed") or props.get("statusMessage"):
+            found = _error_from_status_message(props.get("statusMessage"))
+            if found and out.error is None:
+                out.error = ErrorInfo(found[0], found[1], "activity-log")
 
 
-_IMAGE_IN_MESSAGE = re.compile(r"The image '(?P<image>[^']+)' in container group")
-
-
-def _unless_other_images(definition: GroupDefinition | None, error: ErrorInfo | None,
-                         notes: list[str]) -> GroupDefinition | None:
-    """The live group or a snapshot stands for the failed write only if it has the image that failed.
-
-    A failed update leaves the previous definition in place; redeploying that is not what the user
-    asked for, so such a definition is not used (the error message still is, below).
-    """
-    match = _IMAGE_IN_MESSAGE.search(error.message) if error else None
-    if definition is None or match is None:
-        return definition
-    if match.group("image").lower() not in {i.raw.lower() for i in definition.images}:
-        notes.append(f"the {definition.source} definition does not run {match.group('image')}, the image that "
-                     "failed; it is not what was attempted, so it is not used")
-        return None
-    return definition
-
-
-def _from_error_message(signal: FailureSignal, error: ErrorInfo | None) -> GroupDefinition | None:
-    """The image ``InaccessibleImage`` names: enough for the registry-side checks, never for a redeploy."""
-    match = _IMAGE_IN_MESSAGE.search(error.message) if error else None
-    if match is None:
-        return None
-    body = {"properties": {"containers": [{"name": "unknown", "properties": {"image": match.group("image")}}]}}
-    try:
-        return parse_definition(signal.resource_id, body, None, "error-message")
-    except InputError:
-        return None
-
-
-def _parse_or_note(
-    signal: FailureSignal, body: dict[str, Any], source: Any, notes: list[str]
-) -> GroupDefinition | None:
-    try:
-        return parse_definition(signal.resource_id, body, _api_version_of(body), source)
-    except InputError as exc:
-        notes.append(f"the definition from {source} could not be read: {exc}")
-        return None
-
-
-def _api_version_of(body: dict[str, Any]) -> str | None:
-    value = body.get("apiVersion")
-    return str(value) if value else None
+def _operation_errors(operations: Iterable[Any], resource_id: str) -> Iterator[ErrorInfo]:
+    """The errors the deployment operations on ``resource_id`` report, in order."""
+    for op in operations:
+        props = op.properties
+        target = props.target_resource if props else None
+        if props and target and (target.id or "").lower() == resource_id.lower():
+            raw: Any = props.status_message
+            # its wire JSON, read as the Activity Log's is: either shape of error, a deployment's unwrapped
+            found = _error_from_status_message(raw.as_dict() if hasattr(raw, "as_dict") else raw)
+            if found:
+                yield ErrorInfo(found[0], found[1], "deployment")
 
 
 def _registry_servers(definition: GroupDefinition | None) -> list[str]:
@@ -509,23 +478,28 @@ def _credential_identities(definition: GroupDefinition | None) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def _registry(data: dict[str, Any]) -> Registry:
-    props = data.get("properties") or data
-    rules = props.get("network_rule_set") or props.get("networkRuleSet") or {}
-    peps = props.get("private_endpoint_connections") or props.get("privateEndpointConnections") or []
+def _registry(registry: acr.Registry) -> Registry:
+    rules = registry.network_rule_set
     return Registry(
-        id=str(data.get("id", "")),
-        name=str(data.get("name", "")),
-        login_server=str(props.get("login_server") or props.get("loginServer") or "").lower(),
-        sku=(data.get("sku") or {}).get("name"),
-        public_network_access=props.get("public_network_access") or props.get("publicNetworkAccess"),
-        default_action=rules.get("default_action") or rules.get("defaultAction"),
-        bypass=props.get("network_rule_bypass_options") or props.get("networkRuleBypassOptions"),
-        role_assignment_mode=props.get("role_assignment_mode") or props.get("roleAssignmentMode"),
-        private_endpoints=tuple(str(p.get("id", "")) for p in peps if isinstance(p, dict)),
-        ip_rules=len(rules.get("ip_rules") or rules.get("ipRules") or []),
-        tags=dict(data.get("tags") or {}),
+        id=registry.id or "",
+        name=registry.name or "",
+        login_server=(registry.login_server or "").lower(),
+        sku=_wire(registry.sku.name) if registry.sku is not None else None,
+        public_network_access=_wire(registry.public_network_access),
+        default_action=_wire(rules.default_action) if rules is not None else None,
+        bypass=_wire(registry.network_rule_bypass_options),
+        role_assignment_mode=_wire(registry.role_assignment_mode),
+        private_endpoints=tuple(p.id or "" for p in registry.private_endpoint_connections or ()),
+        ip_rules=len((rules.ip_rules if rules is not None else None) or ()),
+        tags=dict(registry.tags or {}),
     )
+
+
+def _wire(value: Any) -> str | None:
+    """An SDK enum member as the text Azure sent (a value the SDK does not know stays text)."""
+    if value is None:
+        return None
+    return str(value.value if isinstance(value, Enum) else value)
 
 
 def _role_definition(rd: Any) -> RoleDefinition:

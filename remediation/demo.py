@@ -27,6 +27,7 @@ from .engine import Engine
 from .model import FailureSignal, Skip
 from .notify import Notifier
 from .report import validate_report
+from .resource_ids import parse_resource_id
 from .settings import Settings, SettingsError
 from .signal import parse_event
 
@@ -50,8 +51,7 @@ class DemoResult:
 def user_write(sb: Any, scenario: Any) -> dict[str, str] | None:
     """Make the scenario's write as the user; returns the ARM error it got, or None on success."""
     fw = scenario.failed_write
-    parts = fw["resourceId"].strip("/").split("/")
-    sub, rg, name = parts[1], parts[3], parts[-1]
+    sub, rg, _, name = parse_resource_id(fw["resourceId"])
     cred = sb.credential()
     common: dict[str, Any] = {"base_url": sb.arm_endpoint, "connection_verify": sb.ca_bundle, "polling_interval": 0.05}
     try:

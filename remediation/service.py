@@ -35,6 +35,7 @@ from .ledger import Ledger, LedgerJournal
 from .model import FailureSignal, Skip, Trigger
 from .notify import Notifier
 from .report import validate_report
+from .resource_ids import parse_resource_id
 from .settings import Settings
 from .signal import parse_event, parse_events, signal_for_resource
 from .storage import MAX_MESSAGE_BYTES, HostStorage, JobQueue, encoded_size, max_dequeue_count
@@ -389,7 +390,7 @@ def _redeploy_options(**options: Any) -> RedeployOptions:
 
 
 def _subscriptions_of(scopes: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(s.strip("/").split("/")[1].lower() for s in scopes if s.count("/") >= 2))
+    return tuple(dict.fromkeys(parse_resource_id(s).subscription.lower() for s in scopes))
 
 
 def _ledger_from(storage: HostStorage, settings: Settings, credential: TokenCredential) -> Ledger:

@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .resource_ids import parse_resource_id
+
 
 class UnsupportedExpression(ValueError):
     pass
@@ -187,16 +189,16 @@ def find_container_group(template: Mapping[str, Any], parameters: Mapping[str, A
     ``{"x": 1}``). Returns None when the template has no such group; raises UnsupportedExpression
     when it has one that cannot be resolved safely.
     """
-    parts = resource_id.strip("/").split("/")
-    scope = {"subscriptionId": parts[1], "resourceGroup": parts[3],
-             "resourceGroupId": f"/subscriptions/{parts[1]}/resourceGroups/{parts[3]}",
+    group = parse_resource_id(resource_id)
+    scope = {"subscriptionId": group.subscription, "resourceGroup": group.resource_group,
+             "resourceGroupId": f"/subscriptions/{group.subscription}/resourceGroups/{group.resource_group}",
              "location": location, "tenantId": tenant_id}
     values = {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in parameters.items()}
     resolver = _Resolver(values, template.get("variables") or {}, scope, template.get("parameters") or {})
     resources = template.get("resources") or []
     if isinstance(resources, dict):  # languageVersion 2.0 symbolic names
         resources = list(resources.values())
-    wanted = parts[-1].lower()
+    wanted = group.name.lower()
     for res in resources:
         if str(res.get("type", "")).lower() != "microsoft.containerinstance/containergroups":
             continue

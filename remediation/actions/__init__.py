@@ -25,7 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from remediation.errors import InputError
 from remediation.model import Action, Context, Registry
+from remediation.resource_ids import parse_resource_id
 
 Invariant = Callable[[Action, Context], str | None]
 Command = Callable[[Action], str | None]
@@ -74,13 +76,11 @@ def declare(kind: FixKind) -> FixKind:
 
 def is_registry_id(resource_id: str) -> bool:
     """Exactly a registry, not a child (a wider or narrower scope is never a target)."""
-    parts = [p.lower() for p in resource_id.split("/") if p]
-    return (
-        len(parts) == 8
-        and parts[0] == "subscriptions"
-        and parts[2] == "resourcegroups"
-        and parts[4:7] == ["providers", "microsoft.containerregistry", "registries"]
-    )
+    try:
+        parsed = parse_resource_id(resource_id)
+    except InputError:
+        return False
+    return bool(parsed.resource_group) and parsed.provider_type.lower() == "microsoft.containerregistry/registries"
 
 
 def find_registry(ctx: Context, registry_id: str) -> Registry | None:

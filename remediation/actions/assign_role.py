@@ -12,7 +12,9 @@ from __future__ import annotations
 import uuid
 
 from remediation.actions import FixKind, declare, find_registry, is_registry_id
+from remediation.errors import InputError
 from remediation.model import Action, Context
+from remediation.resource_ids import parse_resource_id
 
 ACR_PULL_ROLE_GUID = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 ACR_PULL_ROLE_NAME = "AcrPull"
@@ -41,8 +43,10 @@ def grantable_role_guids(ctx: Context) -> frozenset[str]:
 
 def subscription_of(resource_id: str) -> str:
     """The subscription id of an ARM resource id (``""`` when it has none)."""
-    parts = [p for p in resource_id.split("/") if p]
-    return parts[1] if len(parts) > 1 and parts[0].lower() == "subscriptions" else ""
+    try:
+        return parse_resource_id(resource_id).subscription
+    except InputError:
+        return ""
 
 
 def role_definition_id(registry_id: str, role_guid: str) -> str:

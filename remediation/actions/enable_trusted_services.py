@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from remediation.actions import FixKind, declare, find_registry, is_registry_id
 from remediation.model import Action, Context
+from remediation.resource_ids import parse_resource_id
 
 TRUSTED_SERVICES_PATCH = {"networkRuleBypassOptions": "AzureServices"}
 
@@ -23,10 +24,10 @@ def _invariant(action: Action, ctx: Context) -> str | None:
 def _command(action: Action) -> str | None:
     if action.params != TRUSTED_SERVICES_PATCH or not is_registry_id(action.target):
         return None
-    parts = action.target.split("/")
+    registry = parse_resource_id(action.target)
     return (
-        f"az acr update --subscription {parts[2]} --resource-group {parts[4]} --name {parts[8]} "
-        "--allow-trusted-services true"
+        f"az acr update --subscription {registry.subscription} --resource-group {registry.resource_group} "
+        f"--name {registry.name} --allow-trusted-services true"
     )
 
 

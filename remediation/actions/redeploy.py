@@ -8,7 +8,9 @@ one); the redeploy stage, not the apply stage, performs it (``remediation.azure.
 from __future__ import annotations
 
 from remediation.actions import FixKind, declare
+from remediation.errors import InputError
 from remediation.model import MIN_IDENTITY_API_VERSION, Action, Context
+from remediation.resource_ids import parse_resource_id
 
 
 def _invariant(action: Action, ctx: Context) -> str | None:
@@ -23,12 +25,17 @@ def _invariant(action: Action, ctx: Context) -> str | None:
 
 
 def _command(action: Action) -> str | None:
-    if action.status != "skipped" or "/containergroups/" not in action.target.lower():
+    if action.status != "skipped":
         return None
-    parts = action.target.split("/")
+    try:
+        group = parse_resource_id(action.target)
+    except InputError:
+        return None
+    if group.provider_type.lower() != "microsoft.containerinstance/containergroups":
+        return None
     return (
-        f"az deployment group create --subscription {parts[2]} --resource-group {parts[4]} "
-        f"--template-file <the template that deploys {parts[-1]}>  # redeploy now that the fix is in place"
+        f"az deployment group create --subscription {group.subscription} --resource-group {group.resource_group} "
+        f"--template-file <the template that deploys {group.name}>  # redeploy now that the fix is in place"
     )
 
 

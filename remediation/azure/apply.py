@@ -17,6 +17,7 @@ from ..actions.assign_role import ASSIGN_ROLE
 from ..actions.enable_trusted_services import ENABLE_TRUSTED_SERVICES
 from ..model import Action
 from ..policy import Gate
+from ..resource_ids import parse_resource_id
 from .clients import AzureClients
 from .errors import describe, is_transient
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 def assign_role(clients: AzureClients, action: Action) -> Action:
     """Create the role assignment; an identical existing one counts as applied (idempotent)."""
     p = action.params
-    client = clients.authorization(str(p["scope"]).split("/")[2])
+    client = clients.authorization(parse_resource_id(str(p["scope"])).subscription)
     params = RoleAssignmentCreateParameters(role_definition_id=p["roleDefinitionId"], principal_id=p["principalId"],
                                             principal_type=p.get("principalType", "ServicePrincipal"))
     try:
@@ -43,8 +44,7 @@ def assign_role(clients: AzureClients, action: Action) -> Action:
 
 def enable_trusted_services(clients: AzureClients, action: Action) -> Action:
     """PATCH only ``networkRuleBypassOptions`` on the registry, nothing else."""
-    parts = action.target.strip("/").split("/")
-    sub, rg, name = parts[1], parts[3], parts[-1]
+    sub, rg, _, name = parse_resource_id(action.target)
     body = {"properties": {"networkRuleBypassOptions": action.params["networkRuleBypassOptions"]}}
     try:
         clients.container_registry(sub).registries.begin_update(rg, name, body).result()

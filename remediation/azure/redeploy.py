@@ -20,6 +20,7 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError
 from azure.mgmt.containerinstance.models import ContainerGroup
 
 from ..model import CURRENT_ACI_API_VERSION, ErrorInfo, GroupDefinition, RedeployResult
+from ..resource_ids import parse_resource_id
 from .clients import AzureClients
 from .errors import is_transient
 
@@ -105,8 +106,7 @@ def _events_ok(group: ContainerGroup, since: datetime) -> tuple[bool, str]:
 
 
 def redeploy(clients: AzureClients, definition: GroupDefinition, options: RedeployOptions) -> RedeployResult:
-    parts = definition.resource_id.strip("/").split("/")
-    sub, rg, name = parts[1], parts[3], parts[-1]
+    sub, rg, _, name = parse_resource_id(definition.resource_id)
     if not definition.complete:
         return RedeployResult("skipped", 0, "only part of the definition is known (from the error message)")
     lost = missing_secrets(definition.body)

@@ -9,8 +9,9 @@ STAMPS := .stamps
 # tests. Its wheel declares Python 3.13+, but it is pure Python with the 4.x worker's rules, so it
 # is fetched for 3.13 and installed without its (lazily imported) dependencies.
 WORKER_VERSION := 1.3.0
-# Test processes (pytest-xdist); each starts its own Azurite and indexes the app once.
-PYTEST_WORKERS ?= auto
+# Test processes (pytest-xdist); each starts its own Azurite and indexes the app once. Four beat
+# two on a 2-core machine: the tests wait on loopback HTTP (sandbox, Azurite) more than they compute.
+PYTEST_WORKERS ?= 4
 
 .PHONY: demo test lint typecheck unit bench setup clean
 

@@ -6,17 +6,22 @@ demo use :class:`NoJournal`, which records nothing. In the order of a run:
 ==========================================  =======================================================
 call                                        what the ledger's journal does
 ==========================================  =======================================================
-``claim(signal, force=)`` → bool            claims the failure; False: another run has it, or had it
-``lease()`` → bool                          takes the group's lease; False: another failure of the
-                                            group is being remediated
-``resumes_after_fix``                       the run taken over applied its fixes, not the redeploy
+``claim(signal, replay=)`` → Held | None    claims the failure (a replay claims apart from Event
+                                            Grid deliveries); else what holds it: a finished run,
+                                            or a live one until ``Held.until``
+``lease()`` → Held | None                   takes the group's lease; else until when another run
+                                            of the group holds it
+``resumes_after_fix``                       after ``lease``: a run of this failure applied its fixes
+                                            and no redeploy of the group has succeeded since
 ``heartbeat()``                             between stages and during waits: renews the claim and
                                             the lease once half the claim's TTL has passed
 ``attempts_in_window(resource_id)`` → int   earlier fix attempts on the group in the policy window
 ``record_attempt(resource_id)``             once, before the first write, so a crash still counts
 ``checkpoint(stage)``                       ``"fixed"``: fixes applied, so a taker resumes the redeploy
 ``redeployed(resource_id, body)``           keeps the verified definition as the last known good
-``complete(report)`` → report id            stores the report and marks the claim done, or
+``complete(report)`` → report id            stores the report; closes the claim (``done``) only
+                                            when the outcome finished the remediation, else gives
+                                            it back (``FINISHED_OUTCOMES`` in the ledger)
 ``release()``                               gives the claim back so a redelivery may retry at once
 ``close()``                                 gives the lease up (always, after complete or release)
 ==========================================  =======================================================
@@ -30,9 +35,26 @@ at ``complete`` the report is stored all the same and the claim left to its take
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from .model import FailureSignal
+
+
+@dataclass(frozen=True)
+class Held:
+    """What keeps a run from a failure's claim or a group's lease."""
+
+    until: datetime | None
+    """When the live run holding it lets go at the latest (its expiry); None: a run of this
+    failure finished already."""
+    report_id: str | None = None
+    """The finished run's report, where the claim names it."""
+
+    @property
+    def finished(self) -> bool:
+        return self.until is None
 
 
 class RunJournal(Protocol):
@@ -40,16 +62,17 @@ class RunJournal(Protocol):
 
     @property
     def resumes_after_fix(self) -> bool:
-        """The claim took over a run that applied its fixes and stopped before redeploying."""
+        """A run of this failure (delivered or replayed) applied its fixes and stopped before
+        redeploying, and no redeploy of the group has succeeded since; known once leased."""
         ...
 
-    def claim(self, signal: FailureSignal, *, force: bool = False) -> bool:
-        """Own the remediation of this failure; False when another run has it or it is done
-        (``force``, a person's replay, also retakes a finished one)."""
+    def claim(self, signal: FailureSignal, *, replay: bool = False) -> Held | None:
+        """Own the remediation of this failure (None), or say what holds it. A ``replay`` (a
+        person's) claims apart from deliveries and retakes a finished replay of its own."""
         ...
 
-    def lease(self) -> bool:
-        """Own the claimed failure's container group; False while another run holds it."""
+    def lease(self) -> Held | None:
+        """Own the claimed failure's container group (None), or say until when another run holds it."""
         ...
 
     def heartbeat(self) -> None:
@@ -73,7 +96,8 @@ class RunJournal(Protocol):
         ...
 
     def complete(self, report: Mapping[str, Any]) -> str | None:
-        """Store the run's report and close its claim; the report's id, or None when nothing is kept."""
+        """Store the run's report and close its claim if the outcome finished the remediation (else
+        give it back); the report's id, or None when nothing is kept."""
         ...
 
     def release(self) -> None:
@@ -92,11 +116,11 @@ class NoJournal:
     def resumes_after_fix(self) -> bool:
         return False
 
-    def claim(self, signal: FailureSignal, *, force: bool = False) -> bool:
-        return True
+    def claim(self, signal: FailureSignal, *, replay: bool = False) -> Held | None:
+        return None
 
-    def lease(self) -> bool:
-        return True
+    def lease(self) -> Held | None:
+        return None
 
     def heartbeat(self) -> None:
         pass

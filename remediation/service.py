@@ -6,9 +6,24 @@ process, built by :func:`get_service` from app settings (tests hand in their own
 
 Delivery is at least once and the app scales out, so every run is claimed in the ledger first
 (keyed by the failed write's correlation id) by its journal (:class:`LedgerJournal`, which holds
-the claim for the run): redeliveries and concurrent instances see the claim and skip. A run
-whose failure a retry may clear is released and raised, so the queue redelivers it; on the last
-delivery its failed report is kept instead.
+the claim for the run); a replay claims apart from the Event Grid delivery of the same failure.
+A run whose failure a retry may clear is released and raised, so the queue redelivers it; on the
+last delivery its failed report is kept instead.
+
+Every failure ends in a stored report, and a notification where one is due, whatever the path:
+
+- a run that finished (any outcome) stores its report; only a finished remediation closes the
+  claim (``FINISHED_OUTCOMES``), so a skipped or failed run leaves the failure open to the next
+  delivery or replay;
+- a run that broke off, or whose report says a retry may help, is raised for the queue to
+  redeliver until its last delivery, which stores the ``failed`` report;
+- a failure another run holds (its claim, or the group's lease) is not dropped: the job is
+  re-enqueued with a visibility delay past the holder's expiry (:class:`Busy`), at most
+  ``max_requeues`` times, then stored as ``failed`` and notified;
+- a job the queue gave up on (the poison queue) is stored as ``failed`` and notified, unless a run
+  of its failure finished or is still going;
+- only a true duplicate, a delivery of a failure whose run finished, ends ``skipped`` without a
+  report of its own: it is logged with the finished run's report id.
 """
 
 from __future__ import annotations
@@ -21,7 +36,7 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import TokenCredential
@@ -40,6 +55,14 @@ from .settings import Settings
 from .signal import parse_event, parse_events, signal_for_resource
 from .storage import MAX_MESSAGE_BYTES, HostStorage, JobQueue, encoded_size, max_dequeue_count
 
+DEFAULT_MAX_REQUEUES = 10
+"""How often a job waits for a group (or a failure) another run holds, each time until that run's
+lease expires at the latest (the claim TTL): ten waits outlast any run's own budgets."""
+REQUEUE_MARGIN_SECONDS = 2
+"""Past the holder's expiry, so the job comes back to a lease that is free unless renewed."""
+MAX_REQUEUE_DELAY_SECONDS = 6 * 3600
+"""Below the queue message's time to live (7 days by default), whatever a holder's expiry says."""
+
 if TYPE_CHECKING:  # the Azure SDKs load when a run needs them, not when an event is queued
     from .azure.clients import AzureClients
     from .azure.gather import GatherOptions
@@ -55,6 +78,16 @@ class TransientFailure(RuntimeError):
     def __init__(self, report: Mapping[str, Any]) -> None:
         super().__init__(str(report.get("error") or "transient failure"))
         self.report = dict(report)
+
+
+class Busy(RuntimeError):
+    """Another run holds the failure's claim or the group's lease until ``until``: the run did not
+    start (and gave back any claim it took), so its job must wait and come back, not end."""
+
+    def __init__(self, reason: str, until: datetime | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.until = until
 
 
 @dataclass(frozen=True)
@@ -76,6 +109,8 @@ class Service:
     """The jobs queue, for replays that cannot finish within an HTTP response (None: run inline)."""
     max_dequeue: int = field(default_factory=max_dequeue_count)
     """host.json ``queues.maxDequeueCount``: the last delivery keeps its failed report instead of raising."""
+    max_requeues: int = DEFAULT_MAX_REQUEUES
+    """How often a job is re-enqueued to wait for a run that holds its failure or group."""
 
     # -- building -----------------------------------------------------------------------------
 
@@ -128,8 +163,9 @@ class Service:
     # -- one run ------------------------------------------------------------------------------
 
     def handle(self, item: FailureSignal | Skip, *, trigger: Trigger, dry_run: bool | None = None,
-               force: bool = False, final_attempt: bool = True) -> dict[str, Any]:
-        """Claim, run, notify, store. Raises :class:`TransientFailure` when a retry should follow."""
+               final_attempt: bool = True) -> dict[str, Any]:
+        """Claim, run, notify, store. Raises :class:`TransientFailure` when a retry should follow,
+        and :class:`Busy` when another run holds the failure or its group (nothing ran)."""
         settings = self.settings.with_overrides({"REMEDIATION_DRY_RUN": "true"}) if dry_run else self.settings
         if isinstance(item, Skip):
             report = self._engine(settings).run(item, trigger=trigger)
@@ -137,18 +173,21 @@ class Service:
             return report
         journal = self._journal(settings)
         if not settings.dry_run:  # a dry run writes nothing, so it needs no claim
-            if not journal.claim(item, force=force):
+            held = journal.claim(item, replay=trigger == "replay")
+            if held is not None and held.finished:
                 log.info("duplicate delivery skipped", extra={"resourceId": item.resource_id,
-                                                              "correlationId": item.correlation_id})
+                                                              "correlationId": item.correlation_id,
+                                                              "reportId": held.report_id})
+                done = f" (report {held.report_id})" if held.report_id else ""
                 return self._engine(settings).run(
-                    Skip("this failure is already being remediated, or was (duplicate delivery)", item.resource_id),
+                    Skip(f"a run of this failure finished already{done}: duplicate delivery", item.resource_id),
                     trigger=trigger)
-            if not journal.lease():
+            if held is not None:
+                raise Busy("another run of this failure is going on", held.until)
+            held = journal.lease()
+            if held is not None:
                 journal.release()
-                busy = "another remediation of this container group is running"
-                if not final_attempt:
-                    raise TransientFailure({"error": busy})
-                return self._engine(settings).run(Skip(busy, item.resource_id), trigger=trigger)
+                raise Busy("another remediation of this container group is running", held.until)
         try:
             return self._run(item, settings, trigger, journal, final_attempt)
         finally:
@@ -223,30 +262,87 @@ class Service:
         return self.process_job(self._job_of(message), dequeue_count=dequeue_count)
 
     @staticmethod
-    def _items(job: Mapping[str, Any]) -> list[FailureSignal | Skip]:
+    def _items(job: Mapping[str, Any]) -> list[tuple[FailureSignal | Skip, dict[str, Any]]]:
+        """Each item of ``job`` with the job that runs it alone (to re-enqueue it on its own)."""
         if job.get("kind") == "resource":
-            return [signal_for_resource(str(job["resourceId"]), definition=job.get("definition"))]
+            return [(signal_for_resource(str(job["resourceId"]), definition=job.get("definition")), dict(job))]
         if job.get("kind") == "events":
-            return parse_events(job["events"])
-        return [parse_event(job["event"])]
+            alone = {k: v for k, v in job.items() if k not in ("events", "jobId", "part")}
+            return [(item, {**alone, "kind": "event", "event": event})
+                    for item, event in zip(parse_events(job["events"]), job["events"], strict=True)]
+        return [(parse_event(job["event"]), dict(job))]
 
     @staticmethod
     def _trigger(job: Mapping[str, Any]) -> Trigger:
         return "replay" if job.get("trigger") == "replay" else "eventgrid"
 
     def process_job(self, job: Mapping[str, Any], *, dequeue_count: int = 1) -> list[dict[str, Any]]:
-        """Run a job (an event, events, or a resource) and record its reports."""
+        """Run a job (an event, events, or a resource) and record its reports.
+
+        An item another run holds is re-enqueued to come back after that run (:meth:`_wait`); its
+        entry is then ``{"requeued": why}`` (with the job's ``id`` and ``status`` path, where it has
+        one) rather than a report, and the job's part is finished by the message that comes back."""
         final = dequeue_count >= self.max_dequeue
         trigger = self._trigger(job)
-        reports = [self.handle(item, trigger=trigger, dry_run=bool(job.get("dryRun")), force=trigger == "replay",
-                               final_attempt=final)
-                   for item in self._items(job)]
-        self._finish_part(job, reports)
-        return reports
+        results: list[dict[str, Any]] = []
+        waiting = False
+        for item, alone in self._items(job):
+            try:
+                results.append(self.handle(item, trigger=trigger, dry_run=bool(job.get("dryRun")),
+                                           final_attempt=final))
+            except Busy as busy:
+                entry = self._wait(alone, item, trigger, busy, final_attempt=final)
+                waiting = waiting or ("requeued" in entry and "jobId" in alone)
+                results.append(entry)
+        if not waiting:
+            self._finish_part(job, results)
+        return results
+
+    def _wait(self, job: dict[str, Any], item: FailureSignal | Skip, trigger: Trigger, busy: Busy, *,
+              final_attempt: bool) -> dict[str, Any]:
+        """Re-enqueue ``job`` to come back once the run holding its failure or group has let go (at
+        its expiry at the latest); after ``max_requeues`` waits, the stored ``failed`` report."""
+        count = int(job.get("requeues") or 0)
+        if self.jobs is None or count >= self.max_requeues:
+            why = (f"{busy.reason}; the job waited for it {count} time(s) and gave up: "
+                   "replay the failure once that run is over")
+            return self._store_failed(item, trigger, why)
+        now = datetime.now(UTC)
+        delay = (busy.until - now).total_seconds() if busy.until else 0.0
+        seconds = min(max(int(delay) + 1, 0) + REQUEUE_MARGIN_SECONDS, MAX_REQUEUE_DELAY_SECONDS)
+        queued = {**job, "requeues": count + 1}
+        if trigger == "replay" and not queued.get("jobId"):  # an inline replay: its caller follows the job
+            queued.update({"jobId": str(uuid.uuid4()), "part": 0})
+            self.ledger.put_job(str(queued["jobId"]), item.resource_id or "")
+        try:
+            self.jobs.send(self.queue_message(queued), visibility_timeout=seconds)
+        except Exception as exc:
+            error = f"{busy.reason}, and the job could not be re-enqueued: {describe(exc)}"
+            if not final_attempt:
+                raise TransientFailure({"error": error}) from exc
+            return self._store_failed(item, trigger, error)
+        log.info("job re-enqueued to wait for another run", extra={
+            "resourceId": item.resource_id, "reason": busy.reason, "delaySeconds": seconds, "requeues": count + 1})
+        if not queued.get("jobId"):
+            return {"requeued": busy.reason}
+        return {"id": queued["jobId"], "status": f"/api/remediations/{queued['jobId']}", "requeued": busy.reason}
+
+    def _store_failed(self, item: FailureSignal | Skip, trigger: Trigger, error: str,
+                      journal: LedgerJournal | None = None) -> dict[str, Any]:
+        """The ``failed`` report of a failure no run could finish: notified, and stored (through
+        ``journal``, which gives its claim back, where the caller holds one)."""
+        report = self._engine(self.settings).failed(item, trigger=trigger, error=error)
+        report["notifications"] = self.notifier.send(report)
+        validate_report(report)
+        report["id"] = journal.complete(report) if journal else self.ledger.save_report(report)
+        telemetry.record_report(report, event_time=item.event_time if isinstance(item, FailureSignal) else None)
+        return report
 
     def process_poisoned(self, message: str) -> list[dict[str, Any]]:
         """Poison-queue trigger: a job the queue gave up on after ``max_dequeue`` deliveries. Its
-        failure is stored and notified, so no failure of a real deployment goes unseen."""
+        failure is stored and notified, so no failure of a real deployment goes unseen, unless a
+        run of the same failure finished (its report stands) or holds its claim (the job is
+        re-enqueued to wait for that run, as :meth:`process_job` does)."""
         why = (f"the remediation job failed {self.max_dequeue} deliveries (host.json maxDequeueCount) "
                "and was moved to the poison queue")
         try:
@@ -257,26 +353,34 @@ class Service:
             return []
         trigger = self._trigger(job)
         reports = []
-        for item in items:
+        waiting = False
+        for item, alone in items:
             if isinstance(item, Skip):
                 continue
-            report = self._engine(self.settings).failed(item, trigger=trigger, error=why)
-            report["notifications"] = self.notifier.send(report)
-            validate_report(report)
-            report["id"] = self.ledger.save_report(report)
-            telemetry.record_report(report, event_time=item.event_time)
-            reports.append(report)
-        self._finish_part(job, reports)
+            journal = self._journal(self.settings)
+            held = None if job.get("dryRun") else journal.claim(item, replay=trigger == "replay")
+            if held is not None and held.finished:
+                log.info("poisoned job's failure was finished by another run", extra={
+                    "resourceId": item.resource_id, "correlationId": item.correlation_id, "reportId": held.report_id})
+            elif held is not None:  # a run holds it, or died holding it: wait for that run, as any job does
+                busy = Busy("another run of this failure is going on", held.until)
+                reports.append(self._wait(alone, item, trigger, busy, final_attempt=True))
+                waiting = waiting or "jobId" in alone
+            else:
+                reports.append(self._store_failed(item, trigger, why, journal))
+        if not waiting:
+            self._finish_part(job, reports)
         return reports
 
     def _finish_part(self, job: Mapping[str, Any], reports: list[dict[str, Any]]) -> None:
         if job.get("jobId"):
-            self.ledger.finish_job(str(job["jobId"]), [str(r.get("id", "")) for r in reports],
+            self.ledger.finish_job(str(job["jobId"]), [str(r.get("id", "")) for r in reports if "requeued" not in r],
                                    part=int(job.get("part") or 0))
 
     def replay(self, raw_body: bytes, *, dry_run_param: str | None = None) -> HttpAnswer:
         """``POST /api/replay``: run now when it fits in an HTTP response, else queue one message
-        per event and answer 202."""
+        per event and answer 202. An event whose group another run holds is queued to wait for it
+        (202 for a single event; in an array, its entry is the job's ``{"id", "status"}``)."""
         try:
             body = json.loads(raw_body or b"null")
         except ValueError:
@@ -309,6 +413,8 @@ class Service:
         per_item = self.settings.activity_log_wait_seconds + (0 if dry_run else self.settings.redeploy_budget_seconds)
         if self.jobs is None or per_item * len(jobs) <= self.settings.inline_budget_seconds:
             reports = [r for job in jobs for r in self.process_job(job, dequeue_count=self.max_dequeue)]
+            if not many and "requeued" in reports[0]:  # it waits for another run of the group: queued
+                return HttpAnswer(202, reports[0])
             return HttpAnswer(200, reports if many else reports[0])
         return self._enqueue(jobs, resource_id)
 
@@ -365,7 +471,11 @@ class Service:
         reports = []
         for group_id in groups_pulling_with_identity(self.clients, self.settings.allowed_scopes):
             signal = signal_for_resource(group_id, schema="sweep")
-            report = self.handle(signal, trigger="sweep")
+            try:
+                report = self.handle(signal, trigger="sweep")
+            except Busy as busy:  # a remediation of the group is going on; the next sweep looks again
+                log.info("sweep passed a busy group: %s", busy.reason, extra={"resourceId": group_id})
+                continue
             if report["causes"] or report["outcome"] not in ("diagnosed", "skipped"):
                 reports.append(report)
         return reports

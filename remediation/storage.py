@@ -32,6 +32,8 @@ from .errors import InputError
 PREFIX = "AzureWebJobsStorage"
 MAX_MESSAGE_BYTES = 64 * 1024
 """Azure Queue Storage's limit for one message, counted after the base64 encoding."""
+MAX_VISIBILITY_TIMEOUT = 7 * 24 * 3600
+"""Azure Queue Storage's limit for a message's visibility timeout (Put Message ``visibilitytimeout``)."""
 DEFAULT_MAX_DEQUEUE_COUNT = 5
 """The queues extension's default ``maxDequeueCount`` when host.json does not set one."""
 HOST_JSON = Path(__file__).resolve().parents[1] / "host.json"
@@ -107,7 +109,11 @@ class JobQueue:
         self._client = client
         self._ready = False
 
-    def send(self, text: str) -> None:
+    def send(self, text: str, *, visibility_timeout: int = 0) -> None:
+        """Queue ``text``; with ``visibility_timeout`` (seconds, at most 7 days) the message stays
+        invisible that long, so a job that must wait (a group another run holds) comes back later."""
+        if not 0 <= visibility_timeout <= MAX_VISIBILITY_TIMEOUT:
+            raise ValueError("a queue message's visibility timeout is 0 to 7 days")
         if encoded_size(text) > MAX_MESSAGE_BYTES:
             raise ValueError("a queue message is at most 64 KiB once base64-encoded")
         from azure.core.exceptions import ResourceExistsError
@@ -116,7 +122,7 @@ class JobQueue:
             with contextlib.suppress(ResourceExistsError):  # the host or another instance made it
                 self._client.create_queue()
             self._ready = True
-        self._client.send_message(text)
+        self._client.send_message(text, visibility_timeout=visibility_timeout or None)
 
     def close(self) -> None:
         self._client.close()

@@ -10,6 +10,7 @@ listener does (:meth:`World.drain`).
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -68,15 +69,26 @@ class World:
             self.queue.send_message(message)
         return result
 
-    def drain(self, *, max_dequeue: int | None = None, limit: int = 1000) -> list[Invocation]:
+    def drain(self, *, max_dequeue: int | None = None, limit: int = 1000, wait: float = 30.0) -> list[Invocation]:
         """The host's queue listener: each visible message is invoked; a failed one becomes
-        visible again, and after ``maxDequeueCount`` failures it moves to the poison queue."""
+        visible again, and after ``maxDequeueCount`` failures it moves to the poison queue.
+
+        A message sent with a visibility delay (a job re-enqueued to wait for another run) is
+        waited for, as the listener would, up to ``wait`` seconds at a time."""
         max_dequeue = max_dequeue or self.service.max_dequeue
         done: list[Invocation] = []
+        deadline: float | None = None
         for _ in range(limit):
             batch = list(self.queue.receive_messages(messages_per_page=32, visibility_timeout=60, max_messages=32))
             if not batch:
-                return done
+                if not self.queue.get_queue_properties().approximate_message_count:
+                    return done
+                deadline = deadline or time.monotonic() + wait
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"a delayed message stayed invisible for more than {wait} s")
+                time.sleep(0.2)
+                continue
+            deadline = None
             for message in batch:
                 data, metadata = queue_delivery(message.content, dequeue_count=message.dequeue_count,
                                                 message_id=message.id)

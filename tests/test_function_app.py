@@ -7,10 +7,12 @@ Each test runs the app against a sandbox (ARM) and a real Azurite (the ledger an
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -93,6 +95,13 @@ def test_a_crash_between_fix_and_redeploy_is_completed_by_a_replay(world: World)
     assert report["redeploy"]["status"] == "succeeded"
     assert any(a["kind"] == "redeploy" and a["status"] == "applied" for a in report["actions"])
     assert world.sb.world.get(event["subject"])["properties"]["provisioningState"] == "Succeeded"
+    # the dead worker's delivery comes back: the replay's redeploy picked its fix up, so no second redeploy
+    world.queue.clear_messages()
+    run_event(world, event)
+    kinds = [w.path.split("/providers/")[-1].split("/")[1] for w in world.remediator_writes()]
+    assert kinds == ["roleAssignments", "containerGroups"]
+    outcomes = [(r["trigger"], r["outcome"]) for r in world.service.ledger.reports_for(event["subject"])]
+    assert outcomes == [("eventgrid", "skipped"), ("replay", "remediated")]
 
 
 def test_replay_by_resource_id_dry_run_writes_nothing(world: World) -> None:
@@ -306,6 +315,7 @@ def test_one_message_per_group_per_cool_down_across_instances(world: World, rece
     assert len([p for p, _ in posted(receiver) if p == "/slack"]) == 1
 
 
+@pytest.mark.scenario("scenarios/missing-acrpull.json", settings={"REMEDIATION_CLAIM_TTL_SECONDS": "2"})
 def test_two_failures_of_one_group_are_not_remediated_at_once(world: World) -> None:
     event = world.fail()
     assert user_write(world.sb, world.scenario) is not None  # the user tries again: another failed write
@@ -314,9 +324,133 @@ def test_two_failures_of_one_group_are_not_remediated_at_once(world: World) -> N
     assert second["data"]["correlationId"] != event["data"]["correlationId"]
     service = world.service
     assert service.ledger.lease(event["subject"], "someone-else")  # a run of the first failure is going on
-    with pytest.raises(Exception, match="another remediation"):
-        service.process_job({"kind": "event", "event": second, "trigger": "eventgrid"}, dequeue_count=1)
+    [entry] = service.process_job({"kind": "event", "event": second, "trigger": "eventgrid"}, dequeue_count=1)
+    assert "another remediation" in entry["requeued"]
     assert world.remediator_writes() == []
     service.ledger.release_lease(event["subject"], "someone-else")
-    [report] = service.process_job({"kind": "event", "event": second, "trigger": "eventgrid"}, dequeue_count=2)
-    assert report["outcome"] == "remediated"
+    assert [r.ok for r in world.drain()] == [True]  # the re-enqueued job, once the lease it waited for is over
+    assert [r["outcome"] for r in service.ledger.reports_for(event["subject"])] == ["remediated"]
+
+
+# --- claims and leases that cannot be turned against the app (issue 9, item 2) ---------------------
+
+
+def first_delivery(w: World) -> Any:
+    """Invoke the queue trigger for the one queued message, as the host would, and settle it."""
+    from tests.host import queue_delivery
+
+    [message] = w.queue.receive_messages(max_messages=1, visibility_timeout=60)
+    data, metadata = queue_delivery(message.content, dequeue_count=message.dequeue_count)
+    result = w.host.invoke("run_remediation_job", {"msg": data}, trigger_metadata=metadata)
+    if result.ok:
+        w.queue.delete_message(message)
+    return result
+
+
+def test_a_failed_run_leaves_its_failure_open_so_a_later_delivery_remediates_it(world: World) -> None:
+    world.sb.world.behaviour["activityLogLagSeconds"] = 3600  # read too early: the record is not there yet
+    world.service.gather_options.activity_log_wait_seconds = 0
+    event = world.fail()
+    world.deliver(event)
+    assert [r.ok for r in world.drain()] == [False] * (world.service.max_dequeue - 1) + [True]
+    world.sb.world.advance(3600)
+    world.deliver(event)  # Event Grid delivers the same event again
+    assert [r.ok for r in world.drain()] == [True]
+    assert [r["outcome"] for r in world.service.ledger.reports_for(event["subject"])] == ["remediated", "failed"]
+
+
+def test_a_forged_replay_cannot_make_the_genuine_delivery_a_duplicate(world: World) -> None:
+    from remediation.signal import OBJECT_ID_CLAIM
+
+    event = world.fail()
+    forged = json.loads(json.dumps(event))
+    forged.update({"id": str(uuid.uuid4()), "eventTime": "2099-01-01T00:00:00Z"})
+    forged["data"]["claims"] = {OBJECT_ID_CLAIM: world.sb.world.remediator}  # "the app's own write"
+    status, report = world.http("replay", "POST", "replay", body=forged)
+    assert status == 200 and report["outcome"] in ("skipped", "failed"), report
+    run_event(world, event)
+    latest = world.service.ledger.reports_for(event["subject"])[0]
+    assert (latest["trigger"], latest["outcome"]) == ("eventgrid", "remediated")
+
+
+def test_a_replay_and_the_delivery_of_one_failure_each_run_and_write_once(world: World) -> None:
+    event = world.fail()
+    status, report = world.http("replay", "POST", "replay", body=event)
+    assert status == 200 and report["outcome"] == "remediated"
+    run_event(world, event)  # the delivery is not a duplicate of the replay: it runs, and finds nothing to do
+    reports = world.service.ledger.reports_for(event["subject"])
+    assert [(r["trigger"], r["outcome"]) for r in reports] == [("eventgrid", "skipped"), ("replay", "remediated")]
+    kinds = sorted(w.path.split("/providers/")[-1].split("/")[1] for w in world.remediator_writes())
+    assert kinds == ["containerGroups", "roleAssignments"]
+
+
+@pytest.mark.scenario("scenarios/missing-acrpull.json", settings={"REMEDIATION_CLAIM_TTL_SECONDS": "2"})
+def test_a_busy_group_re_enqueues_the_job_past_the_lease_and_the_delivery_succeeds(world: World) -> None:
+    event = world.fail()
+    ledger = world.service.ledger
+    assert ledger.lease(event["subject"], "another-run")
+    held = ledger.lease_held(event["subject"])
+    assert held is not None and held.until is not None
+    world.deliver(event)
+    first = first_delivery(world)
+    assert first.ok, first.error  # not bounced through the queue's retries toward a silent end
+    assert list(world.queue.receive_messages(max_messages=1)) == []  # invisible until past the lease
+    assert world.queue.get_queue_properties().approximate_message_count == 1
+    assert ledger.reports_for(event["subject"]) == []
+    results = world.drain()
+    assert datetime.now(UTC) >= held.until
+    assert [r.ok for r in results] == [True]
+    assert [r["outcome"] for r in ledger.reports_for(event["subject"])] == ["remediated"]
+
+
+@pytest.mark.scenario("scenarios/missing-acrpull.json", settings={"REMEDIATION_CLAIM_TTL_SECONDS": "1"})
+def test_a_group_held_past_every_re_enqueue_ends_in_a_stored_and_notified_failed_report(
+        world: World, receiver: Receiver) -> None:
+    service = with_settings(world, {"WEBHOOK_URL": f"{receiver.base}/hook"})
+    service.max_requeues = 2
+    event = world.fail()
+    stop = threading.Event()
+
+    def stuck_run() -> None:  # a run that keeps renewing the group's lease
+        while not stop.is_set():
+            service.ledger.lease(event["subject"], "stuck-run")
+            stop.wait(0.2)
+
+    holder = threading.Thread(target=stuck_run)
+    holder.start()
+    try:
+        world.deliver(event)
+        results = world.drain()
+    finally:
+        stop.set()
+        holder.join()
+    assert [r.ok for r in results] == [True] * 3  # the delivery, then two re-enqueued ones
+    [report] = service.ledger.reports_for(event["subject"])
+    assert report["outcome"] == "failed" and "gave up" in report["error"] and "\n" not in report["error"]
+    assert {n["channel"]: n["status"] for n in report["notifications"]}["webhook"] == "sent"
+    assert [json.loads(r.body)["outcome"] for r in receiver.requests] == ["failed"]
+    assert world.remediator_writes() == []
+
+
+@pytest.mark.scenario("scenarios/missing-acrpull.json", settings={"REMEDIATION_CLAIM_TTL_SECONDS": "2"})
+def test_a_delivery_that_finds_its_failure_claimed_by_a_dead_run_waits_for_it_and_remediates(world: World) -> None:
+    event = world.fail()
+    ledger = world.service.ledger
+    assert ledger.claim(event["subject"], event["data"]["correlationId"], owner="dead-worker") is not None
+    world.deliver(event)
+    assert [r.ok for r in world.drain()] == [True, True]  # re-enqueued past the dead run's claim, then run
+    assert [r["outcome"] for r in ledger.reports_for(event["subject"])] == ["remediated"]
+
+
+@pytest.mark.scenario("scenarios/missing-acrpull.json", settings={"REMEDIATION_CLAIM_TTL_SECONDS": "2"})
+def test_a_replay_of_a_busy_group_is_queued_and_answered_202(world: World) -> None:
+    event = world.fail()
+    assert world.service.ledger.lease(event["subject"], "another-run")
+    status, body = world.http("replay", "POST", "replay", body=event)
+    assert status == 202 and body["status"] == f"/api/remediations/{body['id']}", body
+    status, pending = world.http("get_remediation", "GET", "x", route_params={"id": body["id"]})
+    assert status == 202 and pending["status"] == "queued"
+    assert [r.ok for r in world.drain()] == [True]
+    status, done = world.http("get_remediation", "GET", "x", route_params={"id": body["id"]})
+    assert status == 200 and done["outcome"] == "remediated" and done["trigger"] == "replay"
+

@@ -206,6 +206,39 @@ def test_a_poisoned_job_is_stored_as_failed_and_notified(world: World) -> None:
         receiver.stop()
 
 
+def test_a_poisoned_job_whose_failure_was_remediated_is_not_reported_again(world: World) -> None:
+    receiver = Receiver()
+    try:
+        from tests.test_function_app import with_settings
+
+        service = with_settings(world, {"WEBHOOK_URL": f"{receiver.base}/hook"})
+        event = world.fail()
+        message = world.deliver(event).output("jobs")
+        assert [r.ok for r in world.drain()] == [True]
+        world.poison.send_message(message)  # a copy of the job the queue gave up on, its failure long fixed
+        [poisoned] = world.drain_poison()
+        assert poisoned.ok, poisoned.error
+        assert [r["outcome"] for r in service.ledger.reports_for(event["subject"])] == ["remediated"]
+        assert [json.loads(r.body)["outcome"] for r in receiver.requests] == ["remediated"]
+    finally:
+        receiver.stop()
+
+
+@pytest.mark.scenario("scenarios/missing-acrpull.json", settings={"REMEDIATION_CLAIM_TTL_SECONDS": "2"})
+def test_a_poisoned_job_whose_failure_a_dead_run_holds_waits_for_it_and_is_remediated(world: World) -> None:
+    event = world.fail()
+    message = world.deliver(event).output("jobs")
+    world.queue.clear_messages()  # its runs died, and the host moved it to the poison queue
+    ledger = world.service.ledger
+    assert ledger.claim(event["subject"], event["data"]["correlationId"], owner="dead-worker") is not None
+    world.poison.send_message(message)
+    [poisoned] = world.drain_poison()
+    assert poisoned.ok, poisoned.error
+    assert ledger.reports_for(event["subject"]) == []  # not failed yet: it waits for the dead run's claim
+    assert [r.ok for r in world.drain()] == [True]
+    assert [r["outcome"] for r in ledger.reports_for(event["subject"])] == ["remediated"]
+
+
 def test_the_dequeue_limit_is_read_from_host_json_and_its_app_setting_override(tmp_path: Path) -> None:
     assert max_dequeue_count({}) == HOST_JSON["extensions"]["queues"]["maxDequeueCount"]
     assert max_dequeue_count({"AzureFunctionsJobHost__extensions__queues__maxDequeueCount": "9"}) == 9

@@ -24,7 +24,7 @@ import pytest
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
-from remediation.journal import NoJournal
+from remediation.journal import Held, NoJournal
 from remediation.ledger import Claim, ClaimLost, Ledger, LedgerError, LedgerJournal, resource_hash
 from remediation.model import FailureSignal, Finding
 from remediation.report import build_report
@@ -211,7 +211,7 @@ SIGNAL = FailureSignal(GROUP, "00000000-0000-0000-0000-000000000001", "rg", "app
 def test_a_journal_holds_its_runs_claim_and_lease_and_renews_both_at_half_life(store: Store) -> None:
     ledger = store.ledger(claim_ttl=timedelta(seconds=1))
     journal = LedgerJournal(ledger, owner="a", attempt_window_minutes=60)
-    assert journal.claim(SIGNAL) and journal.lease()
+    assert journal.claim(SIGNAL) is None and journal.lease() is None
     assert not journal.resumes_after_fix
     [claim], [lease] = store.rows("claim-"), store.rows("lease-")
     journal.heartbeat()  # a fresh claim needs no renewal
@@ -220,7 +220,8 @@ def test_a_journal_holds_its_runs_claim_and_lease_and_renews_both_at_half_life(s
     journal.heartbeat()
     assert store.rows("claim-")[0]["ExpiresAt"] > claim["ExpiresAt"]
     assert store.rows("lease-")[0]["ExpiresAt"] > lease["ExpiresAt"]
-    assert not LedgerJournal(ledger, owner="b", attempt_window_minutes=60).claim(SIGNAL)
+    held = LedgerJournal(ledger, owner="b", attempt_window_minutes=60).claim(SIGNAL)
+    assert held is not None and not held.finished
 
     journal.checkpoint("fixed")  # with the claim as renewed: its ETag changed
     assert store.rows("claim-")[0]["Stage"] == "fixed"
@@ -242,16 +243,17 @@ def test_a_journal_resumes_a_run_that_died_after_its_fixes_and_can_give_the_clai
     assert dead is not None
     ledger.mark(dead, "fixed", now=T0)  # then the worker died; its claim expired long ago
     journal = LedgerJournal(ledger, owner="b", attempt_window_minutes=60)
-    assert journal.claim(SIGNAL) and journal.resumes_after_fix
+    assert journal.claim(SIGNAL) is None and journal.lease() is None and journal.resumes_after_fix
     journal.release()
+    journal.close()
     assert store.rows("claim-")[0]["Status"] == "released"
-    assert LedgerJournal(ledger, owner="c", attempt_window_minutes=60).claim(SIGNAL)  # at once
+    assert LedgerJournal(ledger, owner="c", attempt_window_minutes=60).claim(SIGNAL) is None  # at once
 
 
 def test_a_journal_whose_claim_was_taken_over_still_stores_its_report(store: Store) -> None:
     ledger = store.ledger()
     journal = LedgerJournal(ledger, owner="slow", attempt_window_minutes=60)
-    assert journal.claim(SIGNAL)
+    assert journal.claim(SIGNAL) is None
     taker = ledger.claim(GROUP, "corr-1", owner="taker", now=datetime.now(UTC) + timedelta(minutes=16))
     assert taker is not None
     with pytest.raises(ClaimLost):
@@ -276,9 +278,75 @@ def test_a_journal_without_a_claim_counts_attempts_and_stores_the_report(store: 
         journal.lease()
 
 
+@pytest.mark.parametrize("outcome, closes", [
+    ("remediated", True), ("fixed-awaiting-redeploy", True), ("diagnosed", True),
+    ("skipped", False), ("failed", False), ("dry-run", False),
+])
+def test_only_a_run_that_finished_the_remediation_closes_its_claim(store: Store, outcome: str, closes: bool) -> None:
+    """A skipped or failed run (a forged replay, an event read too early, the loop guard) never
+    makes the next delivery of the same failure a duplicate."""
+    ledger = store.ledger()
+    claim = ledger.claim(GROUP, "corr-1", owner="a", now=T0)
+    assert claim is not None
+    report_id = ledger.complete(claim, {**report(), "outcome": outcome}, now=T0)
+    assert ledger.get_report(report_id) is not None  # stored either way
+    [row] = store.rows("claim-")
+    assert row["Status"] == ("done" if closes else "released")
+    later = ledger.claim(GROUP, "corr-1", owner="b", now=T0 + timedelta(seconds=1))
+    if closes:
+        assert later is None
+        held = ledger.claim_held(GROUP, "corr-1", now=T0 + timedelta(seconds=1))
+        assert held is not None and held.finished and held.report_id == report_id
+    else:
+        assert later is not None and later.taken_over_from == "a"
+
+
+def test_a_replay_claims_apart_from_the_deliveries_of_the_same_failure(store: Store) -> None:
+    ledger = store.ledger()
+    replayed = ledger.claim(GROUP, "corr-1", owner="replay", now=T0, force=True, replay=True)
+    assert replayed is not None
+    # the delivery is not held up by a running replay, nor made a duplicate by a finished one
+    delivered = ledger.claim(GROUP, "corr-1", owner="eventgrid", now=T0)
+    assert delivered is not None
+    ledger.complete(replayed, {**report(), "outcome": "remediated"}, now=T0)
+    assert ledger.claim_held(GROUP, "corr-1", now=T0) == Held(T0 + timedelta(minutes=15))
+    ledger.complete(delivered, {**report(), "outcome": "remediated"}, now=T0)
+    again = ledger.claim(GROUP, "corr-1", owner="replay-2", now=T0, force=True, replay=True)
+    assert again is not None  # a person may replay a finished failure
+    assert ledger.claim(GROUP, "corr-1", owner="replay-3", now=T0, force=True, replay=True) is None
+    assert ledger.claim_held(GROUP, "corr-1", now=T0, force=True, replay=True) == Held(T0 + timedelta(minutes=15))
+    assert sorted(r["RowKey"] for r in store.rows("claim-")) == ["corr-1", "replay|corr-1"]
+
+
+def test_lease_held_says_until_when_another_run_holds_the_group(store: Store) -> None:
+    ledger = store.ledger()
+    assert ledger.lease_held(GROUP, now=T0) is None
+    assert ledger.lease(GROUP, "run-1", now=T0)
+    assert ledger.lease_held(GROUP, now=T0 + timedelta(minutes=1)) == Held(T0 + timedelta(minutes=15))
+    assert ledger.lease_held(GROUP, now=T0 + timedelta(minutes=16)) is None  # expired: free to take
+
+
+def test_a_fix_a_crashed_delivery_left_is_resumed_by_a_replay_and_not_redeployed_again(store: Store) -> None:
+    ledger = store.ledger()
+    dead = ledger.claim(GROUP, "corr-1", owner="dead", now=T0)
+    assert dead is not None
+    ledger.mark(dead, "fixed", now=T0)  # the delivery's run died between its fixes and its redeploy
+    assert ledger.fix_pending(GROUP, "corr-1")
+    replay = LedgerJournal(ledger, owner="replay", attempt_window_minutes=60)
+    assert replay.claim(SIGNAL, replay=True) is None and replay.lease() is None
+    assert replay.resumes_after_fix  # it owes the redeploy the dead run did not make
+    replay.redeployed(GROUP, {"location": "eastus"})
+    replay.complete({**report(), "outcome": "remediated"})
+    replay.close()
+    assert not ledger.fix_pending(GROUP, "corr-1")
+    redelivered = LedgerJournal(ledger, owner="redelivery", attempt_window_minutes=60)
+    assert redelivered.claim(SIGNAL) is None and redelivered.lease() is None  # the dead claim expired long ago
+    assert not redelivered.resumes_after_fix  # the replay's redeploy picked the fix up already
+
+
 def test_no_journal_records_nothing_and_lets_every_run_own_its_failure() -> None:
     journal = NoJournal()
-    assert journal.claim(SIGNAL) and journal.lease() and not journal.resumes_after_fix
+    assert journal.claim(SIGNAL) is None and journal.lease() is None and not journal.resumes_after_fix
     journal.heartbeat()
     journal.record_attempt(GROUP)
     journal.checkpoint("fixed")
@@ -318,7 +386,8 @@ def test_twenty_concurrent_notifiers_send_one_message_per_cool_down(store: Store
     assert first_round.count(True) == 1
 
     assert ledgers[0].notify_allowed(GROUP, 10, T0 + timedelta(minutes=5)) is False
-    assert ledgers[0].notify_allowed(OTHER, 10, T0 + timedelta(minutes=5)) is True  # cool-downs are per resource
+    # cool-downs are per resource
+    assert ledgers[0].notify_allowed(OTHER, 10, T0 + timedelta(minutes=5)) is True
 
     # After the cool-down the stored row is updated under an ETag condition: again exactly one.
     after = T0 + timedelta(minutes=11)
@@ -333,7 +402,8 @@ def test_storm_count_counts_sent_and_suppressed_notifications_in_the_window(stor
     for i in range(5):
         ledger.notify_allowed(GROUP, 10, T0 - timedelta(minutes=10 - i))  # 1 sent, 4 suppressed
     for i in range(3):
-        ledger.notify_allowed(f"{RG}/providers/Microsoft.ContainerInstance/containerGroups/g{i}", 10, T0)
+        group = f"{RG}/providers/Microsoft.ContainerInstance/containerGroups/g{i}"
+        ledger.notify_allowed(group, 10, T0)
 
     assert ledger.storm_count(15, T0) == 8
     assert ledger.storm_count(60, T0) == 9

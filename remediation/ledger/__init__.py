@@ -12,7 +12,8 @@ A run reaches the ledger through its journal (:class:`LedgerJournal`, the ledger
 ============  ================================  ===============================  ==========================
 row kind      PartitionKey                      RowKey                           used for
 ============  ================================  ===============================  ==========================
-claim         ``claim-<resource hash>``         correlation id (else event id)   exactly-once effect
+claim         ``claim-<resource hash>``         correlation id (else event id);  exactly-once effect
+                                                ``replay|`` + it for a replay
 lease         ``lease-<resource hash>``         ``group``                        one run per group at a time
 job           ``job-<job id>``                  ``job``, then ``part-<n>``       a queued replay's progress
 attempt       ``attempt-<resource hash>``       time + random suffix             the policy's attempt limit
@@ -29,6 +30,12 @@ The resource hash is a SHA-256 of the lower-cased resource id: ARM ids are case-
 contain ``/``, which keys may not. Every row carries ``Kind`` and ``At`` (UTC), which
 :meth:`Ledger.purge` reads, and ``ResourceId``, except a job's part rows. Leases also carry
 ``ExpiresAt``: purge removes a lease once it has expired (its run crashed without giving it up).
+
+Claims: a claim is closed (``done``) only by a run whose outcome finished the remediation
+(:data:`FINISHED_OUTCOMES`); a skipped or failed run gives it back. Replays claim apart from Event
+Grid deliveries, so a replay, forged or not, never takes or closes the claim the delivery of the
+same failure needs; the group's lease and idempotent writes keep the two from writing twice, and a
+run resumes a fix left by either (:meth:`Ledger.fix_pending`).
 
 Concurrency: Event Grid delivers at least once and the app scales out, so every decision that
 must be taken once (who runs a remediation, who holds a group, who sends a notification) is a
@@ -51,7 +58,7 @@ from azure.core.exceptions import ResourceModifiedError
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
-from .coordination import Claim, ClaimLost, ClaimStatus, Coordination
+from .coordination import FINISHED_OUTCOMES, Claim, ClaimLost, ClaimStatus, Coordination
 from .journal import LedgerJournal
 from .noise import NoiseControl
 from .reports import Reports
@@ -69,8 +76,8 @@ from .store import (
 )
 
 __all__ = [
-    "DEFAULT_CLAIM_TTL", "DEFAULT_REPORTS_CONTAINER", "DEFAULT_RETENTION_DAYS", "DEFAULT_TABLE", "INLINE_LIMIT",
-    "Claim", "ClaimLost", "ClaimStatus", "Ledger", "LedgerError", "LedgerJournal", "resource_hash",
+    "DEFAULT_CLAIM_TTL", "DEFAULT_REPORTS_CONTAINER", "DEFAULT_RETENTION_DAYS", "DEFAULT_TABLE", "FINISHED_OUTCOMES",
+    "INLINE_LIMIT", "Claim", "ClaimLost", "ClaimStatus", "Ledger", "LedgerError", "LedgerJournal", "resource_hash",
 ]
 
 
@@ -106,14 +113,32 @@ class Ledger(Coordination, Reports, NoiseControl):
         return cls(TableServiceClient(table_endpoint, credential=credential), blobs, **options)
 
     def complete(self, claim: Claim, report: Mapping[str, Any], *, now: datetime | None = None) -> str:
-        """Save ``report`` and mark the claim done (later claims get None); returns the report id.
+        """Save ``report`` and settle the claim by its outcome; returns the report id.
 
+        An outcome in :data:`FINISHED_OUTCOMES` marks the claim done (later claims get None); any
+        other gives it back (released), so the next delivery or replay of the failure runs again.
         Raises :class:`ClaimLost` (carrying ``report_id``) when the claim expired and another
         instance took it over meanwhile: the report is saved, the new owner's row is left alone.
         """
         report_id = self.save_report(report, now=now)
-        self.mark_done(claim, report_id, now=now)
+        if str(report.get("outcome") or "") in FINISHED_OUTCOMES:
+            self.mark_done(claim, report_id, now=now)
+        elif not self.abandon(claim):
+            raise ClaimLost(claim, report_id)
         return report_id
+
+    def fix_pending(self, resource_id: str, correlation_id: str | None, *, event_id: str | None = None) -> bool:
+        """Whether a run of this failure applied its fixes and no redeploy of the group has
+        succeeded since (the group's last known good is older), so a new run owes the redeploy.
+
+        Delivered and replayed runs both count: a replay finishes what a crashed delivery left,
+        and the delivery, retried after that, does not redeploy again.
+        """
+        fixed = self.fixed_at(resource_id, correlation_id, event_id=event_id)
+        if fixed is None:
+            return False
+        redeployed = self.snapshot_saved_at(resource_id)
+        return redeployed is None or redeployed < fixed
 
     # --- retention -------------------------------------------------------------------------------
 

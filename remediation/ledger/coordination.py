@@ -12,6 +12,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableEntity, UpdateMode
 
+from ..journal import Held
 from .store import (
     SAFE_KEY,
     LedgerError,
@@ -26,6 +27,16 @@ from .store import (
 )
 
 ClaimStatus = Literal["running", "done", "released"]
+FINISHED_OUTCOMES = frozenset({"remediated", "fixed-awaiting-redeploy", "diagnosed"})
+"""The outcomes that close a claim (``done``): the run finished the remediation. ``remediated`` and
+``fixed-awaiting-redeploy`` applied what was allowed; ``diagnosed`` decided that nothing may be, and
+what is left needs a person. Every other outcome gives the claim back (``released``): ``skipped``
+(out of scope, opted out, loop guard, not an image-pull failure, already healthy), ``failed`` (the
+run could not finish) and ``dry-run`` (nothing written), so the next delivery or replay of the same
+failure runs again. A run fed a forged or premature event therefore cannot make the genuine
+delivery a duplicate."""
+REPLAY_KEY_PREFIX = "replay|"
+"""Replays claim apart from Event Grid deliveries; ``|`` never occurs in a key :func:`key` makes."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,25 @@ def _stage_left(row: TableEntity) -> str | None:
     return str(row.get("Stage") or "") or None
 
 
+def _holds(row: TableEntity, at: datetime, force: bool) -> Held | None:
+    """What keeps a new run from the claim ``row``, or None when it may be taken over."""
+    expires = parse_time(row.get("ExpiresAt"))
+    if row.get("Status") == "done" and not force:
+        return Held(None, str(row.get("ReportId") or "") or None)
+    if row.get("Status") == "running" and expires is not None and expires > at:
+        return Held(expires)
+    return None
+
+
+def claim_key(correlation_id: str | None, event_id: str | None = None, *, replay: bool = False) -> str:
+    """The RowKey of a failure's claim: its correlation id (else its event id), made key-safe; a
+    replay's claim has its own key, so a replay never takes or closes the one deliveries need."""
+    ident = correlation_id or event_id
+    if not ident:
+        raise ValueError("a claim needs a correlation id or an event id")
+    return (REPLAY_KEY_PREFIX if replay else "") + key(ident)
+
+
 def _job_partition(job_id: str) -> str:
     return "job-" + key(job_id)
 
@@ -79,20 +109,21 @@ class Coordination(Store):
         now: datetime | None = None,
         event_id: str | None = None,
         force: bool = False,
+        replay: bool = False,
     ) -> Claim | None:
         """Claim the remediation of one failure, or None when someone else has it or it is done.
 
         The failure is keyed by ``correlation_id`` (or ``event_id`` when there is none), so every
-        delivery of the same event, and every event of the same failed write, maps to one row. A
-        claim that was released (:meth:`abandon`) or expired (older than ``claim_ttl``) is taken
-        over; among concurrent takers exactly one wins. ``force`` (a person's replay) also takes
-        over a finished claim, but never one that is running and not expired.
+        delivery of the same event, and every event of the same failed write, maps to one row;
+        ``replay`` claims a row of its own for the same failure (:func:`claim_key`). A claim that
+        was released (:meth:`abandon`) or expired (older than ``claim_ttl``) is taken over; among
+        concurrent takers exactly one wins. ``force`` (a person's replay) also takes over a
+        finished claim, but never one that is running and not expired. :meth:`claim_held` says
+        why a claim was refused.
         """
         ident = correlation_id or event_id
-        if not ident:
-            raise ValueError("a claim needs a correlation id or an event id")
+        rk = claim_key(correlation_id, event_id, replay=replay)
         at = utc(now)
-        rk = key(ident)
         row = {
             "PartitionKey": "claim-" + resource_hash(resource_id), "RowKey": rk, "Kind": "claim",
             "ResourceId": resource_id, "Key": ident, "Status": "running", "Owner": owner, "At": at,
@@ -100,12 +131,14 @@ class Coordination(Store):
         }
 
         def take_over(existing: TableEntity) -> dict[str, Any] | None:
-            status = existing.get("Status")
-            expires = parse_time(existing.get("ExpiresAt"))
-            if (status == "done" and not force) or (status == "running" and expires is not None and expires > at):
+            if _holds(existing, at, force) is not None:
                 return None
-            return {**row, "Takeovers": int(existing.get("Takeovers") or 0) + 1,
-                    "PreviousOwner": str(existing.get("Owner") or ""), "Stage": _stage_left(existing) or ""}
+            stage = _stage_left(existing)
+            taken = {**row, "Takeovers": int(existing.get("Takeovers") or 0) + 1,
+                     "PreviousOwner": str(existing.get("Owner") or ""), "Stage": stage or ""}
+            if stage and existing.get("StageAt") is not None:
+                taken["StageAt"] = existing["StageAt"]  # the fix stays dated by the run that made it
+            return taken
 
         written = insert_or_take_over(self._tables(), row, take_over)
         if written is None:
@@ -116,6 +149,41 @@ class Coordination(Store):
         previous = str(written.replaced.get("Owner") or "") or None
         log.info("claim on %s (%s) taken over from %s by %s", resource_id, ident, previous, owner)
         return replace(claim, taken_over_from=previous, previous_stage=_stage_left(written.replaced))
+
+    def claim_held(
+        self,
+        resource_id: str,
+        correlation_id: str | None,
+        *,
+        now: datetime | None = None,
+        event_id: str | None = None,
+        force: bool = False,
+        replay: bool = False,
+    ) -> Held | None:
+        """Why :meth:`claim` (with the same arguments) refuses: a finished run (``until`` None, with
+        its report id) or a live one until ``until``; None when the claim may be taken now."""
+        try:
+            row = self._tables().get_entity("claim-" + resource_hash(resource_id),
+                                            claim_key(correlation_id, event_id, replay=replay))
+        except ResourceNotFoundError:
+            return None
+        return _holds(row, utc(now), force)
+
+    def fixed_at(self, resource_id: str, correlation_id: str | None, *, event_id: str | None = None) -> datetime | None:
+        """When a run of this failure, delivered or replayed, last applied its fixes without
+        finishing (its claim, not done, is at stage ``fixed``); None when none did."""
+        table = self._tables()
+        times: list[datetime] = []
+        for replay in (False, True):
+            try:
+                row = table.get_entity("claim-" + resource_hash(resource_id),
+                                       claim_key(correlation_id, event_id, replay=replay))
+            except ResourceNotFoundError:
+                continue
+            at = parse_time(row.get("StageAt")) or parse_time(row.get("At"))
+            if _stage_left(row) == "fixed" and at is not None:
+                times.append(at)
+        return max(times, default=None)
 
     def mark_done(self, claim: Claim, report_id: str, *, now: datetime | None = None) -> None:
         """Mark the claim done with its stored report (later claims get None).
@@ -147,8 +215,9 @@ class Coordination(Store):
         return self._merge_claim(claim, {}, now)
 
     def mark(self, claim: Claim, stage: str, *, now: datetime | None = None) -> Claim:
-        """Record how far the run got (e.g. ``"fixed"``) and extend the claim; ClaimLost if taken over."""
-        return self._merge_claim(claim, {"Stage": stage}, now)
+        """Record how far the run got (e.g. ``"fixed"``) and when, and extend the claim; ClaimLost if
+        taken over."""
+        return self._merge_claim(claim, {"Stage": stage, "StageAt": utc(now)}, now)
 
     def _merge_claim(self, claim: Claim, fields: dict[str, Any], now: datetime | None) -> Claim:
         at = utc(now)
@@ -182,6 +251,15 @@ class Coordination(Store):
             return row
 
         return insert_or_take_over(self._tables(), row, take_over) is not None
+
+    def lease_held(self, resource_id: str, *, now: datetime | None = None) -> Held | None:
+        """Until when another run holds the group's lease (:meth:`lease` refused); None when it is free."""
+        try:
+            row = self._tables().get_entity("lease-" + resource_hash(resource_id), "group")
+        except ResourceNotFoundError:
+            return None
+        expires = parse_time(row.get("ExpiresAt"))
+        return Held(expires) if expires is not None and expires > utc(now) else None
 
     def release_lease(self, resource_id: str, owner: str) -> None:
         """Give the lease up, if it is still this owner's."""

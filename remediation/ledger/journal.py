@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..journal import Held
 from ..model import FailureSignal
 from .coordination import Claim, ClaimLost
 from .store import log
@@ -28,6 +29,8 @@ class LedgerJournal:
         self._owner = owner
         self._window = attempt_window_minutes
         self._claim: Claim | None = None
+        self._failure: tuple[str | None, str | None] = (None, None)
+        """(correlation id, event id) that key the claimed failure."""
         self._resumes = False
         self._lease: tuple[str, str] | None = None
         """(resource id, lease owner) while the run holds the group's lease."""
@@ -36,23 +39,31 @@ class LedgerJournal:
     def resumes_after_fix(self) -> bool:
         return self._resumes
 
-    def claim(self, signal: FailureSignal, *, force: bool = False) -> bool:
+    def claim(self, signal: FailureSignal, *, replay: bool = False) -> Held | None:
         # without a correlation id or an event id nothing identifies redeliveries: the run is its own
         event_key = signal.event_id or (None if signal.correlation_id else f"run-{uuid.uuid4()}")
+        self._failure = (signal.correlation_id, event_key)
         self._claim = self._ledger.claim(signal.resource_id, signal.correlation_id, owner=self._owner,
-                                         event_id=event_key, force=force)
-        self._resumes = self._claim is not None and self._claim.previous_stage == "fixed"
-        return self._claim is not None
+                                         event_id=event_key, force=replay, replay=replay)
+        if self._claim is not None:
+            return None
+        held = self._ledger.claim_held(signal.resource_id, signal.correlation_id, event_id=event_key,
+                                       force=replay, replay=replay)
+        # None: the claim came free between the two reads; the caller tries again shortly
+        return held or Held(datetime.now(UTC))
 
-    def lease(self) -> bool:
+    def lease(self) -> Held | None:
         if self._claim is None:
             raise RuntimeError("a run leases its group only after claiming its failure")
         # one owner per run, so two runs of one instance do not share the lease
         holder = (self._claim.resource_id, f"{self._owner}:{uuid.uuid4().hex[:8]}")
         if not self._ledger.lease(*holder):
-            return False
+            return self._ledger.lease_held(holder[0]) or Held(datetime.now(UTC))
         self._lease = holder
-        return True
+        # read only now: while this run holds the group, no other can finish the fix meanwhile
+        correlation_id, event_id = self._failure
+        self._resumes = self._ledger.fix_pending(holder[0], correlation_id, event_id=event_id)
+        return None
 
     def heartbeat(self) -> None:
         claim = self._claim

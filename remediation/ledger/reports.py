@@ -85,6 +85,14 @@ class Reports(Store):
         self._put_text(row, json.dumps(definition, separators=(",", ":")), f"snapshots/{rh}.json", at)
         self._tables().upsert_entity(row, mode=UpdateMode.REPLACE)
 
+    def snapshot_saved_at(self, resource_id: str) -> datetime | None:
+        """When the group's last known-good definition was kept (its last successful redeploy), or None."""
+        try:
+            row = self._tables().get_entity("snapshot-" + resource_hash(resource_id), "latest", select=["At"])
+        except ResourceNotFoundError:
+            return None
+        return parse_time(row.get("At"))
+
     def last_snapshot(self, resource_id: str) -> dict[str, Any] | None:
         """The last known-good definition (``GatherOptions.snapshot``), or None when none was kept."""
         try:

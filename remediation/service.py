@@ -138,7 +138,8 @@ class Service:
                  credential: TokenCredential | None = None, **options: Any) -> Service:
         notifier = Notifier(
             settings, credential=credential,
-            cooldown=lambda rid: ledger.notify_allowed(rid, settings.notify_cooldown_minutes),
+            cooldown=lambda rid, outcome: ledger.notify_allowed(rid, settings.notify_cooldown_minutes,
+                                                                outcome=outcome),
             storm=lambda: ledger.storm_count(max(settings.notify_cooldown_minutes, 1)),
             storm_threshold=settings.storm_threshold,
         )

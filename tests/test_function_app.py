@@ -454,3 +454,15 @@ def test_a_replay_of_a_busy_group_is_queued_and_answered_202(world: World) -> No
     status, done = world.http("get_remediation", "GET", "x", route_params={"id": body["id"]})
     assert status == 200 and done["outcome"] == "remediated" and done["trigger"] == "replay"
 
+
+@pytest.mark.scenario("scenarios/credential-ambiguous.json", settings={"REMEDIATION_NOTIFY_COOLDOWN_MINUTES": "30"})
+def test_a_dry_run_never_takes_the_cool_down_of_a_report_that_needs_a_person(world: World, receiver: Receiver) -> None:
+    with_settings(world, {"SLACK_WEBHOOK_URL": f"{receiver.base}/slack"})
+    event = world.fail()
+    status, dry = world.http("replay", "POST", "replay", body=event, query={"dryRun": "true"})
+    assert status == 200 and dry["outcome"] == "dry-run"
+    run_event(world, event)
+    [report] = world.service.ledger.reports_for(event["subject"])[:1]
+    assert report["outcome"] == "diagnosed"
+    assert {n["channel"]: n["status"] for n in report["notifications"]}["slack"] == "sent"
+    assert len([p for p, _ in posted(receiver) if p == "/slack"]) == 2

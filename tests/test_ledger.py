@@ -382,28 +382,37 @@ def test_the_journal_counts_attempts_for_the_engine_with_the_current_time(store:
 
 def test_twenty_concurrent_notifiers_send_one_message_per_cool_down(store: Store) -> None:
     ledgers = [store.ledger() for _ in range(20)]
-    first_round = concurrently(20, lambda i: ledgers[i].notify_allowed(GROUP, 10, T0))
+    first_round = concurrently(20, lambda i: ledgers[i].notify_allowed(GROUP, 10, T0, outcome="diagnosed"))
     assert first_round.count(True) == 1
 
-    assert ledgers[0].notify_allowed(GROUP, 10, T0 + timedelta(minutes=5)) is False
+    assert ledgers[0].notify_allowed(GROUP, 10, T0 + timedelta(minutes=5), outcome="diagnosed") is False
     # cool-downs are per resource
-    assert ledgers[0].notify_allowed(OTHER, 10, T0 + timedelta(minutes=5)) is True
+    assert ledgers[0].notify_allowed(OTHER, 10, T0 + timedelta(minutes=5), outcome="diagnosed") is True
 
     # After the cool-down the stored row is updated under an ETag condition: again exactly one.
     after = T0 + timedelta(minutes=11)
-    second_round = concurrently(20, lambda i: ledgers[i].notify_allowed(GROUP, 10, after))
+    second_round = concurrently(20, lambda i: ledgers[i].notify_allowed(GROUP, 10, after, outcome="diagnosed"))
     assert second_round.count(True) == 1
+
+
+def test_a_cool_down_is_kept_per_outcome_so_a_report_that_needs_a_person_goes_out(store: Store) -> None:
+    ledger = store.ledger()
+    assert ledger.notify_allowed(GROUP, 30, T0, outcome="dry-run")
+    assert ledger.notify_allowed(GROUP, 30, T0 + timedelta(minutes=1), outcome="remediated")
+    assert ledger.notify_allowed(GROUP, 30, T0 + timedelta(minutes=2), outcome="diagnosed")
+    assert not ledger.notify_allowed(GROUP, 30, T0 + timedelta(minutes=3), outcome="diagnosed")
+    assert not ledger.notify_allowed(GROUP, 30, T0 + timedelta(minutes=4), outcome="dry-run")
 
 
 def test_storm_count_counts_sent_and_suppressed_notifications_in_the_window(store: Store) -> None:
     ledger = store.ledger()
     assert ledger.storm_count(15, T0) == 0
-    ledger.notify_allowed(GROUP, 10, T0 - timedelta(minutes=30))  # outside a 15-minute window
+    ledger.notify_allowed(GROUP, 10, T0 - timedelta(minutes=30), outcome="diagnosed")  # outside a 15-minute window
     for i in range(5):
-        ledger.notify_allowed(GROUP, 10, T0 - timedelta(minutes=10 - i))  # 1 sent, 4 suppressed
+        ledger.notify_allowed(GROUP, 10, T0 - timedelta(minutes=10 - i), outcome="diagnosed")  # 1 sent, 4 suppressed
     for i in range(3):
         group = f"{RG}/providers/Microsoft.ContainerInstance/containerGroups/g{i}"
-        ledger.notify_allowed(group, 10, T0)
+        ledger.notify_allowed(group, 10, T0, outcome="diagnosed")
 
     assert ledger.storm_count(15, T0) == 8
     assert ledger.storm_count(60, T0) == 9
@@ -495,7 +504,7 @@ def test_purge_removes_what_is_past_retention_and_keeps_the_rest(store: Store) -
     old_claim = ledger.claim(GROUP, "old", owner="a", now=old)
     assert old_claim is not None
     ledger.complete(old_claim, report(correlation="old", started=old))
-    ledger.notify_allowed(GROUP, 10, old)
+    ledger.notify_allowed(GROUP, 10, old, outcome="diagnosed")
     ledger.save_snapshot(GROUP, {"location": "eastus"}, now=old)
     # A blob whose row never got written (a save interrupted between the two).
     BlobServiceClient.from_connection_string(store.conn).get_container_client(store.container).upload_blob(

@@ -260,14 +260,14 @@ def test_event_types(outcome: str, expected: str, report: dict[str, Any]) -> Non
 
 
 def test_cooldown_suppresses_every_configured_channel(report: dict[str, Any], http: Receiver) -> None:
-    asked: list[str] = []
+    asked: list[tuple[str, str]] = []
 
-    def cooldown(resource_id: str) -> bool:
-        asked.append(resource_id)
+    def cooldown(resource_id: str, outcome: str) -> bool:
+        asked.append((resource_id, outcome))
         return False
 
     entries = Notifier(settings_for(http), sleep=Sleeps(), cooldown=cooldown).send(report)
-    assert asked == [report["resourceId"]]
+    assert asked == [(report["resourceId"], report["outcome"])]
     results = by_channel(entries)
     for channel in ("teams", "slack", "webhook"):
         assert results[channel] == {"channel": channel, "status": "disabled", "detail": "suppressed by cool-down"}
@@ -276,7 +276,7 @@ def test_cooldown_suppresses_every_configured_channel(report: dict[str, Any], ht
 
 
 def test_cooldown_that_allows_sends(report: dict[str, Any], http: Receiver) -> None:
-    entries = Notifier(settings_for(http), sleep=Sleeps(), cooldown=lambda _rid: True).send(report)
+    entries = Notifier(settings_for(http), sleep=Sleeps(), cooldown=lambda _rid, _outcome: True).send(report)
     assert [e["status"] for e in entries] == ["sent", "sent", "sent", "disabled"]
 
 
@@ -312,7 +312,7 @@ def test_broken_noise_controls_do_not_silence(report: dict[str, Any], http: Rece
     def broken() -> int:
         raise RuntimeError("table storage down")
 
-    def broken_cooldown(_rid: str) -> bool:
+    def broken_cooldown(_rid: str, _outcome: str) -> bool:
         raise RuntimeError("table storage down")
 
     entries = Notifier(settings_for(http), sleep=Sleeps(), storm=broken, cooldown=broken_cooldown).send(report)

@@ -17,7 +17,8 @@ claim         ``claim-<resource hash>``         correlation id (else event id); 
 lease         ``lease-<resource hash>``         ``group``                        one run per group at a time
 job           ``job-<job id>``                  ``job``, then ``part-<n>``       a queued replay's progress
 attempt       ``attempt-<resource hash>``       time + random suffix             the policy's attempt limit
-cooldown      ``cooldown-<resource hash>``      ``last``                         one message per cool-down
+cooldown      ``cooldown-<resource hash>``      the report's outcome             one message per outcome
+                                                                                 per cool-down
 notice        ``notice-<UTC minute>``           time + random suffix             storm detection
 report        ``report-<resource hash>``        inverted start time + digest     audit, newest first
 snapshot      ``snapshot-<resource hash>``      ``latest``                       last known-good definition

@@ -1,5 +1,5 @@
-"""Noise control: fix attempts per group (the policy's attempt limit), one message per group per
-cool-down, and the storm count of all notifications asked for."""
+"""Noise control: fix attempts per group (the policy's attempt limit), one message per group and
+outcome per cool-down, and the storm count of all notifications asked for."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from azure.data.tables import TableEntity
 
-from .store import Store, insert_or_take_over, parse_time, resource_hash, unique, utc
+from .store import Store, insert_or_take_over, key, parse_time, resource_hash, unique, utc
 
 
 def _bucket(at: datetime) -> str:
@@ -37,17 +37,21 @@ class NoiseControl(Store):
         )
         return sum(1 for _ in rows)
 
-    def notify_allowed(self, resource_id: str, cooldown_minutes: int, now: datetime | None = None) -> bool:
+    def notify_allowed(self, resource_id: str, cooldown_minutes: int, now: datetime | None = None, *,
+                       outcome: str) -> bool:
         """Whether this caller may notify about ``resource_id`` now; True for one caller per cool-down.
 
+        The cool-down is kept per outcome (the report's ``outcome``), so one outcome never
+        suppresses another: a ``diagnosed`` report that needs a person goes out even if a
+        ``remediated`` or ``dry-run`` message about the group went out within the cool-down.
         A True answer records the notification (conditional insert or ETag-conditioned update), so
         concurrent instances cannot both get True. Every call, allowed or suppressed, is counted
         for :meth:`storm_count`.
         """
         at = utc(now)
         cooldown = timedelta(minutes=cooldown_minutes)
-        row = {"PartitionKey": "cooldown-" + resource_hash(resource_id), "RowKey": "last", "Kind": "cooldown",
-               "ResourceId": resource_id, "At": at}
+        row = {"PartitionKey": "cooldown-" + resource_hash(resource_id), "RowKey": key(outcome),
+               "Kind": "cooldown", "ResourceId": resource_id, "Outcome": outcome, "At": at}
 
         def take_over(existing: TableEntity) -> dict[str, Any] | None:
             last = parse_time(existing.get("At"))

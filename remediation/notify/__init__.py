@@ -11,8 +11,10 @@ entry per channel for the report's ``notifications``: ``{"channel", "status": "s
 
 Noise control, both optional and supplied by the caller (which owns the state):
 
-- ``cooldown(resource_id) -> bool``: True when a notification about this resource may go now. When
-  it says False, every configured channel is recorded ``disabled`` / "suppressed by cool-down".
+- ``cooldown(resource_id, outcome) -> bool``: True when a notification of this outcome about this
+  resource may go now (the caller keeps one cool-down per outcome, so a report that needs a person
+  is never held back by another outcome's message). When it says False, every configured channel
+  is recorded ``disabled`` / "suppressed by cool-down".
 - ``storm() -> int``: how many runs the current window has seen (this one included). Above
   ``storm_threshold``, Teams and Slack get a grouped one-line summary instead of a card, once on
   passing the threshold and again every ``storm_threshold`` runs; in between they are recorded
@@ -53,7 +55,7 @@ class Notifier:
         *,
         credential: TokenCredential | None = None,
         sleep: Sleep = time.sleep,
-        cooldown: Callable[[str], bool] | None = None,
+        cooldown: Callable[[str, str], bool] | None = None,
         storm: Callable[[], int] | None = None,
         storm_threshold: int = 10,
         policy: RetryPolicy = DEFAULT_POLICY,
@@ -87,7 +89,7 @@ class Notifier:
         configured = self.configured()
         if not any(configured.values()):
             return [_disabled(channel, "not configured") for channel in CHANNELS]
-        if not self._may_notify(str(report.get("resourceId") or "")):
+        if not self._may_notify(str(report.get("resourceId") or ""), str(report.get("outcome") or "")):
             return [_disabled(c, COOL_DOWN if configured[c] else "not configured") for c in CHANNELS]
         runs = self._runs()
         results = []
@@ -138,11 +140,11 @@ class Notifier:
             secrets=self._secrets,
         )
 
-    def _may_notify(self, resource_id: str) -> bool:
+    def _may_notify(self, resource_id: str, outcome: str) -> bool:
         if self._cooldown is None:
             return True
         try:
-            return bool(self._cooldown(resource_id))
+            return bool(self._cooldown(resource_id, outcome))
         except Exception:
             log.warning("cool-down check failed; notifying anyway", exc_info=True)
             return True

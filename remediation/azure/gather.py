@@ -478,29 +478,35 @@ def _write_record(record: Any) -> WriteRecord | None:
 
 
 def _take_records(records: Iterable[Any], resource_id: str, out: _ActivityFindings) -> None:
-    """Keep the first request body and the first error of the group's records, newest first: a
-    replay by resource id wants the latest failed write and its body. The record that holds the
-    error is the failed write's, whose caller is the deployer."""
-    mine = [r for r in records if (r.resource_id or "").lower() == resource_id.lower()]
-    for record in sorted(mine, key=lambda r: r.event_timestamp or datetime.min.replace(tzinfo=UTC), reverse=True):
+    """Keep the newest error of the group's records and the request body of that same write (its
+    correlation id), else the newest body: a replay by resource id wants the latest failed write
+    and its body, not a later write's. The record that holds the error is the failed write's,
+    whose caller is the deployer."""
+    mine = sorted((r for r in records if (r.resource_id or "").lower() == resource_id.lower()),
+                  key=lambda r: r.event_timestamp or datetime.min.replace(tzinfo=UTC), reverse=True)
+    for record in mine:
         props = record.properties or {}
-        # the Activity Log's properties bag spells the key either way
-        body = props.get("requestbody") or props.get("requestBody")
-        if body and out.request_body is None:
-            try:
-                parsed = json.loads(body)
-                if isinstance(parsed, dict):
-                    out.request_body = parsed
-            except ValueError:
-                out.notes.append("Activity Log request body is not JSON")
-        if (record.status and record.status.value == "Failed") or props.get("statusMessage"):
+        if out.error is None and ((record.status and record.status.value == "Failed") or props.get("statusMessage")):
             found = _error_from_status_message(props.get("statusMessage"))
-            if found and out.error is None:
+            if found:
                 out.error = ErrorInfo(found[0], found[1], "activity-log")
                 status = record.status.value if record.status is not None else "Failed"
                 operation = record.operation_name.value if record.operation_name is not None else ""
                 out.failed_write = WriteRecord(operation, status, record.caller, record.event_timestamp,
                                                record.correlation_id)
+    failed = (out.failed_write.correlation_id or "").lower() if out.failed_write is not None else ""
+    for record in mine:
+        props = record.properties or {}
+        # the Activity Log's properties bag spells the key either way
+        body = props.get("requestbody") or props.get("requestBody")
+        if not body or out.request_body is not None or (failed and (record.correlation_id or "").lower() != failed):
+            continue
+        try:
+            parsed = json.loads(body)
+            if isinstance(parsed, dict):
+                out.request_body = parsed
+        except ValueError:
+            out.notes.append("Activity Log request body is not JSON")
 
 
 def _operation_errors(operations: Iterable[Any], resource_id: str) -> Iterator[ErrorInfo]:

@@ -156,3 +156,13 @@ def test_a_read_a_retry_may_clear_is_remembered(status: int, transient: bool) ->
         gatherer.close()
     assert ctx.notes == (f"the container group could not be read: HttpResponseError: refused with {status}",)
     assert gatherer.transient_failures == ([f"HttpResponseError: refused with {status}"] if transient else [])
+
+
+def test_the_deployer_is_the_caller_the_activity_log_recorded_for_the_failed_write(failure: Any) -> None:
+    ctx, _ = gather(failure)
+    assert ctx.failed_write is not None
+    assert (ctx.failed_write.caller, ctx.failed_write.status) == (DEPLOYER, "Failed")
+    assert ctx.failed_write.operation == "Microsoft.ContainerInstance/containerGroups/write"
+    assert ctx.group_writes == ()  # nothing written since: the failure is still the group's latest intent
+    ctx, _ = gather(failure, fault(ACTIVITY_LOG))
+    assert ctx.failed_write is None and ctx.group_writes is None  # unknown, never guessed from the event

@@ -354,7 +354,9 @@ def _when(write: WriteRecord) -> str:
 
 
 def _running_since(ctx: Context, failed: WriteRecord) -> str | None:
-    """Another definition than the failed one, running in containers started after the failure."""
+    """Another definition than the failed one, running in containers started after the failure.
+
+    The live group backs the Activity Log up: a later write may not be in the log yet (it lags)."""
     group, definition = ctx.existing_group, ctx.definition
     if not group or definition is None or failed.at is None:
         return None

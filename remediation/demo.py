@@ -1,8 +1,9 @@
 """``python -m remediation demo``: a scenario end to end in the local sandbox.
 
-"The user" makes the scenario's failing write through the real SDK; the sandbox delivers the
-``ResourceWriteFailure`` event; the engine runs as the scenario's remediator identity; the
-report is compared with the scenario's ``expect``. The sandbox is imported only here, so the
+The scenario's deployer ("the user" unless the scenario names another) makes the failing write
+through the real SDK, then any ``laterWrites``; the sandbox delivers the ``ResourceWriteFailure``
+event; the engine runs as the scenario's remediator identity; the report is compared with the
+scenario's ``expect``. The sandbox is imported only here, so the
 deployed app never loads it.
 """
 
@@ -49,10 +50,10 @@ class DemoResult:
 
 
 def user_write(sb: Any, scenario: Any) -> dict[str, str] | None:
-    """Make the scenario's write as the user; returns the ARM error it got, or None on success."""
+    """Make the scenario's write as its deployer; returns the ARM error it got, or None on success."""
     fw = scenario.failed_write
     sub, rg, _, name = parse_resource_id(fw["resourceId"])
-    cred = sb.credential()
+    cred = sb.deployer_credential()
     common: dict[str, Any] = {"base_url": sb.arm_endpoint, "connection_verify": sb.ca_bundle, "polling_interval": 0.05}
     try:
         if fw.get("via", "direct") == "deployment":
@@ -77,6 +78,22 @@ def user_write(sb: Any, scenario: Any) -> dict[str, str] | None:
             code, message = details[0].code, details[0].message
         return {"code": str(code), "message": str(message)}
     return None
+
+
+def later_writes(sb: Any, scenario: Any) -> None:
+    """What the deployer does to the failed group after the failure (the scenario's ``laterWrites``):
+    each PUT or DELETE is made with the real SDK and waited for; an ARM error is raised."""
+    sub, rg, _, name = parse_resource_id(scenario.failed_write["resourceId"])
+    for write in scenario.later_writes:
+        aci = ContainerInstanceManagementClient(sb.deployer_credential(), sub, base_url=sb.arm_endpoint,
+                                                connection_verify=sb.ca_bundle, polling_interval=0.05,
+                                                api_version=write.get("apiVersion", "2023-05-01"))
+        if write["method"] == "DELETE":
+            aci.container_groups.begin_delete(rg, name).result()
+        else:
+            raw = json.dumps(write["body"]).encode()
+            aci.container_groups.begin_create_or_update(rg, name, cast(Any, raw),
+                                                        content_type="application/json").result()
 
 
 def _template_around(fw: dict[str, Any]) -> dict[str, Any]:
@@ -161,6 +178,10 @@ def run(scenario_path: str | Path | None, *, printer: Printer | None = None,
                 f"{user_error['code']}: {user_error['message']}  [{time.monotonic() - t0:.2f}s]")
         else:
             say(f"1. The user deploys {fw['resourceId'].rsplit('/', 1)[-1]} through {via}: it succeeded.")
+        later_writes(sb, scenario)
+        for write in scenario.later_writes:
+            say(f"   Then the user {'deletes' if write['method'] == 'DELETE' else 'deploys another version of'} "
+                "the group, and it succeeds.")
         dispatcher(sb.world).wait_idle()
         engine = engine_for(sb, scenario, settings, say, virtual_clock=virtual_clock)
         clients = engine.clients

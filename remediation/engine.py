@@ -107,7 +107,7 @@ class _Run:
         if isinstance(self.item, Skip):
             return self.report(skip_reason=self.item.reason)
         signal = self.item
-        early = early_refusal(signal, self.settings)  # before any Azure call
+        early = early_refusal(signal, self.settings, trigger=self.trigger)  # before any Azure call
         if early:
             return self.report(skip_reason=early)
         try:
@@ -153,6 +153,7 @@ class _Run:
             decision = gate(plan(findings, ctx), ctx, findings, self.settings, resume=self.resume,
                             attempts_in_window=self.engine.journal.attempts_in_window(signal.resource_id))
             self.notes.extend(decision.notes)
+            findings = _with_gate_evidence(findings, decision)
             st["summary"] = (f"{len(decision.to_apply)} change(s) allowed of {len(decision.actions)} planned"
                              + (f"; skipped: {decision.skip_reason}" if decision.skip_reason else ""))
         if decision.skip_reason:
@@ -172,7 +173,7 @@ class _Run:
         result, applied = self._redeploy(ctx, findings, applied, decision)
         final = [_settle(a) for a in applied]
         report = self.report(findings=findings, actions=final, redeploy=result, **common)
-        if any(a.retryable for a in final) or (result is not None and result.retryable):
+        if decision.retryable or any(a.retryable for a in final) or (result is not None and result.retryable):
             report["retryable"] = True
         return report
 
@@ -208,6 +209,17 @@ class _Run:
         status = {"succeeded": "applied", "failed": "failed", "skipped": "skipped"}[result.status]
         return result, [replace(a, status=status, detail=f"{a.detail}: {result.detail}") if a in wanted else a  # type: ignore[arg-type]
                         for a in actions]
+
+
+def _with_gate_evidence(findings: list[Finding], decision: Gate) -> list[Finding]:
+    """Each finding with what the gate found about the deployer's rights on its registry."""
+    out = []
+    for finding in findings:
+        registry = str(finding.evidence.get("registryId", "")).lower()
+        extra = {k: v for cause, target, evidence in decision.cause_evidence
+                 if cause == finding.code and target.lower() == registry for k, v in evidence.items()}
+        out.append(replace(finding, evidence={**finding.evidence, **extra}) if extra else finding)
+    return out
 
 
 def _settle(action: Action) -> Action:

@@ -8,6 +8,7 @@ and returns these frozen values; only ``remediation.azure`` talks to Azure.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 Trigger = Literal["eventgrid", "replay", "sweep", "cli"]
@@ -184,6 +185,28 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True)
+class WriteRecord:
+    """A write or delete of the container group as the Activity Log recorded it (its end, not its start)."""
+
+    operation: str
+    """``Microsoft.ContainerInstance/containerGroups/write`` or ``.../delete``."""
+    status: str
+    """``Succeeded`` or ``Failed``."""
+    caller: str | None
+    """The object id of the principal that made it (the record's ``caller``)."""
+    at: datetime | None
+    correlation_id: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status.lower() == "succeeded"
+
+    @property
+    def delete(self) -> bool:
+        return self.operation.lower().endswith("/delete")
+
+
+@dataclass(frozen=True)
 class Context:
     """Everything the checks may look at, gathered once. Checks never call Azure."""
 
@@ -200,6 +223,12 @@ class Context:
     """Role GUID (lower) → definition."""
     images: tuple[ImageStatus, ...] = ()
     existing_group: dict[str, Any] | None = None
+    failed_write: WriteRecord | None = None
+    """The Activity Log record of the failed write; its ``caller`` is the deployer, the principal the
+    app acts for. None where the log holds no such record (yet), and for a sweep."""
+    group_writes: tuple[WriteRecord, ...] | None = None
+    """The group's writes and deletes in the Activity Log after the failed write (a sweep: within the
+    log's retention), newest first; None where they could not be read."""
     notes: tuple[str, ...] = ()
     """What could not be read, and why (a check that cannot decide says so)."""
 

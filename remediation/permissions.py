@@ -13,6 +13,10 @@
   combined with ``AND``/``&&``, ``OR``/``||``, ``!``/``NOT`` and parentheses. A condition that
   cannot be read counts as not granting; :func:`condition_readable` tells callers so they can
   say it in evidence.
+
+:func:`pull_right` and :func:`registry_write_right` decide what the gate asks of the deployer (the
+principal that made the failed write) before it gives anyone access to a registry: that the
+deployer could itself pull from it, or write it.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from remediation.model import RoleAssignment, RoleDefinition
+from remediation.model import Registry, RoleAssignment, RoleDefinition
 
 PULL_ACTION = "Microsoft.ContainerRegistry/registries/pull/read"
 REPOSITORY_CONTENT_READ = "Microsoft.ContainerRegistry/registries/repositories/content/read"
 REPOSITORY_NAME_ATTRIBUTE = "Microsoft.ContainerRegistry/registries/repositories:name"
+REGISTRY_WRITE = "Microsoft.ContainerRegistry/registries/write"
 
 
 def action_matches(pattern: str, operation: str) -> bool:
@@ -139,6 +144,85 @@ def granting_assignments(
         assignments, roles, operation, scope, data=data, resource_attributes=resource_attributes
     )
     return [v.assignment for v in verdicts if v.grants]
+
+
+@dataclass(frozen=True)
+class Right:
+    """Whether a principal holds one right on a registry, and why (for a cause's evidence)."""
+
+    principal_id: str
+    operation: str
+    scope: str
+    holds: bool
+    reason: str
+    verdicts: tuple[Verdict, ...] = ()
+    missing: tuple[str, ...] = ()
+    """ABAC mode: the repositories it may not read."""
+
+    def as_evidence(self) -> dict[str, Any]:
+        evidence: dict[str, Any] = {
+            "principalId": self.principal_id,
+            "operation": self.operation,
+            "scope": self.scope,
+            "holds": self.holds,
+            "reason": self.reason,
+            "assignmentsConsidered": [v.as_evidence() for v in self.verdicts],
+        }
+        if not self.holds:
+            evidence["lacks"] = self.operation
+        if self.missing:
+            evidence["repositories"] = list(self.missing)
+        return evidence
+
+
+def pull_right(principal_id: str, assignments: Iterable[RoleAssignment], roles: Mapping[str, RoleDefinition],
+               registry: Registry, repositories: Sequence[str]) -> Right:
+    """Whether ``principal_id`` can itself pull ``repositories`` from ``registry``.
+
+    ``assignments`` are the principal's own and its groups' (``assignedTo``). A registry in
+    ``LegacyRegistryPermissions`` mode wants :data:`PULL_ACTION` at the registry or above; one in
+    ``AbacRepositoryPermissions`` mode honours only a repository role (:data:`REPOSITORY_CONTENT_READ`)
+    whose condition covers every repository. An assignment whose role could not be read grants nothing.
+    """
+    assignments = list(assignments)
+    if not registry.abac:
+        return _right(principal_id, PULL_ACTION, registry,
+                      explain_assignments(assignments, roles, PULL_ACTION, registry.id), ())
+    if not repositories:
+        return Right(principal_id, REPOSITORY_CONTENT_READ, registry.id, False,
+                     f"which repositories of {registry.name} the group pulls is unknown")
+    verdicts: list[Verdict] = []
+    missing: list[str] = []
+    for repository in repositories:
+        found = explain_assignments(assignments, roles, REPOSITORY_CONTENT_READ, registry.id, data=True,
+                                    resource_attributes={REPOSITORY_NAME_ATTRIBUTE: repository})
+        verdicts.extend(found)
+        if not any(v.grants for v in found):
+            missing.append(repository)
+    return _right(principal_id, REPOSITORY_CONTENT_READ, registry, verdicts, tuple(missing))
+
+
+def registry_write_right(principal_id: str, assignments: Iterable[RoleAssignment],
+                         roles: Mapping[str, RoleDefinition], registry: Registry) -> Right:
+    """Whether ``principal_id`` may write ``registry`` (:data:`REGISTRY_WRITE` at the registry or above)."""
+    verdicts = explain_assignments(assignments, roles, REGISTRY_WRITE, registry.id)
+    return _right(principal_id, REGISTRY_WRITE, registry, verdicts, ())
+
+
+def _right(principal_id: str, operation: str, registry: Registry, verdicts: Sequence[Verdict],
+           missing: tuple[str, ...]) -> Right:
+    granting = next((v for v in verdicts if v.grants), None)
+    if granting is not None and not missing:
+        return Right(principal_id, operation, registry.id, True, f"through {granting.assignment.id}: "
+                     f"{granting.reason}", tuple(verdicts))
+    if missing:
+        why = f"no role assignment grants {operation} on repositories {', '.join(missing)} of {registry.name}"
+    else:
+        why = f"no role assignment at {registry.name} or above grants {operation}"
+    unread = sum(1 for v in verdicts if not v.decided)
+    if unread:
+        why += f" ({unread} whose role definition could not be read count as not granting)"
+    return Right(principal_id, operation, registry.id, False, why, tuple(verdicts), missing)
 
 
 def _describe(attributes: Mapping[str, Any] | None) -> str:

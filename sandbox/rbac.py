@@ -308,14 +308,31 @@ def condition_allows(condition: str, data: ConditionInput) -> bool:
         return False
 
 
+def memberships(principal_id: str, groups: Mapping[str, Iterable[str]]) -> set[str]:
+    """``principal_id`` and every group it belongs to, directly or through other groups (lower case).
+
+    Azure RBAC counts an assignment to a group for its members, transitively.
+    """
+    found = {principal_id.lower()}
+    grew = True
+    while grew:
+        grew = False
+        for group, members in groups.items():
+            if group.lower() not in found and found & {m.lower() for m in members}:
+                found.add(group.lower())
+                grew = True
+    return found
+
+
 def effective_assignments(
-    assignments: Iterable[Mapping[str, Any]], principal_id: str, target_scope: str
+    assignments: Iterable[Mapping[str, Any]], principal_id: str, target_scope: str,
+    *, groups: Mapping[str, Iterable[str]] | None = None,
 ) -> list[Mapping[str, Any]]:
-    """Assignments to ``principal_id`` at ``target_scope`` or any scope above it."""
-    pid = principal_id.lower()
+    """Assignments to ``principal_id``, or to a group it belongs to, at ``target_scope`` or above."""
+    principals = memberships(principal_id, groups or {})
     return [
         a for a in assignments
-        if str(a["properties"].get("principalId", "")).lower() == pid
+        if str(a["properties"].get("principalId", "")).lower() in principals
         and scope_contains(a["properties"]["scope"], target_scope)
     ]
 
@@ -330,13 +347,15 @@ def is_allowed(
     data: bool = False,
     request_attributes: Mapping[str, Any] | None = None,
     resource_attributes: Mapping[str, Any] | None = None,
+    groups: Mapping[str, Iterable[str]] | None = None,
 ) -> bool:
     """Whether any assignment grants ``operation`` on ``target_scope`` (conditions honoured).
 
-    ``role_definitions`` maps a role GUID (lower case) to its definition.
+    ``role_definitions`` maps a role GUID (lower case) to its definition; ``groups`` maps a group's
+    object id to its members', so assignments to a group count for them.
     """
     cond_input = ConditionInput(operation, request_attributes or {}, resource_attributes or {})
-    for assignment in effective_assignments(assignments, principal_id, target_scope):
+    for assignment in effective_assignments(assignments, principal_id, target_scope, groups=groups):
         props = assignment["properties"]
         role = role_definitions.get(guid_of(props["roleDefinitionId"]))
         if role is None or not role_grants(role, operation, data=data):

@@ -55,6 +55,10 @@ class Sandbox:
     def credential(self, principal_id: str = USER_PRINCIPAL, **claims: Any) -> SandboxCredential:
         return SandboxCredential(principal_id, self.world.tenant_id, **claims)
 
+    def deployer_credential(self) -> SandboxCredential:
+        """The credential of the scenario's deployer (the sandbox's user unless it names another)."""
+        return self.credential(self.world.deployer or USER_PRINCIPAL)
+
     def remediator_credential(self) -> SandboxCredential:
         pid = self.world.remediator or "22222222-2222-2222-2222-222222222222"
         return self.credential(pid)

@@ -31,6 +31,12 @@ class Scenario:
     role_definitions: list[dict[str, Any]] = field(default_factory=list)
     images: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     remediator: dict[str, Any] | None = None
+    deployer: dict[str, Any] | None = None
+    """Who makes the failed write; None: the sandbox's user (``sandbox.runtime.USER_PRINCIPAL``)."""
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    """An Entra group's object id → its members' object ids (users, service principals, groups)."""
+    later_writes: list[dict[str, Any]] = field(default_factory=list)
+    """What the deployer does to the failed group after the failure (``laterWrites``)."""
     behaviour: dict[str, Any] = field(default_factory=dict)
     failed_write: dict[str, Any] | None = None
     expect: dict[str, Any] | None = None
@@ -106,6 +112,9 @@ def parse_scenario(data: Any, source: str = "<dict>") -> Scenario:
         role_definitions=data.get("roleDefinitions", []),
         images=data.get("images", {}),
         remediator=data.get("remediator"),
+        deployer=data.get("deployer"),
+        groups={str(g): [str(m) for m in members] for g, members in data.get("groups", {}).items()},
+        later_writes=list(data.get("laterWrites", [])),
         behaviour=data.get("behaviour", {}),
         failed_write=failed,
         expect=data.get("expect"),

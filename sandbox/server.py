@@ -2,8 +2,8 @@
 
 Surfaces (``sandbox/surfaces/*.py``) register handlers with :func:`route`. A handler gets a
 :class:`Request` and returns a :class:`Response` or raises :class:`ArmError`; this module does
-what ARM does around every call: api-version check, bearer token, RBAC for the remediator,
-fault injection, latency, and the request log.
+what ARM does around every call: api-version check, bearer token, RBAC for the remediator and the
+deployer (where the scenario names them), fault injection, latency, and the request log.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def route(method: str, template: str, *, action: str | None = None, arm: bool = 
           scope: Callable[[Request], str] | None = None) -> Callable[[Handler], Handler]:
     """Register a handler for ``METHOD /path/{param}/...`` (``{name*}`` spans segments).
 
-    ``action`` is the RBAC operation checked when the caller is the scenario's remediator,
+    ``action`` is the RBAC operation checked when the caller is the scenario's remediator or deployer,
     at ``scope(req)`` (default: the request path). ``attributes`` returns the request and
     resource attributes that conditions on the caller's assignments may test.
     """
@@ -170,9 +170,11 @@ def authorization_failed(caller: str, action: str, scope: str, *, condition: boo
                     "please refresh your credentials.")
 
 
-def check_remediator(req: Request, r: Route) -> None:
+def check_authorization(req: Request, r: Route) -> None:
+    """ARM's RBAC check of the route's action, for the callers the scenario restricts
+    (``World.enforces``: its remediator and its deployer)."""
     world = req.world
-    if not r.action or not world.remediator or (req.caller or "").lower() != world.remediator.lower():
+    if not r.action or not world.enforces(req.caller):
         return
     scope = r.scope(req) if r.scope else req.path
     request_attrs, resource_attrs = r.attributes(req) if r.attributes else ({}, {})
@@ -183,14 +185,14 @@ def check_remediator(req: Request, r: Route) -> None:
     has_condition = any(
         a["properties"].get("condition")
         and rbac.role_grants(roles.get(rbac.guid_of(a["properties"]["roleDefinitionId"]), {}), r.action, data=False)
-        for a in rbac.effective_assignments(world.role_assignments(), req.caller or "", scope))
+        for a in rbac.effective_assignments(world.role_assignments(), req.caller or "", scope, groups=world.groups))
     raise authorization_failed(req.caller or "", r.action, scope, condition=has_condition)
 
 
 def may_read(req: Request, resource_id: str, action: str) -> bool:
-    """For list operations: whether the remediator may see ``resource_id`` (others see all)."""
+    """For list operations: whether the caller may see ``resource_id`` (those not restricted see all)."""
     world = req.world
-    if not world.remediator or (req.caller or "").lower() != world.remediator.lower():
+    if not world.enforces(req.caller):
         return True
     return world.allows(req.caller or "", action, resource_id)
 
@@ -290,7 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
                 sub = req.params.get("sub")
                 if sub and not req.world.subscription_exists(sub):
                     raise ArmError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
-                check_remediator(req, r)
+                check_authorization(req, r)
             return r.handler(req)
         if path_matched:
             raise ArmError(405, "MethodNotAllowed", f"The requested method '{req.method}' is not allowed.")

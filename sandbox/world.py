@@ -109,6 +109,10 @@ class World:
         self.subscriptions: list[str] = [s.lower() for s in scenario.subscriptions]
         self.behaviour: dict[str, Any] = copy.deepcopy(scenario.behaviour)
         self.remediator: str | None = (scenario.remediator or {}).get("principalId")
+        self.deployer: str | None = (scenario.deployer or {}).get("principalId")
+        """The scenario's deployer, where it names one (else the sandbox's user makes the write)."""
+        self.groups: dict[str, list[str]] = {g.lower(): [m.lower() for m in members]
+                                             for g, members in scenario.groups.items()}
         self.images: dict[str, dict[str, list[str]]] = {
             server.lower(): {repo: list(tags) for repo, tags in repos.items()}
             for server, repos in scenario.images.items()
@@ -222,6 +226,12 @@ class World:
         cutoff = self.now() - self.knob("rbacPropagationSeconds", 0.0)
         return [a for a in items if self.created_at.get(a["id"].lower(), float("-inf")) <= cutoff]
 
+    def enforces(self, principal_id: str | None) -> bool:
+        """Whether ``principal_id`` may do only what its role assignments allow: the scenario's
+        remediator and deployer, where it names them; anyone else may do anything."""
+        caller = (principal_id or "").lower()
+        return bool(caller) and caller in {(p or "").lower() for p in (self.remediator, self.deployer) if p}
+
     def allows(
         self,
         principal_id: str,
@@ -246,6 +256,7 @@ class World:
                 data=data,
                 request_attributes=request_attributes,
                 resource_attributes=resource_attributes,
+                groups=self.groups,
             )
 
     # -- Activity Log -------------------------------------------------------------------------

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from remediation import engine as engine_module
-from remediation.demo import demo_settings, engine_for, run, user_write
+from remediation.demo import demo_settings, engine_for, later_writes, run, user_write
 from remediation.plan import plan as real_plan
 from remediation.plan import redeploy_action
 from remediation.policy import SWEEP_NOTE
 from remediation.report import find_secrets, validate_report
 from remediation.signal import parse_event, signal_for_resource
-from sandbox import Sandbox, load_scenario
+from sandbox import USER_PRINCIPAL, Sandbox, load_scenario
 from sandbox.eventgrid import dispatcher
 from sandbox.scenario import bundled_scenarios
 
@@ -243,3 +243,101 @@ def test_the_gate_leaves_a_sweeps_redeploy_out(monkeypatch: pytest.MonkeyPatch) 
         report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(signal, trigger="sweep")
         assert report["actions"] == [] and SWEEP_NOTE in report["notes"]
         assert sb.world.writes(sb.world.remediator) == []
+
+
+# --- the trust rules (CONTRACT.md §1, "Who may be given a fix") end to end ---------------------------------
+
+
+def test_a_confused_deputy_gets_no_grant_no_bypass_and_the_report_says_what_it_lacks() -> None:
+    scenario = load_scenario(ROOT / "scenarios/confused-deputy.json")
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        report = _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")
+        assert sb.world.writes(sb.world.remediator) == []
+        registry = sb.world.registry_by_login_server("lockedacr.azurecr.io")
+        assert registry["properties"]["networkRuleBypassOptions"] == "None"
+    assert report["outcome"] == "diagnosed"
+    lacks = {c["code"]: c["evidence"]["deployer"]["lacks"] for c in report["causes"]}
+    assert lacks == {"ACR_PULL_PERMISSION_MISSING": "Microsoft.ContainerRegistry/registries/pull/read",
+                     "ACR_TRUSTED_SERVICES_DISABLED": "Microsoft.ContainerRegistry/registries/write"}
+    assert all(c["evidence"]["deployer"]["principalId"] == USER_PRINCIPAL for c in report["causes"])
+    commands = " ".join(report["commands"])
+    assert "az role assignment create" in commands and "--allow-trusted-services true" in commands
+
+
+def _with_later_writes(later: list[dict]):
+    """The default scenario, with what its owner does after the failure."""
+    data = json.loads((ROOT / "scenarios/missing-acrpull.json").read_text())
+    data["laterWrites"] = later
+    return load_scenario_from(data)
+
+
+def _newer_version(scenario) -> dict:
+    body = json.loads(json.dumps(scenario.failed_write["body"]))
+    body["properties"]["containers"][0]["properties"]["image"] = "mcr.microsoft.com/azuredocs/aci-helloworld:latest"
+    body["properties"]["imageRegistryCredentials"] = []
+    return {"method": "PUT", "apiVersion": "2023-05-01", "body": body}
+
+
+@pytest.mark.parametrize("then", ["newer-version", "deleted"])
+def test_replaying_a_remediated_event_after_the_owner_moved_on_changes_nothing(then: str) -> None:
+    scenario = load_scenario(ROOT / "scenarios/missing-acrpull.json")
+    later = [_newer_version(scenario)] + ([{"method": "DELETE"}] if then == "deleted" else [])
+    scenario = _with_later_writes(later)
+    group = scenario.failed_write["resourceId"]
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        assert _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")["outcome"] == "remediated"
+        written = len(sb.world.writes(sb.world.remediator))
+        later_writes(sb, scenario)  # the owner deploys a newer version (and deletes the group)
+        replays = [_engine(sb, scenario).run(parse_event(event), trigger="replay"),
+                   _engine(sb, scenario).run(signal_for_resource(group), trigger="replay")]
+        assert len(sb.world.writes(sb.world.remediator)) == written  # no rollback, no resurrection
+        now = sb.world.get(group)
+        if then == "deleted":
+            assert now is None
+        else:
+            assert now["properties"]["containers"][0]["properties"]["image"].startswith("mcr.microsoft.com/")
+    for report in replays:
+        assert report["outcome"] == "diagnosed", report
+        assert all(a["status"] == "skipped" and "no longer the group's latest intent" in a["detail"]
+                   for a in report["actions"])
+
+
+def test_a_forged_replay_naming_the_remediator_cannot_silence_a_genuine_failure() -> None:
+    scenario = load_scenario(ROOT / "scenarios/missing-acrpull.json")
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        event["data"]["claims"]["http://schemas.microsoft.com/identity/claims/objectidentifier"] = sb.world.remediator
+        report = _engine(sb, scenario).run(parse_event(event), trigger="replay")
+    assert report["outcome"] == "remediated"  # the Activity Log's caller is the user, whatever the body claims
+
+
+def test_the_loop_guard_reads_the_activity_log_even_when_the_claims_name_someone_else() -> None:
+    data = json.loads((ROOT / "scenarios/missing-acrpull.json").read_text())
+    data["deployer"] = data["remediator"]  # the app's own write failed (a redeploy of its own)
+    scenario = load_scenario_from(data)
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        event["data"]["claims"]["http://schemas.microsoft.com/identity/claims/objectidentifier"] = USER_PRINCIPAL
+        writes = len(sb.world.writes(sb.world.remediator))
+        reports = [_engine(sb, scenario).run(parse_event(event), trigger="eventgrid"),
+                   _engine(sb, scenario).run(signal_for_resource(event["subject"]), trigger="replay")]
+        assert len(sb.world.writes(sb.world.remediator)) == writes
+    for report in reports:
+        assert report["outcome"] == "skipped" and "loop guard" in report["skipReason"]
+
+
+def test_an_identity_the_deployer_never_attached_is_not_attached_even_when_fixes_may_be_applied() -> None:
+    scenario = load_scenario(ROOT / "scenarios/identity-attach-refused.json")
+    with Sandbox(scenario) as sb:
+        event = _failed_event(sb, scenario)
+        settings = demo_settings(sb, scenario)
+        assert settings.apply_definition_fixes
+        report = _engine(sb, scenario, settings).run(parse_event(event), trigger="eventgrid")
+        assert sb.world.writes(sb.world.remediator) == []
+        assert sb.world.get(scenario.failed_write["resourceId"]) is None
+    assert report["outcome"] == "diagnosed"
+    proposal = next(a for a in report["actions"] if a["kind"] == "propose-definition")
+    assert "never attaches an identity" in proposal["detail"]
+    assert "platform-admin" in json.dumps(report["proposedDefinition"]["identity"])  # proposed, for a person

@@ -24,6 +24,7 @@ SUB = "00000000-0000-0000-0000-000000000001"
 IDENTITY = (f"/subscriptions/{SUB}/resourcegroups/myresourcegroup/providers/microsoft.managedidentity/"
             "userassignedidentities/myacrid")
 PRINCIPAL = "aaaaaaaa-0000-0000-0000-000000000001"
+DEPLOYER = "11111111-1111-1111-1111-111111111111"
 GROUP_ID = (f"/subscriptions/{SUB}/resourceGroups/myResourceGroup/providers/Microsoft.ContainerInstance/"
             "containerGroups/acrtestcontainergroup")
 FROM_THE_ERROR = ("no definition of the attempted container group could be recovered; diagnosing from the image "
@@ -105,8 +106,9 @@ def test_with_every_read_answered_there_is_nothing_to_note(failure: Any) -> None
     ([fault(REGISTRIES)], (f"registries in subscription {SUB} could not be listed: {failed(REGISTRIES)}",),
      "deployment"),
     ([fault(IDENTITIES)], (f"identity {IDENTITY} could not be read: {failed(IDENTITIES)}",), "deployment"),
-    ([fault(ASSIGNMENTS, times=1), fault(ROLES)],
+    ([fault(ASSIGNMENTS), fault(ROLES)],
      (f"role assignments of {PRINCIPAL} on myacr.azurecr.io could not be listed: {failed(ASSIGNMENTS)}",
+      f"role assignments of {DEPLOYER} on myacr.azurecr.io could not be listed: {failed(ASSIGNMENTS)}",
       f"role 'AcrPull' could not be looked up: {failed(ROLES)}",
       f"role 'Container Registry Repository Reader' could not be looked up: {failed(ROLES)}"), "deployment"),
 ], ids=["deployments-and-group", "activity-log-and-group", "operations", "export", "resource-group", "registries",
@@ -125,7 +127,7 @@ def test_what_could_not_be_read_is_left_out_not_guessed(failure: Any) -> None:
     ctx, _ = gather(failure, fault(ASSIGNMENTS))
     assert ctx.assignments == {}  # not listed: unlike "listed, and none", which is a finding
     ctx, _ = gather(failure)
-    assert ctx.assignments.keys() == {PRINCIPAL}
+    assert ctx.assignments.keys() == {PRINCIPAL, DEPLOYER}  # the identity's, and the deployer's (through groups)
 
 
 def refused(status: int) -> HttpResponseError:
@@ -142,10 +144,11 @@ def raises(exc: Exception) -> Any:
 
 @pytest.mark.parametrize(("status", "transient"), [(429, True), (503, True), (403, False), (400, False)])
 def test_a_read_a_retry_may_clear_is_remembered(status: int, transient: bool) -> None:
-    # a sweep reads only the live group and the registries; here the group cannot be read
+    # a sweep reads only the live group, the registries and who wrote the group; here the group cannot be read
     clients = SimpleNamespace(
         container_instance=lambda _sub: SimpleNamespace(container_groups=SimpleNamespace(get=raises(refused(status)))),
-        container_registry=lambda _sub: SimpleNamespace(registries=SimpleNamespace(list=lambda: [])))
+        container_registry=lambda _sub: SimpleNamespace(registries=SimpleNamespace(list=lambda: [])),
+        monitor=lambda _sub: SimpleNamespace(activity_logs=SimpleNamespace(list=lambda **_kw: [])))
     gatherer = Gatherer(cast(AzureClients, clients))
     try:
         ctx = gatherer.gather(signal_for_resource(GROUP_ID, schema="sweep"))
@@ -153,3 +156,13 @@ def test_a_read_a_retry_may_clear_is_remembered(status: int, transient: bool) ->
         gatherer.close()
     assert ctx.notes == (f"the container group could not be read: HttpResponseError: refused with {status}",)
     assert gatherer.transient_failures == ([f"HttpResponseError: refused with {status}"] if transient else [])
+
+
+def test_the_deployer_is_the_caller_the_activity_log_recorded_for_the_failed_write(failure: Any) -> None:
+    ctx, _ = gather(failure)
+    assert ctx.failed_write is not None
+    assert (ctx.failed_write.caller, ctx.failed_write.status) == (DEPLOYER, "Failed")
+    assert ctx.failed_write.operation == "Microsoft.ContainerInstance/containerGroups/write"
+    assert ctx.group_writes == ()  # nothing written since: the failure is still the group's latest intent
+    ctx, _ = gather(failure, fault(ACTIVITY_LOG))
+    assert ctx.failed_write is None and ctx.group_writes is None  # unknown, never guessed from the event

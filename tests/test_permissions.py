@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from remediation.model import RoleAssignment, RoleDefinition
+from remediation.model import Registry, RoleAssignment, RoleDefinition
 from remediation.permissions import (
     PULL_ACTION,
+    REGISTRY_WRITE,
     REPOSITORY_CONTENT_READ,
     REPOSITORY_NAME_ATTRIBUTE,
     action_matches,
@@ -14,6 +15,8 @@ from remediation.permissions import (
     condition_readable,
     evaluate_assignment,
     granting_assignments,
+    pull_right,
+    registry_write_right,
     role_grant_reason,
     scope_applies,
 )
@@ -246,3 +249,67 @@ def test_a_condition_does_not_matter_when_the_role_does_not_grant() -> None:
                                   REGISTRY, data=True)
     assert not verdict.grants
     assert verdict.reason == f"role AcrPull has no dataActions entry matching {REPOSITORY_CONTENT_READ}"
+
+
+# --- what the deployer may do (the gate's trust rules) -------------------------------------------------
+
+GROUP = "9e1d2c3b-0000-4000-8000-0000000000f0"
+CONTRIBUTOR = RoleDefinition("/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c",
+                             "Contributor", actions=("*",), not_actions=("Microsoft.Authorization/*/Write",))
+DEPLOYER_ROLES = {**ROLES, CONTRIBUTOR.guid: CONTRIBUTOR}
+
+
+def registry(*, abac: bool = False) -> Registry:
+    return Registry(REGISTRY, "myacr", "myacr.azurecr.io", "Premium", "Enabled", "Allow", "AzureServices",
+                    "AbacRepositoryPermissions" if abac else "LegacyRegistryPermissions")
+
+
+def test_the_deployer_can_pull_through_a_role_at_the_registry_or_above_its_groups_included() -> None:
+    # assignedTo lists a group's assignment with the group as principal: it counts for the deployer
+    through_group = RoleAssignment(f"{RG}/providers/Microsoft.Authorization/roleAssignments/g1", RG, ACR_PULL.id,
+                                   GROUP)
+    right = pull_right(PRINCIPAL, [through_group], DEPLOYER_ROLES, registry(), ["team/app"])
+    assert right.holds and through_group.id in right.reason
+    assert right.as_evidence()["operation"] == PULL_ACTION and "lacks" not in right.as_evidence()
+    assert pull_right(PRINCIPAL, [assignment(CONTRIBUTOR, scope=SUB)], DEPLOYER_ROLES, registry(), []).holds
+
+
+@pytest.mark.parametrize("assignments", [
+    [],
+    [assignment(NO_PULL)],  # notActions takes pull away
+    [assignment(ACR_PULL, scope=f"{SUB}/resourceGroups/rg-other")],  # a sibling scope
+    [RoleAssignment("a", REGISTRY, "/providers/Microsoft.Authorization/roleDefinitions/unknown", PRINCIPAL)],
+], ids=["none", "not-actions", "elsewhere", "unreadable-role"])
+def test_the_deployer_cannot_pull_and_the_evidence_says_what_it_lacks(assignments: list[RoleAssignment]) -> None:
+    right = pull_right(PRINCIPAL, assignments, DEPLOYER_ROLES, registry(), ["team/app"])
+    assert not right.holds
+    evidence = right.as_evidence()
+    assert evidence["lacks"] == PULL_ACTION and evidence["principalId"] == PRINCIPAL and evidence["scope"] == REGISTRY
+    assert len(evidence["assignmentsConsidered"]) == len(assignments)
+
+
+def test_in_abac_mode_only_a_repository_role_covering_every_repository_lets_the_deployer_pull() -> None:
+    reg = registry(abac=True)
+    assert not pull_right(PRINCIPAL, [assignment(CONTRIBUTOR, scope=SUB)], DEPLOYER_ROLES, reg, ["team/app"]).holds
+    assert not pull_right(PRINCIPAL, [assignment(ACR_PULL)], DEPLOYER_ROLES, reg, ["team/app"]).holds
+    assert pull_right(PRINCIPAL, [assignment(REPO_READER)], DEPLOYER_ROLES, reg, ["team/app", "team/db"]).holds
+    conditioned = [assignment(REPO_READER, condition=REPO_CONDITION)]
+    assert pull_right(PRINCIPAL, conditioned, DEPLOYER_ROLES, reg, ["team/app"]).holds
+    partly = pull_right(PRINCIPAL, conditioned, DEPLOYER_ROLES, reg, ["team/app", "team/db"])
+    assert not partly.holds and partly.missing == ("team/db",)
+    assert partly.as_evidence()["repositories"] == ["team/db"]
+    assert partly.as_evidence()["lacks"] == REPOSITORY_CONTENT_READ
+    assert not pull_right(PRINCIPAL, [assignment(REPO_READER)], DEPLOYER_ROLES, reg, []).holds  # nothing to cover
+
+
+@pytest.mark.parametrize(("role", "scope", "holds"), [
+    (CONTRIBUTOR, SUB, True),
+    (CONTRIBUTOR, REGISTRY, True),
+    (CONTRIBUTOR, f"{SUB}/resourceGroups/rg-other", False),
+    (ACR_PULL, REGISTRY, False),
+    (READER, SUB, False),
+])
+def test_the_deployer_may_write_the_registry_only_with_registries_write(role: RoleDefinition, scope: str,
+                                                                       holds: bool) -> None:
+    right = registry_write_right(PRINCIPAL, [assignment(role, scope=scope)], DEPLOYER_ROLES, registry())
+    assert right.holds == holds and right.operation == REGISTRY_WRITE

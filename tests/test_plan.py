@@ -6,6 +6,7 @@ import copy
 import itertools
 import uuid
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,7 +22,9 @@ from remediation.model import (
     Finding,
     Identity,
     Registry,
+    RoleAssignment,
     RoleDefinition,
+    WriteRecord,
 )
 from remediation.plan import FIXES, fix, plan
 from remediation.plan.propose_definition import IDENTITY_PLACEHOLDER
@@ -42,6 +45,22 @@ OTHER_PRINCIPAL = "cccccccc-0000-0000-0000-000000000002"
 OTHER_IDENTITY_ID = IDENTITY_ID.replace("myACRId", "otherId")
 ROLE_DEFINITIONS = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions"
 REGISTRY2_ID = f"/subscriptions/{SUB2}/resourceGroups/shared/providers/Microsoft.ContainerRegistry/registries/shared"
+DEPLOYER = "11111111-1111-1111-1111-111111111111"
+"""Who made the failed write in :func:`make_ctx`'s contexts: Owner of both subscriptions, unless told otherwise."""
+OWNER = RoleDefinition(f"/providers/Microsoft.Authorization/roleDefinitions/{'8e3af657-a8ff-443c-a75c-2fe8c4bcb635'}",
+                       "Owner", actions=("*",))
+FAILED_AT = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
+FAILED_CORRELATION = "c0ffee00-0000-0000-0000-000000000001"
+
+
+def owner_of_both_subscriptions(principal: str = DEPLOYER) -> tuple[RoleAssignment, ...]:
+    return tuple(RoleAssignment(f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments/{principal}",
+                                f"/subscriptions/{sub}", OWNER.id, principal) for sub in (SUB, SUB2))
+
+
+def failed_write(caller: str | None = DEPLOYER, at: datetime = FAILED_AT) -> WriteRecord:
+    """The Activity Log record of the failed write."""
+    return WriteRecord("Microsoft.ContainerInstance/containerGroups/write", "Failed", caller, at, FAILED_CORRELATION)
 
 
 # --- builders (also used by test_policy and test_report) ---------------------------------------
@@ -80,10 +99,16 @@ def make_ctx(
     existing_group: dict[str, Any] | None = None,
     identities: dict[str, str] | None = None,
     source: DefinitionSource = "activity-log",
+    deployer: str | None = DEPLOYER,
+    deployer_assignments: tuple[RoleAssignment, ...] | None = None,
+    group_writes: tuple[WriteRecord, ...] | None = (),
 ) -> Context:
     """A context for the standard world: group → myacr.azurecr.io with the user-assigned identity.
 
     The definition is Azure's own record by default; ``source="replay"`` makes it the replay caller's.
+    The Activity Log records the failed write as made by ``caller`` (else ``deployer``; neither: no
+    record), who holds ``deployer_assignments`` (default: Owner of both subscriptions), and
+    ``group_writes`` after it.
     """
     signal = FailureSignal(
         resource_id=GROUP_ID,
@@ -97,13 +122,19 @@ def make_ctx(
         definition = parse_definition(GROUP_ID, body or group_body(), api_version, source)
     regs = registries if registries is not None else [make_registry()]
     ids = identities if identities is not None else {IDENTITY_ID: IDENTITY_PRINCIPAL}
+    made_by = caller or deployer
+    assignments = {} if made_by is None else {
+        made_by.lower(): owner_of_both_subscriptions(made_by) if deployer_assignments is None else deployer_assignments}
     return Context(
         signal=signal,
         definition=definition,
         registries={r.login_server.lower(): r for r in regs},
         identities={i.lower(): Identity(i, p, IDENTITY_CLIENT) for i, p in ids.items()},
-        role_definitions=role_definitions or {},
+        assignments=assignments,
+        role_definitions={OWNER.guid: OWNER, **(role_definitions or {})},
         existing_group=existing_group,
+        failed_write=failed_write(made_by) if made_by else None,
+        group_writes=group_writes,
     )
 
 

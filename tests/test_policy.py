@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from remediation.actions.assign_role import ACR_PULL_ROLE_GUID, assignment_name
-from remediation.model import Action, Context, Finding
+from remediation.model import Action, Context, Finding, RoleAssignment, RoleDefinition, WriteRecord
 from remediation.plan import plan
 from remediation.policy import (
     REPLAYED_DEFINITION_NOTE,
@@ -21,8 +21,12 @@ from remediation.policy import (
 )
 from remediation.settings import Settings
 from tests.test_plan import (
+    DEPLOYER,
+    FAILED_AT,
+    FAILED_CORRELATION,
     OTHER_PRINCIPAL,
     REGISTRY2_ID,
+    failed_write,
     finding,
     make_ctx,
     make_registry,
@@ -143,7 +147,7 @@ def test_loop_guard_skips_failures_of_the_remediators_own_writes() -> None:
 def test_early_refusal_decides_scope_and_loop_guard_from_the_signal_alone(
     settings: Settings, caller: str | None, reason: str | None
 ) -> None:
-    refusal = early_refusal(restricted_ctx(caller=caller).signal, settings)
+    refusal = early_refusal(restricted_ctx(caller=caller).signal, settings, trigger="eventgrid")
     assert (refusal is None) == (reason is None)
     if reason:
         assert reason in (refusal or "")
@@ -153,8 +157,10 @@ def test_early_refusal_decides_scope_and_loop_guard_from_the_signal_alone(
 
 
 def sweep_ctx(**kwargs: Any) -> Context:
+    """A sweep: no failed write, the deployer is whoever last wrote the group."""
     ctx = restricted_ctx(**kwargs)
-    return replace(ctx, signal=replace(ctx.signal, schema="sweep"))
+    deployed = replace(failed_write(), status="Succeeded", correlation_id="deploy")
+    return replace(ctx, signal=replace(ctx.signal, schema="sweep"), failed_write=None, group_writes=(deployed,))
 
 
 def test_a_sweep_never_redeploys_but_still_fixes() -> None:
@@ -460,3 +466,172 @@ def test_a_proposal_without_its_definition_is_refused_not_a_crash() -> None:
     assert "must carry the corrected definition" in (invariant_violation(emptied, ctx) or "")
     (decided,) = gate([emptied], ctx, [], Settings(apply_definition_fixes=True)).actions
     assert decided.status == "skipped" and "refused" in decided.detail
+
+
+# --- who may be given a fix: the deployer of the failed write (CONTRACT.md §1) -------------------------
+
+ACR_PULL_ID = f"/providers/Microsoft.Authorization/roleDefinitions/{ACR_PULL_ROLE_GUID}"
+ENTRA_GROUP = "99999999-0000-0000-0000-000000000001"
+ACR_PULL_ROLE = RoleDefinition(ACR_PULL_ID, "AcrPull", actions=("Microsoft.ContainerRegistry/registries/pull/read",))
+
+
+def limited_ctx(*assignments: RoleAssignment, tags: dict[str, str] | None = None, **kwargs: Any) -> Context:
+    """The deployer holds only ``assignments`` (none: it may not touch the registry)."""
+    return make_ctx(registries=[make_registry(restricted=True, bypass="None", tags=tags)],
+                    deployer_assignments=assignments, role_definitions={ACR_PULL_ROLE.guid: ACR_PULL_ROLE}, **kwargs)
+
+
+def test_no_pull_grant_and_no_bypass_where_the_deployer_could_not_pull_or_write_itself() -> None:
+    result = decide([pull_finding(), TRUSTED], limited_ctx())
+    assert statuses(result) == {"assign-role": "skipped", "enable-trusted-services": "skipped", "redeploy": "skipped"}
+    assert f"the deployer {DEPLOYER} cannot itself pull from registry myacr" in detail_of(result, "assign-role")
+    assert f"the deployer {DEPLOYER} cannot itself write registry myacr" in detail_of(result, "enable-trusted-services")
+    assert result.to_apply == ()
+    lacks = {cause: evidence["deployer"]["lacks"] for cause, target, evidence in result.cause_evidence
+             if target == REGISTRY_ID}
+    assert lacks == {"ACR_PULL_PERMISSION_MISSING": "Microsoft.ContainerRegistry/registries/pull/read",
+                     "ACR_TRUSTED_SERVICES_DISABLED": "Microsoft.ContainerRegistry/registries/write"}
+
+
+def test_a_deployer_who_can_pull_through_a_group_may_have_the_identity_given_pull() -> None:
+    through_group = RoleAssignment(f"{REGISTRY_ID}/providers/Microsoft.Authorization/roleAssignments/g",
+                                   REGISTRY_ID, ACR_PULL_ID, ENTRA_GROUP)
+    result = decide([pull_finding(), TRUSTED], limited_ctx(through_group))
+    assert statuses(result) == {"assign-role": "planned", "enable-trusted-services": "skipped", "redeploy": "planned"}
+    (pull,) = [e for cause, _, e in result.cause_evidence if cause == "ACR_PULL_PERMISSION_MISSING"]
+    assert pull["deployer"]["holds"] is True
+
+
+@pytest.mark.parametrize("value, planned", [("allow", True), ("ALLOW ", True), ("off", False), ("on", False)])
+def test_a_registry_tagged_allow_consents_to_both_fixes_and_off_still_refuses(value: str, planned: bool) -> None:
+    result = decide([pull_finding(), TRUSTED], limited_ctx(tags={"aci-remediation": value}))
+    expected = "planned" if planned else "skipped"
+    assert statuses(result) == {"assign-role": expected, "enable-trusted-services": expected, "redeploy": expected}
+    if value == "off":
+        assert "opt-out tag" in detail_of(result, "assign-role")
+    if planned:
+        consents = {e["deployer"]["consent"] for _, _, e in result.cause_evidence}
+        assert consents == {"registry tag aci-remediation=allow"}
+
+
+def test_without_the_failed_writes_record_nothing_is_written_and_a_retry_may_know_more() -> None:
+    result = decide([pull_finding(), TRUSTED, finding("ACI_API_VERSION_TOO_OLD")],
+                    restricted_ctx(deployer=None, api_version="2021-03-01"))
+    assert set(statuses(result).values()) == {"skipped"} and result.to_apply == ()
+    assert "not in the Activity Log" in detail_of(result, "redeploy")
+    assert result.retryable and result.skip_reason is None
+
+
+def test_a_sweep_acts_for_the_last_caller_of_the_groups_writes_other_than_the_app() -> None:
+    settings = Settings(remediator_principal_id=REMEDIATOR)
+    app_redeploy = replace(failed_write(REMEDIATOR), status="Succeeded", correlation_id="app")
+    ctx = sweep_ctx()
+    assert ctx.group_writes is not None
+    behind_the_app = replace(ctx, group_writes=(app_redeploy, *ctx.group_writes))
+    assert statuses(decide([pull_finding()], behind_the_app, settings)) == {"assign-role": "planned"}
+    only_the_app = replace(ctx, group_writes=(app_redeploy,))
+    result = decide([pull_finding()], only_the_app, settings)
+    assert statuses(result) == {"assign-role": "skipped"}
+    assert "who made the failed write is not in the Activity Log" in detail_of(result, "assign-role")
+
+
+# --- the loop guard reads the Activity Log, not the event's claims ----------------------------------------
+
+
+def test_the_loop_guard_is_the_activity_logs_caller_whatever_the_claims_say() -> None:
+    settings = Settings(remediator_principal_id=REMEDIATOR)
+    ctx = restricted_ctx()
+    forged_me = replace(ctx, signal=replace(ctx.signal, caller_object_id=REMEDIATOR))
+    assert decide([pull_finding()], forged_me, settings).skip_reason is None
+    mine = replace(ctx, failed_write=failed_write(REMEDIATOR))
+    result = decide([pull_finding()], mine, settings)
+    assert "Activity Log records the failed write as made by the remediator" in (result.skip_reason or "")
+
+
+def test_only_an_event_grid_deliverys_claims_can_skip_a_run_before_any_read() -> None:
+    settings = Settings(remediator_principal_id=REMEDIATOR)
+    signal = restricted_ctx(caller=REMEDIATOR).signal
+    assert "loop guard" in (early_refusal(signal, settings, trigger="eventgrid") or "")
+    assert early_refusal(signal, settings, trigger="replay") is None
+
+
+# --- a redeploy only while the failed write is the group's latest intent -----------------------------------
+
+LATER = FAILED_AT + timedelta(minutes=5)
+
+
+def later(operation: str = "write", status: str = "Succeeded", caller: str = DEPLOYER,
+          correlation: str = "later") -> WriteRecord:
+    return WriteRecord(f"Microsoft.ContainerInstance/containerGroups/{operation}", status, caller, LATER, correlation)
+
+
+@pytest.mark.parametrize("writes, stale", [
+    ((later(),), "wrote the group"),
+    ((later("delete"),), "deleted the group"),
+    ((later(caller=OTHER_PRINCIPAL),), "wrote the group"),
+    ((later(status="Failed"),), None),  # another failed attempt is not a newer definition in place
+    ((later(caller=REMEDIATOR),), None),  # the app's own redeploy of this very failure
+    ((later(correlation=FAILED_CORRELATION),), None),  # the failed write's own record
+    ((), None),
+], ids=["written", "deleted", "written-by-another", "failed-again", "app-redeploy", "same-write", "none"])
+def test_a_superseded_failure_is_diagnosed_never_redeployed(writes: tuple[WriteRecord, ...], stale: str | None) -> None:
+    settings = Settings(remediator_principal_id=REMEDIATOR)
+    findings = [pull_finding(), finding("ACI_API_VERSION_TOO_OLD")]
+    result = decide(findings, restricted_ctx(group_writes=writes, api_version="2021-03-01"), settings)
+    if stale is None:
+        assert [a.kind for a in result.to_apply] == ["assign-role", "redeploy"]
+        return
+    assert set(statuses(result).values()) == {"skipped"} and result.to_apply == ()
+    assert "no longer the group's latest intent" in detail_of(result, "redeploy") and stale in detail_of(
+        result, "redeploy")
+    assert result.skip_reason is None and not result.retryable  # diagnosed, and for good
+    dry = decide(findings, restricted_ctx(group_writes=writes, api_version="2021-03-01"),
+                 Settings(remediator_principal_id=REMEDIATOR, dry_run=True))
+    assert "no longer the group's latest intent" in detail_of(dry, "redeploy")
+
+
+def test_unread_later_writes_leave_the_intent_unknown() -> None:
+    result = decide([pull_finding()], restricted_ctx(group_writes=None))
+    assert result.to_apply == () and "could not be read" in detail_of(result, "redeploy")
+
+
+def _running(image: str, started: datetime) -> dict[str, Any]:
+    view = {"currentState": {"state": "Running", "startTime": started.isoformat().replace("+00:00", "Z")}}
+    return {"id": GROUP_ID, "tags": {}, "properties": {"provisioningState": "Succeeded", "containers": [
+        {"name": "worker", "properties": {"image": image, "instanceView": view}}]}}
+
+
+@pytest.mark.parametrize("image, started, stale", [
+    ("mcr.microsoft.com/azuredocs/aci-helloworld:latest", LATER, True),  # another definition since the failure
+    ("mcr.microsoft.com/azuredocs/aci-helloworld:latest", FAILED_AT - timedelta(days=1), False),  # the one it replaced
+], ids=["since", "before"])
+def test_a_group_that_now_runs_another_definition_is_not_rolled_back(image: str, started: datetime,
+                                                                     stale: bool) -> None:
+    result = decide([pull_finding()], restricted_ctx(existing_group=_running(image, started)))
+    assert (result.to_apply == ()) == stale
+    if stale:
+        assert "the group now runs mcr.microsoft.com/azuredocs/aci-helloworld:latest" in detail_of(result, "redeploy")
+
+
+# --- no identity is ever attached -----------------------------------------------------------------------
+
+
+def test_a_proposal_that_attaches_an_identity_is_never_deployed() -> None:
+    body = group_body()
+    body["identity"]["userAssignedIdentities"] = {}
+    ctx = restricted_ctx(body=body)
+    result = decide([finding("ACI_IDENTITY_NOT_ATTACHED", fixable=False)], ctx, Settings(apply_definition_fixes=True))
+    assert result.redeploy_definition is None and result.to_apply == ()
+    assert statuses(result)["propose-definition"] == "planned"  # still proposed, for a person
+    assert "the app never attaches an identity" in detail_of(result, "propose-definition")
+
+
+def test_a_proposal_that_adds_the_system_assigned_identity_is_never_deployed() -> None:
+    proposal = Action(kind="propose-definition", target=GROUP_ID, detail="switch",
+                      params={"definition": group_body(identity={"type": "SystemAssigned, UserAssigned",
+                                                                 "userAssignedIdentities": {}}),
+                              "complete": True, "secretsRedacted": False})
+    ctx = restricted_ctx()
+    result = gate([proposal], ctx, [], Settings(apply_definition_fixes=True))
+    assert result.redeploy_definition is None
+    assert "the system-assigned identity" in detail_of(result, "propose-definition")

@@ -73,6 +73,7 @@ def _world(*resources: dict[str, Any], images: dict[str, Any] | None = None,
     """The default scenario's world plus ``resources``, with myACRId allowed to pull from myacr."""
     data = copy.deepcopy(BASE)
     data["name"] = "samples"
+    data.pop("deployer")  # the user plays every sample's caller, in any resource group
     name = "eeeeeeee-0000-0000-0000-0000000000ff"
     pull = {"id": f"{REGISTRY_ID}/providers/Microsoft.Authorization/roleAssignments/{name}", "name": name,
             "type": "Microsoft.Authorization/roleAssignments",

@@ -7,7 +7,9 @@ import json
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from sandbox import arm
+from remediation.demo import later_writes, user_write
+from sandbox import USER_PRINCIPAL, arm, parse_scenario
+from sandbox.scenario import SCENARIO_DIR
 from sandbox.server import Request
 from sandbox.surfaces.monitor import parse_filter
 from sandbox.world import ActivityEntry, iso
@@ -174,3 +176,19 @@ def test_remediator_needs_read_at_the_subscription(make_sandbox):
     sb2 = make_sandbox(world(resources=[registry(), identity(), at_sub], remediator=True))
     _make_groups(sb2, "seen-rg")
     assert list(sdk.monitor(sb2, REMEDIATOR).activity_logs.list(filter=_since(sb2)))
+
+
+def test_later_writes_and_deletes_of_a_group_are_recorded_with_their_caller(make_sandbox):
+    """What the product reads to tell whether a failed write is still the group's latest intent."""
+    scenario = parse_scenario(json.loads((SCENARIO_DIR / "stale-intent-group-deleted.json").read_text()), "test")
+    sb = make_sandbox(scenario)
+    assert user_write(sb, scenario) is not None
+    later_writes(sb, scenario)
+    group = scenario.failed_write["resourceId"]
+    log = sdk.monitor(sb, scenario.remediator["principalId"]).activity_logs  # the deployer may not read the log
+    records = [e for e in log.list(filter=f"{_since(sb)} and resourceUri eq '{group}'")
+               if e.status.value != "Started"]
+    ops = [(e.operation_name.value.rsplit("/", 1)[-1], e.status.value, e.caller) for e in records]
+    assert ops == [("delete", "Succeeded", USER_PRINCIPAL), ("write", "Succeeded", USER_PRINCIPAL),
+                   ("write", "Failed", USER_PRINCIPAL)]  # newest first
+    assert sb.world.get(group) is None

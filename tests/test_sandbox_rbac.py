@@ -24,6 +24,7 @@ from .worlds import (
     SUB2,
     TENANT,
     assignment,
+    group_body,
     identity,
     registry,
     world,
@@ -424,3 +425,63 @@ def test_custom_role_created_through_the_sdk_can_be_assigned(make_sandbox):
                                                                     RoleDefinition(role_name="AcrPull",
                                                                                    permissions=[Permission()])))
     assert err.status_code == 409 and err.error.code == "RoleDefinitionWithSameNameExists"
+
+
+# --- the deployer and Entra groups --------------------------------------------------------------------
+
+TEAM = "99999999-0000-0000-0000-000000000001"
+PLATFORM = "99999999-0000-0000-0000-000000000002"
+"""Entra groups: ``TEAM`` holds the user; ``PLATFORM`` holds ``TEAM``."""
+GROUPS = {TEAM: [USER_PRINCIPAL], PLATFORM: [TEAM]}
+
+
+def _deployer_world(*resources: dict[str, Any], groups: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    return world(resources=[registry(), identity(), *resources], deployer={"principalId": USER_PRINCIPAL},
+                 groups=groups or {})
+
+
+def _create_group(sb: Any) -> Any:
+    body = group_body()
+    return sdk.aci(sb).container_groups.begin_create_or_update(RG, "app", body).result()
+
+
+def test_the_deployer_may_do_only_what_its_role_assignments_allow(make_sandbox):
+    err = error_of(lambda: _create_group(make_sandbox(_deployer_world())))
+    assert err.status_code == 403 and err.error.code == "AuthorizationFailed"
+    assert "Microsoft.ContainerInstance/containerGroups/write" in err.error.message
+    allowed = make_sandbox(_deployer_world(assignment(RG_ID, rbac.CONTRIBUTOR, principal=USER_PRINCIPAL),
+                                           assignment(REGISTRY_ID, rbac.ACR_PULL)))
+    assert _create_group(allowed).provisioning_state in ("Pending", "Succeeded")
+    # a scenario without a deployer lets the user do anything (ACI itself then refuses the pull), as one
+    # without a remediator lets the app
+    assert error_of(lambda: _create_group(make_sandbox(world()))).error.code == "InaccessibleImage"
+
+
+def test_a_groups_assignment_counts_for_its_members_transitively(make_sandbox):
+    on_platform = assignment(RG_ID, rbac.CONTRIBUTOR, principal=PLATFORM)
+    sb = make_sandbox(_deployer_world(on_platform, assignment(REGISTRY_ID, rbac.ACR_PULL), groups=GROUPS))
+    assert sb.world.allows(USER_PRINCIPAL, "Microsoft.ContainerInstance/containerGroups/write", RG_ID)
+    assert _create_group(sb).name == "app"
+    outsider = make_sandbox(_deployer_world(on_platform, groups={TEAM: [OTHER_PRINCIPAL], PLATFORM: [TEAM]}))
+    assert error_of(lambda: _create_group(outsider)).error.code == "AuthorizationFailed"
+
+
+def test_assigned_to_lists_the_assignments_of_the_principals_groups_principal_id_does_not(make_sandbox):
+    own = assignment(RG_ID, rbac.READER, principal=USER_PRINCIPAL, name="b0000000-0000-4000-8000-000000000001")
+    team = assignment(REGISTRY_ID, rbac.ACR_PULL, principal=TEAM, name="b0000000-0000-4000-8000-000000000002")
+    platform = assignment(SUB_ID, rbac.READER, principal=PLATFORM, name="b0000000-0000-4000-8000-000000000003")
+    unrelated = assignment(RG_ID, rbac.ACR_PUSH, principal=OTHER_PRINCIPAL, name="b0000000-0000-4000-8000-000000000004")
+    sb = make_sandbox(world(resources=[registry(), identity(), own, team, platform, unrelated], groups=GROUPS))
+    ra = sdk.authz(sb).role_assignments
+    assert names(ra.list_for_scope(REGISTRY_ID, filter=f"assignedTo('{USER_PRINCIPAL}')")) == {
+        own["name"], team["name"], platform["name"]}
+    assert names(ra.list_for_scope(REGISTRY_ID, filter=f"principalId eq '{USER_PRINCIPAL}'")) == {own["name"]}
+    assert names(ra.list_for_scope(RG_ID, filter=f"atScope() and assignedTo('{USER_PRINCIPAL}')")) == {
+        own["name"], platform["name"]}
+
+
+def test_a_role_assignment_to_a_scenario_group_is_made_as_a_group(make_sandbox):
+    sb = make_sandbox(world(groups=GROUPS))
+    made = sdk.authz(sb).role_assignments.create(
+        REGISTRY_ID, "3f0c0e8e-0000-4000-8000-0000000000a1", params(rbac.ACR_PULL, principal=TEAM, principal_type=None))
+    assert made.principal_type == "Group"

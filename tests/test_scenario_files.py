@@ -140,7 +140,12 @@ def test_references_resolve(path: Path) -> None:
         assert rbac.guid_of(props["roleDefinitionId"]) in builtin | custom, a["id"]
         assert a["id"].lower().startswith(props["scope"].lower() + "/providers/microsoft.authorization/")
         assert props["scope"].lower() in ids or props["scope"].count("/") == 2, f"scope {props['scope']} missing"
-        assert props["principalType"] == "ServicePrincipal"
+        # identities and the remediator are service principals; the deployer a user, a scenario's group a group
+        deployer = (data.get("deployer") or {}).get("principalId", "").lower()
+        groups = {g.lower() for g in data.get("groups", {})}
+        expected = ("User" if props["principalId"].lower() == deployer
+                    else "Group" if props["principalId"].lower() in groups else "ServicePrincipal")
+        assert props["principalType"] == expected, a["id"]
     for reg in _of_type(data, "Microsoft.ContainerRegistry/registries"):
         missing = REGISTRY_KEYS - set(reg["properties"])
         assert not missing, f"{reg['id']} lacks {missing}"

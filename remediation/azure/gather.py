@@ -35,6 +35,7 @@ from ..model import (
     Registry,
     RoleAssignment,
     RoleDefinition,
+    WriteRecord,
 )
 from ..permissions import scope_applies
 from ..resource_ids import parse_resource_id
@@ -47,6 +48,10 @@ ACR_PULL_NAME = "AcrPull"
 Snapshot = Callable[[str], dict[str, Any] | None]
 """Returns the last known-good definition of a container group, if one was recorded."""
 _NO_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+GROUP_OPERATIONS = ("Microsoft.ContainerInstance/containerGroups/write",
+                    "Microsoft.ContainerInstance/containerGroups/delete")
+ACTIVITY_LOG_RETENTION = timedelta(days=90)
+"""How far back the Activity Log keeps records, so how far back a sweep can look for who deployed a group."""
 K = TypeVar("K")
 T = TypeVar("T")
 
@@ -66,6 +71,7 @@ class GatherOptions:
 class _ActivityFindings:
     error: ErrorInfo | None = None
     request_body: dict[str, Any] | None = None
+    failed_write: WriteRecord | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -158,17 +164,30 @@ class Gatherer:
         existing = pool.submit(self._existing, signal)
         registry_lists = {sub: pool.submit(self._registries_in, sub) for sub in self._subscriptions(signal)}
 
-        sources = self._definition_sources(signal, activity, existing, sweep=sweep)
+        sweep_writes = pool.submit(self._group_writes, signal, datetime.now(UTC) - ACTIVITY_LOG_RETENTION) \
+            if sweep else None
+
+        sources, failed_write = self._definition_sources(signal, activity, existing, sweep=sweep)
         choice = choose_definition(signal.resource_id, sources)
         definition, notes = choice.definition, list(choice.notes)
+        # the writes since the failure tell whether it is still the group's latest intent
+        writes = sweep_writes if sweep_writes is not None else (
+            pool.submit(self._group_writes, signal, failed_write.at)
+            if failed_write is not None and failed_write.at is not None else None)
         registries = self._registries(definition, registry_lists, notes)
         identities = self._identities(definition, notes)
+        group_writes = self._noted(notes, "the container group's writes in the Activity Log could not be read",
+                                   writes.result) if writes is not None else None
+        # who the app acts for: the failed write's caller; for a sweep, whoever wrote the group
+        deployers = [failed_write.caller] if failed_write is not None and failed_write.caller else [
+            w.caller for w in group_writes or () if w.caller]
 
-        # these need only the registries and identities, so they run together
+        # these need only the registries, identities and deployers, so they run together
+        principals = [identity.principal_id for identity in identities.values() if identity.principal_id]
         assignment_lists = {
-            (server, identity.principal_id.lower()): pool.submit(self._assignments, registry, identity.principal_id)
+            (server, principal.lower()): pool.submit(self._assignments, registry, principal)
             for server, registry in registries.items() if registry is not None
-            for identity in identities.values() if identity.principal_id
+            for principal in dict.fromkeys([*principals, *deployers])
         }
         image_reads = {
             image.raw: pool.submit(self._image_status, image)
@@ -196,6 +215,8 @@ class Gatherer:
             role_definitions=roles,
             images=images,
             existing_group=sources.existing,
+            failed_write=failed_write,
+            group_writes=tuple(group_writes) if group_writes is not None else None,
             notes=tuple(notes),
         )
 
@@ -204,8 +225,10 @@ class Gatherer:
         return list(dict.fromkeys([signal.subscription_id.lower(), *(s.lower() for s in self.options.subscriptions)]))
 
     def _definition_sources(self, signal: FailureSignal, activity: Future[_ActivityFindings] | None,
-                            existing: Future[dict[str, Any] | None], *, sweep: bool) -> DefinitionSources:
-        """Read what the definition is chosen from; a source is read only while it can still matter."""
+                            existing: Future[dict[str, Any] | None], *,
+                            sweep: bool) -> tuple[DefinitionSources, WriteRecord | None]:
+        """Read what the definition is chosen from; a source is read only while it can still matter.
+        Also returns the failed write's Activity Log record, where the log holds it."""
         found = activity.result() if activity else _ActivityFindings()
         read_notes: dict[DefinitionSource, list[str]] = {"activity-log": found.notes, "deployment": [], "existing": []}
         sources = DefinitionSources(replay=signal.definition, activity_log=found.request_body, error=found.error,
@@ -219,7 +242,7 @@ class Gatherer:
             read_notes["existing"], "the container group could not be read", existing.result))
         if self.options.snapshot and not choose_definition(signal.resource_id, sources).recovered:
             sources = replace(sources, snapshot=self.options.snapshot(signal.resource_id))
-        return replace(sources, read_notes=read_notes)
+        return replace(sources, read_notes=read_notes), found.failed_write
 
     def _registries(self, definition: GroupDefinition | None, listed: Mapping[str, Future[list[Registry]]],
                     notes: list[str]) -> dict[str, Registry | None]:
@@ -290,6 +313,18 @@ class Gatherer:
                 f"look(s) (it can lag by minutes)"
             )
         return out
+
+    def _group_writes(self, signal: FailureSignal, since: datetime) -> list[WriteRecord]:
+        """The group's finished writes and deletes in the Activity Log since ``since``, newest first."""
+        monitor = self.clients.monitor(signal.subscription_id)
+        flt = f"eventTimestamp ge '{_odata_time(since)}' and resourceUri eq '{signal.resource_id}'"
+        found = []
+        for record in monitor.activity_logs.list(filter=flt):
+            write = _write_record(record)
+            if (write is not None and (record.resource_id or "").lower() == signal.resource_id.lower()
+                    and write.at is not None and write.at > since):
+                found.append(write)
+        return sorted(found, key=lambda w: w.at or since, reverse=True)
 
     # -- definition ---------------------------------------------------------------------------
 
@@ -371,8 +406,12 @@ class Gatherer:
         return Identity(identity_id, ident.principal_id, ident.client_id)
 
     def _assignments(self, registry: Registry, principal_id: str) -> list[RoleAssignment]:
+        """The principal's role assignments at the registry or above, its groups' included:
+        ``assignedTo`` "lists role assignments for a specified user or service principal. If the
+        user is a member of a group that has a role assignment, that role assignment is also
+        listed" (MicrosoftDocs/azure-docs, articles/role-based-access-control/role-assignments-list-rest.md)."""
         client = self.clients.authorization(parse_resource_id(registry.id).subscription)
-        items = client.role_assignments.list_for_scope(registry.id, filter=f"principalId eq '{principal_id}'")
+        items = client.role_assignments.list_for_scope(registry.id, filter=f"assignedTo('{principal_id}')")
         out = []
         for a in items:
             scope = a.scope or ""
@@ -429,25 +468,45 @@ def _activity_filter(signal: FailureSignal) -> str:
     return f"eventTimestamp ge '{_odata_time(start)}' and {clause}"
 
 
+def _write_record(record: Any) -> WriteRecord | None:
+    """A finished write or delete of a container group (not its start, not another operation)."""
+    operation = record.operation_name.value if record.operation_name is not None else ""
+    status = record.status.value if record.status is not None else ""
+    if operation.lower() not in {o.lower() for o in GROUP_OPERATIONS} or status.lower() not in ("succeeded", "failed"):
+        return None
+    return WriteRecord(operation, status, record.caller, record.event_timestamp, record.correlation_id)
+
+
 def _take_records(records: Iterable[Any], resource_id: str, out: _ActivityFindings) -> None:
-    """Keep the first request body and the first error of the group's records, newest first: a
-    replay by resource id wants the latest failed write and its body."""
-    mine = [r for r in records if (r.resource_id or "").lower() == resource_id.lower()]
-    for record in sorted(mine, key=lambda r: r.event_timestamp or datetime.min.replace(tzinfo=UTC), reverse=True):
+    """Keep the newest error of the group's records and the request body of that same write (its
+    correlation id), else the newest body: a replay by resource id wants the latest failed write
+    and its body, not a later write's. The record that holds the error is the failed write's,
+    whose caller is the deployer."""
+    mine = sorted((r for r in records if (r.resource_id or "").lower() == resource_id.lower()),
+                  key=lambda r: r.event_timestamp or datetime.min.replace(tzinfo=UTC), reverse=True)
+    for record in mine:
+        props = record.properties or {}
+        if out.error is None and ((record.status and record.status.value == "Failed") or props.get("statusMessage")):
+            found = _error_from_status_message(props.get("statusMessage"))
+            if found:
+                out.error = ErrorInfo(found[0], found[1], "activity-log")
+                status = record.status.value if record.status is not None else "Failed"
+                operation = record.operation_name.value if record.operation_name is not None else ""
+                out.failed_write = WriteRecord(operation, status, record.caller, record.event_timestamp,
+                                               record.correlation_id)
+    failed = (out.failed_write.correlation_id or "").lower() if out.failed_write is not None else ""
+    for record in mine:
         props = record.properties or {}
         # the Activity Log's properties bag spells the key either way
         body = props.get("requestbody") or props.get("requestBody")
-        if body and out.request_body is None:
-            try:
-                parsed = json.loads(body)
-                if isinstance(parsed, dict):
-                    out.request_body = parsed
-            except ValueError:
-                out.notes.append("Activity Log request body is not JSON")
-        if (record.status and record.status.value == "Failed") or props.get("statusMessage"):
-            found = _error_from_status_message(props.get("statusMessage"))
-            if found and out.error is None:
-                out.error = ErrorInfo(found[0], found[1], "activity-log")
+        if not body or out.request_body is not None or (failed and (record.correlation_id or "").lower() != failed):
+            continue
+        try:
+            parsed = json.loads(body)
+            if isinstance(parsed, dict):
+                out.request_body = parsed
+        except ValueError:
+            out.notes.append("Activity Log request body is not JSON")
 
 
 def _operation_errors(operations: Iterable[Any], resource_id: str) -> Iterator[ErrorInfo]:

@@ -5,7 +5,14 @@
   list with ``$filter`` ``atScope()``, ``principalId eq '<id>'``, ``assignedTo('<id>')``.
   Listing at a scope returns the assignments at it, above it (inherited) and, unless
   ``atScope()``, below it. The SDK's list-for-subscription / -resource-group / -resource calls
-  are the same route.
+  are the same route. ``principalId eq`` lists the principal's own assignments (the swagger's
+  ``RoleAssignmentFilterParameter``, azure-rest-api-specs
+  ``specification/authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01/
+  authorization-RoleAssignmentsCalls.json``); ``assignedTo`` also lists those of every group the
+  principal belongs to, transitively ("If the user is a member of a group that has a role
+  assignment, that role assignment is also listed. This filter is transitive for groups",
+  MicrosoftDocs/azure-docs ``articles/role-based-access-control/role-assignments-list-rest.md``).
+  Group memberships are the scenario's ``groups``.
 - Role definitions: GET by GUID and list with ``$filter`` ``roleName eq '<name>'`` or
   ``type eq 'BuiltInRole'|'CustomRole'``; PUT/DELETE of custom roles. Ids are returned under the
   subscription of the scope asked for, as ARM does.
@@ -83,16 +90,19 @@ def _check_scope_exists(world: World, scope: str) -> None:
 def principal_type_of(world: World, principal_id: str) -> str | None:
     """The directory type of a principal the sandbox knows, or None when it is not in the directory.
 
-    Known: the deploying user, the remediator, user-assigned and system-assigned identities of
-    resources, and principals named by the scenario's own role assignments.
+    Known: the deploying user (the scenario's deployer, else the sandbox's user), the remediator,
+    the scenario's groups, user-assigned and system-assigned identities of resources, and
+    principals named by the scenario's own role assignments.
     """
     from ..runtime import USER_PRINCIPAL  # late: runtime imports the surfaces
 
     pid = principal_id.lower()
-    if pid == USER_PRINCIPAL.lower():
-        return "User"
     if world.remediator and pid == world.remediator.lower():
         return "ServicePrincipal"
+    if pid in (USER_PRINCIPAL.lower(), (world.deployer or "").lower()):
+        return "User"
+    if pid in world.groups:
+        return "Group"
     with world.lock:
         resources = list(world.resources.items())
         created = dict(world.created_at)
@@ -298,26 +308,29 @@ _RA_CLAUSE = re.compile(
     re.IGNORECASE)
 
 
-def _assignment_filter(text: str) -> tuple[bool, str | None]:
-    """(at scope only, principal id) from a ``$filter``; unknown forms are refused as ARM does."""
-    at_scope, principal = False, None
+def _assignment_filter(world: World, text: str) -> tuple[bool, set[str] | None]:
+    """(at scope only, the principal ids whose assignments are listed) from a ``$filter``; unknown
+    forms are refused as ARM does. ``assignedTo`` adds the principal's groups, transitively."""
+    at_scope, principals = False, None
     for part in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE) if text.strip() else []:
         m = _RA_CLAUSE.match(part)
         if not m:
             raise ArmError(400, "InvalidFilter", f"The filter '{text}' is not supported.")
         if m.group("at"):
             at_scope = True
+        elif m.group("to") is not None:
+            principals = rbac.memberships(m.group("to"), world.groups)
         else:
-            principal = m.group("pid") or m.group("to")
-    return at_scope, principal
+            principals = {m.group("pid").lower()}
+    return at_scope, principals
 
 
 @route("GET", "{scope*}" + _RA, action=RA_READ)
 def list_role_assignments(req: Request) -> Response:
-    """At, above and (without ``atScope()``) below the scope; ``assignedTo`` equals ``principalId`` (no groups)."""
+    """At, above and (without ``atScope()``) below the scope; ``assignedTo`` includes the principal's groups."""
     scope = _scope(req)
     _check_subscription(req.world, scope)
-    at_scope, principal = _assignment_filter(req.query.get("$filter", ""))
+    at_scope, principals = _assignment_filter(req.world, req.query.get("$filter", ""))
     items = []
     for a in req.world.role_assignments():
         props = a["properties"]
@@ -325,7 +338,7 @@ def list_role_assignments(req: Request) -> Response:
         related = rbac.scope_contains(a_scope, scope) or (not at_scope and rbac.scope_contains(scope, a_scope))
         if not related:
             continue
-        if principal is not None and str(props.get("principalId", "")).lower() != principal.lower():
+        if principals is not None and str(props.get("principalId", "")).lower() not in principals:
             continue
         items.append(_assignment_view(a))
     return Response(200, page(items))

@@ -455,7 +455,7 @@ ASSIGN_IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/actio
 def _linked_authorization(req: Request, rid: str, body: Any) -> dict[str, str] | None:
     """ARM's linked check: putting a user-assigned identity on a resource needs ``assign/action`` on it."""
     world = req.world
-    if not world.remediator or (req.caller or "").lower() != world.remediator.lower() or not isinstance(body, dict):
+    if not world.enforces(req.caller) or not isinstance(body, dict):
         return None
     identity = body.get("identity")
     assigned = identity.get("userAssignedIdentities") if isinstance(identity, dict) else None

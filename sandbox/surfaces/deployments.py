@@ -236,7 +236,7 @@ def _providers(planned: list[PlannedResource]) -> list[dict[str, Any]]:
 def _authorize_resources(req: Request, planned: list[PlannedResource]) -> None:
     """ARM checks, before it starts, that the caller may write every resource in the template."""
     world, caller = req.world, req.caller or ""
-    if not world.remediator or caller.lower() != world.remediator.lower():
+    if not world.enforces(caller):
         return
     for res in planned:
         action = f"{res.type}/write"

@@ -24,6 +24,10 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from ..telemetry import ArmCallCounter
 
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
+ACR_AUDIENCE = "https://containerregistry.azure.net"
+"""The registry data plane's own Entra audience, in every cloud: a registry may refuse ARM-audience
+tokens (``policies.azureADAuthenticationAsArmPolicy`` disabled) but always accepts this one, and the
+app's Resource Manager token is never sent to a registry."""
 T = TypeVar("T")
 
 
@@ -105,7 +109,7 @@ class AzureClients:
     def registry_data(self, login_server: str) -> ContainerRegistryClient:
         endpoint = self.registry_endpoint_template.replace("{loginServer}", login_server.lower())
         return self._get("acr-data", login_server.lower(), lambda: ContainerRegistryClient(
-            endpoint, self.credential, audience=DEFAULT_ARM_ENDPOINT, connection_verify=self.verify,
+            endpoint, self.credential, audience=ACR_AUDIENCE, connection_verify=self.verify,
             per_retry_policies=[ArmCallCounter()]))
 
     def close(self) -> None:

@@ -27,8 +27,10 @@ from sandbox.world import RequestRecord
 ROOT = Path(__file__).resolve().parents[1]
 MISSING_ACRPULL = "scenarios/missing-acrpull.json"
 TWO_CAUSES = "scenarios/two-causes-acrpull-and-network.json"
+FROM_DEPLOYMENT = "scenarios/definition-from-deployment.json"
 BASELINE = {
     MISSING_ACRPULL: ["PUT roleAssignments", "PUT containerGroups"],
+    FROM_DEPLOYMENT: ["PUT roleAssignments", "PUT containerGroups"],
     TWO_CAUSES: ["PUT roleAssignments", "PATCH registries", "PUT containerGroups"],
 }
 
@@ -104,6 +106,10 @@ CALLS = {
     "activity-log": (MISSING_ACRPULL, "GET */providers/microsoft.insights/eventtypes/management/values"),
     "registry-list": (MISSING_ACRPULL, "GET */providers/microsoft.containerregistry/registries"),
     "group-read": (MISSING_ACRPULL, "GET */containergroups/*"),
+    "deployment-list": (FROM_DEPLOYMENT, "GET */providers/microsoft.resources/deployments"),
+    "deployment-operations": (FROM_DEPLOYMENT, "GET */deployments/*/operations"),
+    "template-export": (FROM_DEPLOYMENT, "POST */deployments/*/exporttemplate"),
+    "resource-group-read": (FROM_DEPLOYMENT, "GET /subscriptions/*/resourcegroups/myresourcegroup"),
     "identity-read": (MISSING_ACRPULL, "GET */userassignedidentities/*"),
     "role-assignment-list": (MISSING_ACRPULL, "GET */providers/microsoft.authorization/roleassignments"),
     "role-definition-read": (MISSING_ACRPULL, "GET */providers/microsoft.authorization/roledefinitions*"),

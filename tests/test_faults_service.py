@@ -190,6 +190,29 @@ def test_a_crash_right_after_the_claim_is_finished_by_the_redelivery(world: Worl
     assert [r["outcome"] for r in reports(world, event["subject"])] == ["remediated"]
 
 
+@pytest.mark.scenario("scenarios/missing-acrpull.json", settings={"REMEDIATION_CLAIM_TTL_SECONDS": "1"})
+def test_a_crash_after_the_fix_is_finished_by_the_redelivery_without_a_second_grant(world: World) -> None:
+    event = world.fail()
+    ledger = world.service.ledger
+    original = ledger.mark
+
+    def crash_after_marking(claim: Any, stage: str) -> Any:
+        original(claim, stage)
+        raise Crash()
+
+    ledger.mark = crash_after_marking  # type: ignore[method-assign]
+    world.deliver(event)
+    with pytest.raises(Crash):
+        world.drain()
+    ledger.mark = original  # type: ignore[method-assign]
+    assert writes(world) == ["PUT roleAssignments"]
+    time.sleep(1.2)
+    world.deliver(event)
+    assert all(r.ok for r in world.drain())
+    assert writes(world) == ["PUT roleAssignments", "PUT containerGroups"]
+    assert [r["outcome"] for r in reports(world, event["subject"])] == ["remediated"]
+
+
 @pytest.mark.xfail(strict=True, reason="product bug, reported (issue 9): a run resuming after the fix re-PUTs a "
                    "group that already runs the redeployed definition (engine._already_healthy is ignored on resume)")
 @pytest.mark.scenario("scenarios/missing-acrpull.json", settings={"REMEDIATION_CLAIM_TTL_SECONDS": "1"})

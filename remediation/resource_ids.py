@@ -35,6 +35,23 @@ class ResourceId(NamedTuple):
     name: str
 
 
+def ascii_only(resource_id: str) -> str:
+    """``resource_id`` itself, or :class:`InputError` when it holds a character outside ASCII.
+
+    Ids are checked with this where they enter the app (events, replays, the command line). A
+    look-alike such as U+212A KELVIN SIGN lower-cases to ``k``, so an id outside
+    REMEDIATION_ALLOWED_SCOPES would compare equal to one inside it, while ARM treats the two as
+    different resources. ARM resource ids are ASCII except for resource-group names, which may hold
+    Unicode letters; a container group in such a resource group is refused rather than risk that.
+    The message names the code point, not the id, so the character itself goes nowhere.
+    """
+    for char in resource_id:
+        if not char.isascii():
+            raise InputError(f"resource id contains the non-ASCII character U+{ord(char):04X}; "
+                             "only ASCII resource ids are accepted")
+    return resource_id
+
+
 def parse_resource_id(resource_id: str) -> ResourceId:
     """Split an ARM resource id into its subscription, resource group, type and name.
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 
 class SettingsError(ValueError):
@@ -88,12 +88,26 @@ class Settings:
                 changes[spec.field] = _DEFAULTS[spec.field]
             else:
                 changes[spec.field] = spec.parse(name, text.strip())
-        return replace(self, **changes)
+        result = replace(self, **changes)
+        result._check_loopback_hosts()
+        return result
+
+    def _check_loopback_hosts(self) -> None:
+        """A loopback Resource Manager or registry endpoint is the local sandbox, whose certificate
+        only an explicit CA bundle makes trusted; without one it is a misconfiguration."""
+        if self.arm_ca_bundle:
+            return
+        for name, url in (("ARM_ENDPOINT", self.arm_endpoint), ("ACR_ENDPOINT_TEMPLATE", self.acr_endpoint_template)):
+            if _https_loopback(url):
+                raise SettingsError(f"{name} names a loopback host, allowed only with ARM_CA_BUNDLE set to the "
+                                    f"sandbox's CA bundle, got {url!r}")
 
     def allows_scope(self, resource_id: str) -> bool:
         """Whether ``resource_id`` lies in one of the allowed scopes (path segments, case-insensitive)."""
         if not self.allowed_scopes:
             return True
+        if not resource_id.isascii():
+            return False  # a look-alike (U+212A KELVIN SIGN) would fold into an allowed scope
         segments = _segments(resource_id)
         return any(segments[: len(scope)] == scope for scope in map(_segments, self.allowed_scopes))
 
@@ -156,6 +170,8 @@ def _parse_scopes(name: str, text: str) -> tuple[str, ...]:
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
+        if not item.isascii():
+            raise SettingsError(f"{name} must list ASCII resource ids; {item!r} holds another character")
         if _GUID.fullmatch(item):
             item = f"/subscriptions/{item}"
         seg = _segments(item)
@@ -199,23 +215,78 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _url(*, secret: bool = False, placeholder: str | None = None) -> Callable[[str, str], str]:
+def _url(*, secret: bool = False) -> Callable[[str, str], str]:
     """An https URL (http only for a loopback host: local receivers and the sandbox)."""
 
     def parse(name: str, text: str) -> str:
-        probe = text.replace(placeholder, "placeholder.invalid") if placeholder else text
-        parts = urlsplit(probe)
+        parts = urlsplit(text)
         host = parts.hostname or ""
         ok = bool(host) and (parts.scheme == "https" or (parts.scheme == "http" and _loopback(host)))
-        if placeholder and placeholder not in text:
-            ok = False
         if not ok:
             shown = "" if secret else f", got {text!r}"
-            needs = f" containing {placeholder}" if placeholder else ""
-            raise SettingsError(f"{name} must be an https:// URL{needs} (http:// only for localhost){shown}")
-        return text.rstrip("/") if placeholder is None else text
+            raise SettingsError(f"{name} must be an https:// URL (http:// only for localhost){shown}")
+        return text.rstrip("/")
 
     return parse
+
+
+ARM_ENDPOINTS: tuple[str, ...] = (
+    "https://management.azure.com",
+    "https://management.usgovcloudapi.net",
+    "https://management.chinacloudapi.cn",
+)
+"""Resource Manager of each Azure cloud: public, US Government, China (azure-core's ``AzureClouds``,
+endpoints as ``azure.mgmt.core.tools.get_arm_endpoints`` gives them)."""
+
+ACR_LOGIN_SERVER_SUFFIXES: tuple[str, ...] = (".azurecr.io", ".azurecr.us", ".azurecr.cn")
+"""Registry login-server suffixes of the same clouds (Azure CLI's ``acr_login_server_endpoint``)."""
+
+LOGIN_SERVER_PLACEHOLDER = "{loginServer}"
+
+
+def _split(text: str) -> SplitResult | None:
+    """``text`` split as a URL with ``{loginServer}`` standing for a host name; None when it is not
+    one (a bad port, an unclosed IPv6 bracket) or has parts an endpoint never has."""
+    try:
+        parts = urlsplit(text.replace(LOGIN_SERVER_PLACEHOLDER, "placeholder.invalid"))
+        _ = parts.port
+    except ValueError:
+        return None
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment or parts.username:
+        return None
+    return parts
+
+
+def _https_loopback(text: str) -> bool:
+    """An https URL of a loopback host (the sandbox); whether a CA bundle is set is checked after
+    every setting is read (``Settings._check_loopback_hosts``)."""
+    parts = _split(text)
+    return parts is not None and _loopback(parts.hostname or "")
+
+
+def _parse_arm_endpoint(name: str, text: str) -> str:
+    """A known cloud's Resource Manager endpoint, or the sandbox's: the app sends its token there."""
+    url = text.rstrip("/")
+    if url.lower() in ARM_ENDPOINTS:
+        return url.lower()
+    if LOGIN_SERVER_PLACEHOLDER not in url and _https_loopback(url):
+        return url
+    raise SettingsError(f"{name} must be an https:// URL of a known cloud's Resource Manager "
+                        f"({', '.join(ARM_ENDPOINTS)}), or of a loopback host with ARM_CA_BUNDLE set (the "
+                        f"sandbox), got {text!r}")
+
+
+def _parse_acr_template(name: str, text: str) -> str:
+    """``https://{loginServer}`` (Azure's), a host under a known cloud's registry suffix, or the sandbox's."""
+    parts = _split(text)
+    own_host = text.rstrip("/") == f"https://{LOGIN_SERVER_PLACEHOLDER}"
+    known = parts is not None and parts.port is None and (parts.hostname or "").endswith(ACR_LOGIN_SERVER_SUFFIXES)
+    if LOGIN_SERVER_PLACEHOLDER not in text or not (own_host or known or _https_loopback(text)):
+        raise SettingsError(f"{name} must be an https:// URL containing {LOGIN_SERVER_PLACEHOLDER}: "
+                            f"https://{LOGIN_SERVER_PLACEHOLDER}, a host ending in "
+                            f"{', '.join(ACR_LOGIN_SERVER_SUFFIXES)}, or a loopback host with ARM_CA_BUNDLE set "
+                            f"(the sandbox), got {text!r}")
+    return text
 
 
 def _parse_path(name: str, text: str) -> str:
@@ -258,7 +329,7 @@ _SPECS: dict[str, _Spec] = {
     "REMEDIATION_ALLOWED_SCOPES": _Spec("allowed_scopes", _parse_scopes),
     "REMEDIATION_FIX_TRUSTED_SERVICES": _Spec("fix_trusted_services", _parse_bool),
     "REMEDIATION_OPT_OUT_TAG": _Spec("opt_out_tag", _parse_tag),
-    "ARM_ENDPOINT": _Spec("arm_endpoint", _url()),
+    "ARM_ENDPOINT": _Spec("arm_endpoint", _parse_arm_endpoint),
     "REMEDIATOR_PRINCIPAL_ID": _Spec("remediator_principal_id", _parse_principal),
     "REMEDIATION_MAX_ATTEMPTS": _Spec("max_attempts", _int_at_least(1)),
     "REMEDIATION_ATTEMPT_WINDOW_MINUTES": _Spec("attempt_window_minutes", _int_at_least(1)),
@@ -266,7 +337,7 @@ _SPECS: dict[str, _Spec] = {
     "REMEDIATION_ACTIVITY_LOG_WAIT_SECONDS": _Spec("activity_log_wait_seconds", _int_at_least(0)),
     "REMEDIATION_APPLY_DEFINITION_FIXES": _Spec("apply_definition_fixes", _parse_bool),
     "ARM_CA_BUNDLE": _Spec("arm_ca_bundle", _parse_path),
-    "ACR_ENDPOINT_TEMPLATE": _Spec("acr_endpoint_template", _url(placeholder="{loginServer}")),
+    "ACR_ENDPOINT_TEMPLATE": _Spec("acr_endpoint_template", _parse_acr_template),
     "TEAMS_WEBHOOK_URL": _Spec("teams_webhook_url", _url(secret=True), secret=True),
     "SLACK_WEBHOOK_URL": _Spec("slack_webhook_url", _url(secret=True), secret=True),
     "WEBHOOK_URL": _Spec("webhook_url", _url(secret=True), secret=True),

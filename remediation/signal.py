@@ -24,7 +24,7 @@ from azure.eventgrid import EventGridEvent
 
 from remediation.errors import InputError
 from remediation.model import FailureSignal, Skip
-from remediation.resource_ids import parse_resource_id
+from remediation.resource_ids import ascii_only, parse_resource_id
 
 WRITE_FAILURE = "Microsoft.Resources.ResourceWriteFailure"
 CONTAINER_GROUP_TYPE = "Microsoft.ContainerInstance/containerGroups"
@@ -46,7 +46,7 @@ def signal_for_resource(
     if not isinstance(resource_id, str):
         raise InputError("resourceId must be a string")
     try:
-        subscription, group, provider_type, name = parse_resource_id(resource_id)
+        subscription, group, provider_type, name = parse_resource_id(ascii_only(resource_id))
     except InputError as err:
         raise InputError(f"resourceId: {err}") from err
     if not group or provider_type.lower() != CONTAINER_GROUP_TYPE.lower():
@@ -110,7 +110,7 @@ def _parse(payload: Any, where: str) -> FailureSignal | Skip:
     if not resource_uri:
         raise InputError(f"{where}.data.resourceUri is missing")
     try:
-        subscription, group, provider_type, name = parse_resource_id(resource_uri)
+        subscription, group, provider_type, name = parse_resource_id(ascii_only(resource_uri))
     except InputError as err:
         raise InputError(f"{where}.data.resourceUri: {err}") from err
     if not group or provider_type.lower() != CONTAINER_GROUP_TYPE.lower():

@@ -261,8 +261,9 @@ class _Handler(BaseHTTPRequestHandler):
                 fault = hit[1]
                 status = int(fault["status"])
                 extra = {"Retry-After": str(fault["retryAfter"])} if "retryAfter" in fault else {}
-                code = {429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable",
-                        502: "BadGateway", 409: "Conflict"}.get(status, "InjectedFault")
+                code = fault.get("code") or {429: "TooManyRequests", 500: "InternalServerError",
+                                             503: "ServiceUnavailable", 502: "BadGateway",
+                                             409: "Conflict"}.get(status, "InjectedFault")
                 raise ArmError(status, code, f"Injected fault for '{fault['match']}'.", headers=extra)
             resp = self._route(req)
         except ArmError as err:

@@ -1,7 +1,9 @@
 """Bearer tokens for the sandbox: unsigned JWTs that name the caller.
 
 ARM validates a signed token; the sandbox only reads the payload's ``oid`` (the caller's
-object id) and ``tid`` (tenant), which is all it needs to decide who is calling.
+object id) and ``tid`` (tenant), which is all it needs to decide who is calling, and ``aud``,
+the audience the token was requested for: a registry whose authentication-as-ARM policy is
+disabled refuses ARM-audience tokens (``surfaces/registry_data.py``).
 """
 
 from __future__ import annotations
@@ -22,11 +24,15 @@ def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def make_token(oid: str, tid: str, *, ttl: int = 3600, extra: dict[str, Any] | None = None) -> str:
+ARM_AUDIENCE = "https://management.azure.com/"
+
+
+def make_token(oid: str, tid: str, *, ttl: int = 3600, extra: dict[str, Any] | None = None,
+               audience: str = ARM_AUDIENCE) -> str:
     """An unsigned JWT (``alg: none``) carrying the claims ARM would put in Event Grid ``claims``."""
     now = int(time.time())
     payload: dict[str, Any] = {
-        "aud": "https://management.azure.com/",
+        "aud": audience,
         "iss": f"https://sts.windows.net/{tid}/",
         "iat": now,
         "nbf": now,
@@ -67,7 +73,10 @@ class SandboxCredential:
         self._claims = claims
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        token = make_token(self.oid, self.tid, extra=self._claims)
+        """A token for the first of ``scopes``: its ``aud`` is that scope's resource, as Entra's is
+        (``https://containerregistry.azure.net/.default`` gives ``https://containerregistry.azure.net``)."""
+        audience = scopes[0].removesuffix("/.default") if scopes else ARM_AUDIENCE
+        token = make_token(self.oid, self.tid, extra=self._claims, audience=audience)
         return AccessToken(token, int(time.time()) + 3600)
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-from azure.core.exceptions import HttpResponseError, ServiceRequestError
+from azure.core.exceptions import HttpResponseError
 from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
 
 from ..actions.assign_role import ASSIGN_ROLE
@@ -19,7 +19,7 @@ from ..model import Action
 from ..policy import Gate
 from ..resource_ids import parse_resource_id
 from .clients import AzureClients
-from .errors import describe, is_transient
+from .errors import CONNECTION_ERRORS, describe, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +34,14 @@ def assign_role(clients: AzureClients, action: Action) -> Action:
         client.role_assignments.create(p["scope"], p["name"], params)
         return replace(action, status="applied", detail=f"{action.detail} (created {p['name']})")
     except HttpResponseError as exc:
-        if exc.error is not None and exc.error.code == "RoleAssignmentExists":
+        code = exc.error.code if exc.error is not None else None
+        if code == "RoleAssignmentExists":
             return replace(action, status="applied", detail=f"{action.detail} (already assigned)")
+        # A brand-new identity may not have replicated to ARM yet; the principalType sent above is the
+        # documented way round it, and where ARM still answers PrincipalNotFound a later attempt succeeds.
         return replace(action, status="failed", detail=f"{action.detail}: {describe(exc)}",
-                       retryable=is_transient(exc))
-    except ServiceRequestError as exc:
+                       retryable=is_transient(exc) or code == "PrincipalNotFound")
+    except CONNECTION_ERRORS as exc:
         return replace(action, status="failed", detail=f"{action.detail}: {describe(exc)}", retryable=True)
 
 
@@ -49,7 +52,7 @@ def enable_trusted_services(clients: AzureClients, action: Action) -> Action:
     try:
         clients.container_registry(sub).registries.begin_update(rg, name, body).result()
         return replace(action, status="applied")
-    except (HttpResponseError, ServiceRequestError) as exc:
+    except (HttpResponseError, *CONNECTION_ERRORS) as exc:
         return replace(action, status="failed", detail=f"{action.detail}: {describe(exc)}",
                        retryable=is_transient(exc))
 

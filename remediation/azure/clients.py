@@ -24,6 +24,10 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from ..telemetry import ArmCallCounter
 
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
+ACR_AUDIENCE = "https://containerregistry.azure.net"
+"""The registry data plane's own Entra audience, in every cloud: a registry may refuse ARM-audience
+tokens (``policies.azureADAuthenticationAsArmPolicy`` disabled) but always accepts this one, and the
+app's Resource Manager token is never sent to a registry."""
 T = TypeVar("T")
 
 
@@ -38,7 +42,9 @@ class AzureClients:
     """Lazily built, cached SDK clients keyed by subscription.
 
     ``verify`` is the CA bundle path (or True for the system store); ``registry_endpoint`` maps a
-    login server to its data-plane endpoint (``https://<login server>`` in Azure).
+    login server to its data-plane endpoint (``https://<login server>`` in Azure). ``retry_total``
+    and ``read_timeout`` override azure-core's defaults (10 retries of a throttled, failed or
+    dropped call; 300 s to wait for an answer) for every client.
     """
 
     def __init__(
@@ -49,18 +55,22 @@ class AzureClients:
         verify: str | bool = True,
         registry_endpoint_template: str = "https://{loginServer}",
         polling_interval: float | None = None,
+        retry_total: int | None = None,
+        read_timeout: float | None = None,
     ) -> None:
         self.credential = credential
         self.arm_endpoint = arm_endpoint.rstrip("/")
         self.verify = verify
         self.registry_endpoint_template = registry_endpoint_template
         self._polling_interval = polling_interval
+        self._transport: dict[str, Any] = {name: value for name, value in
+                           (("retry_total", retry_total), ("read_timeout", read_timeout)) if value is not None}
         self._cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
     def _kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"base_url": self.arm_endpoint, "connection_verify": self.verify,
-                              "per_retry_policies": [ArmCallCounter()]}
+                              "per_retry_policies": [ArmCallCounter()], **self._transport}
         if self._polling_interval is not None:
             kw["polling_interval"] = self._polling_interval
         kw["credential_scopes"] = [arm_scope(self.arm_endpoint)]
@@ -105,8 +115,8 @@ class AzureClients:
     def registry_data(self, login_server: str) -> ContainerRegistryClient:
         endpoint = self.registry_endpoint_template.replace("{loginServer}", login_server.lower())
         return self._get("acr-data", login_server.lower(), lambda: ContainerRegistryClient(
-            endpoint, self.credential, audience=DEFAULT_ARM_ENDPOINT, connection_verify=self.verify,
-            per_retry_policies=[ArmCallCounter()]))
+            endpoint, self.credential, audience=ACR_AUDIENCE, connection_verify=self.verify,
+            per_retry_policies=[ArmCallCounter()], **self._transport))
 
     def close(self) -> None:
         with self._lock:

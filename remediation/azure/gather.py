@@ -18,7 +18,7 @@ from enum import Enum
 from functools import partial
 from typing import Any, TypeVar
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.containerregistry import models as acr
 
 from ..definition import DefinitionSource, DefinitionSources, choose_definition, parse_definition
@@ -41,7 +41,7 @@ from ..permissions import scope_applies
 from ..resource_ids import parse_resource_id
 from ..template import UnsupportedExpression, find_container_group
 from .clients import AzureClients
-from .errors import describe, is_transient
+from .errors import CONNECTION_ERRORS, describe, is_transient
 
 REPOSITORY_READER_NAME = "Container Registry Repository Reader"
 ACR_PULL_NAME = "AcrPull"
@@ -135,7 +135,7 @@ class Gatherer:
         and the gathering goes on."""
         try:
             yield
-        except (HttpResponseError, ServiceRequestError) as exc:
+        except (HttpResponseError, *CONNECTION_ERRORS) as exc:
             notes.append(f"{failed}: {self._failure(exc)}")
 
     def _noted(self, notes: list[str], failed: str, read: Callable[[], T]) -> T | None:
@@ -449,7 +449,7 @@ class Gatherer:
             return ImageStatus(image, True)
         except ResourceNotFoundError as exc:
             return ImageStatus(image, False, self._failure(exc))
-        except (HttpResponseError, ServiceRequestError) as exc:
+        except (HttpResponseError, *CONNECTION_ERRORS) as exc:
             return ImageStatus(image, None, f"the registry could not be read: {self._failure(exc)}")
 
 

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from azure.core.exceptions import HttpResponseError, ServiceRequestError
+from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerinstance.models import ContainerGroup
 
 from ..model import CURRENT_ACI_API_VERSION, ErrorInfo, GroupDefinition, RedeployResult
 from ..resource_ids import parse_resource_id
 from .clients import AzureClients
-from .errors import is_transient
+from .errors import CONNECTION_ERRORS, is_transient
 
 PROPAGATION_CODES = {"InaccessibleImage"}
 
@@ -140,7 +140,7 @@ def redeploy(clients: AzureClients, definition: GroupDefinition, options: Redepl
                 delay = min(delay * 2, options.max_delay)
                 continue
             return RedeployResult("failed", attempts, f"{code}: {message}", error, retryable=is_transient(exc))
-        except ServiceRequestError as exc:
+        except CONNECTION_ERRORS as exc:
             return RedeployResult("failed", attempts, f"the redeploy could not reach Azure: {exc}", retryable=True)
         state = str(group.provisioning_state or "")
         if state != "Succeeded":

@@ -6,6 +6,8 @@ and speaks ACR's token protocol, as the SDK's challenge policy expects:
 1. a call without a registry token gets ``401`` and ``WWW-Authenticate: Bearer realm=".../oauth2/token",
    service="<loginServer>",scope="repository:<repo>:metadata_read"``;
 2. ``POST /oauth2/exchange`` trades the caller's Entra token (its ``oid``) for a registry refresh token;
+   the token's audience must be ACR's (``https://containerregistry.azure.net``) or, unless the
+   registry disables authentication-as-ARM, Resource Manager's;
 3. ``POST /oauth2/token`` trades the refresh token and the scope for an access token that carries only
    the actions the caller holds *now* (RBAC evaluated here, as ACR does when it issues a token);
 4. the call is repeated with that access token.
@@ -31,7 +33,7 @@ import json
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from ..server import Request, Response, route
 from ..tokens import parse_token
@@ -47,6 +49,7 @@ REPOSITORY_ATTRIBUTE = "Microsoft.ContainerRegistry/registries/repositories:name
 REFRESH_TOKEN_SECONDS = 3 * 3600
 ACCESS_TOKEN_SECONDS = 75 * 60
 IMAGE_TIME = "2024-01-15T09:45:00.0000000Z"  # when every scenario image was "pushed"
+ACR_AUDIENCE = "https://containerregistry.azure.net"  # the audience Entra tokens for any registry carry
 _AUTH_HELP = "authentication required, visit https://aka.ms/acr/authorization for more information."
 _PREFIX = "/registries/{server}"
 
@@ -269,6 +272,35 @@ def _authorize(req: Request, registry: dict[str, Any], kind: str, name: str, act
     raise _challenge(req, registry, scope, detail=detail)
 
 
+def _is_arm_audience(req: Request, audience: str) -> bool:
+    """Resource Manager's audience in any cloud (``https://management.azure.com``,
+    ``https://management.core.windows.net``, the sovereign ``management.…`` hosts), or the sandbox's own."""
+    host = urlsplit(audience).hostname or ""
+    return host.startswith("management.") or audience == req.base_url.lower()
+
+
+def _check_audience(req: Request, registry: dict[str, Any], audience: str) -> None:
+    """ACR accepts Entra tokens for its own audience always, and ARM-audience tokens only while the
+    registry's ``policies.azureADAuthenticationAsArmPolicy.status`` is ``enabled`` (the default).
+
+    The property and its ``enabled``/``disabled`` values are azure-rest-api-specs'
+    ``AzureADAuthenticationAsArmPolicy`` (``specification/containerregistry/resource-manager/
+    Microsoft.ContainerRegistry/Combine/stable/2025-11-01/combine.json``); the behaviour is the
+    ACR article "Disable authentication as ARM template"
+    (``container-registry-disable-authentication-as-arm.md``).
+    """
+    audience = audience.rstrip("/").lower()
+    if audience == ACR_AUDIENCE:
+        return
+    if not _is_arm_audience(req, audience):
+        raise RegistryError(401, "UNAUTHORIZED", f"the access token's audience '{audience}' is not accepted by "
+                            "this registry")
+    policy = (registry["properties"].get("policies") or {}).get("azureADAuthenticationAsArmPolicy") or {}
+    if str(policy.get("status", "enabled")).lower() == "disabled":
+        raise RegistryError(401, "UNAUTHORIZED", "tokens with the Azure Resource Manager audience are disabled "
+                            "for this registry (azureADAuthenticationAsArmPolicy)")
+
+
 def _form(req: Request) -> dict[str, str]:
     text = req.raw_body.decode("utf-8", errors="replace")
     return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
@@ -316,11 +348,7 @@ def exchange(req: Request, registry: dict[str, Any]) -> Response:
     claims = parse_token(form.get("access_token") or "")
     if claims is None or str(claims.get("tid", "")).lower() != req.world.tenant_id.lower():
         raise RegistryError(401, "UNAUTHORIZED", "the access token is invalid or from another tenant")
-    policy = (registry["properties"].get("policies") or {}).get("azureADAuthenticationAsArmPolicy") or {}
-    if str(policy.get("status", "enabled")).lower() == "disabled" \
-            and str(claims.get("aud", "")).startswith("https://management."):
-        raise RegistryError(401, "UNAUTHORIZED", "tokens with the Azure Resource Manager audience are disabled "
-                            "for this registry (azureADAuthenticationAsArmPolicy)")
+    _check_audience(req, registry, str(claims.get("aud") or ""))
     token = _issue(req.world, {"sub": str(claims["oid"]), "aud": login_server, "tenant": req.world.tenant_id,
                                "grant_type": "refresh_token", "permissions": {"actions": ["*"], "notActions": []}},
                    REFRESH_TOKEN_SECONDS)

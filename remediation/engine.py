@@ -143,7 +143,7 @@ class _Run:
         if ctx.error and not is_image_pull_error(ctx.error.code, ctx.error.message):
             return self.report(skip_reason=f"not an image-pull failure ({ctx.error.code})", **common)
         healthy = None if signal.schema == "sweep" else _already_healthy(ctx)
-        if healthy and not self.resume:
+        if healthy:  # a resumed run too: its redeploy already happened if the group runs these images
             return self.report(skip_reason=healthy, **common)
 
         with self.stage("findings") as st:

@@ -92,7 +92,13 @@ class World:
             for message in batch:
                 data, metadata = queue_delivery(message.content, dequeue_count=message.dequeue_count,
                                                 message_id=message.id)
-                result = self.host.invoke("run_remediation_job", {"msg": data}, trigger_metadata=metadata)
+                try:
+                    result = self.host.invoke("run_remediation_job", {"msg": data}, trigger_metadata=metadata)
+                except BaseException:
+                    # the worker process died mid-run: its message comes back once its visibility
+                    # timeout passes (at once here), and the next drain sees it again
+                    self.queue.update_message(message, visibility_timeout=0)
+                    raise
                 done.append(result)
                 if result.ok:
                     self.queue.delete_message(message)

@@ -24,6 +24,7 @@ from azure.eventgrid import EventGridEvent
 
 from remediation.errors import InputError
 from remediation.model import FailureSignal, Skip
+from remediation.redaction import scrub
 from remediation.resource_ids import parse_resource_id
 
 WRITE_FAILURE = "Microsoft.Resources.ResourceWriteFailure"
@@ -34,6 +35,12 @@ OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier
 TENANT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/tenantid"
 
 SignalSchema = Literal["eventgrid", "cloudevents", "replay", "cli", "sweep"]
+
+# What the parser reads of an event, kept as it is when an event is scrubbed for the queue.
+_ENVELOPE_FIELDS = ("id", "eventType", "subject", "eventTime", "topic", "dataVersion", "metadataVersion",
+                    "specversion", "type", "source", "time", "datacontenttype", "dataschema")
+_DATA_FIELDS = ("resourceUri", "operationName", "correlationId", "tenantId")
+_CLAIM_FIELDS = (OBJECT_ID_CLAIM, "oid", TENANT_ID_CLAIM, "tid")
 
 
 def signal_for_resource(
@@ -105,7 +112,9 @@ def _parse(payload: Any, where: str) -> FailureSignal | Skip:
     event_type, data = _envelope(payload, schema, where)
 
     if event_type.lower() != WRITE_FAILURE.lower():
-        return Skip(f"event type {event_type} is not {WRITE_FAILURE}", resource_id=_text(data.get("resourceUri")))
+        # the skipped report needs a resource: an ARM event's subject is its resource id
+        resource = _text(data.get("resourceUri")) or _text(payload["subject"])
+        return Skip(f"event type {event_type} is not {WRITE_FAILURE}", resource_id=resource)
     resource_uri = _text(data.get("resourceUri"))
     if not resource_uri:
         raise InputError(f"{where}.data.resourceUri is missing")
@@ -136,6 +145,24 @@ def _parse(payload: Any, where: str) -> FailureSignal | Skip:
         event_type=event_type,
         schema=schema,
     )
+
+
+def scrub_event(payload: Any) -> Any:
+    """A copy of an event to keep (a queued job): everything the parser reads as it is, and the
+    rest scrubbed like a report (:func:`remediation.redaction.scrub`), so a token a caller put in
+    the claims, the headers or anywhere else is not kept. ``parse_event`` reads the copy as it
+    reads the event."""
+    if not isinstance(payload, Mapping):
+        return scrub(payload)
+    kept: dict[str, Any] = scrub(payload)
+    kept.update({k: payload[k] for k in _ENVELOPE_FIELDS if k in payload})
+    data = payload.get("data")
+    if isinstance(data, Mapping):
+        kept["data"] = {**scrub(data), **{k: data[k] for k in _DATA_FIELDS if k in data}}
+        claims = data.get("claims")
+        if isinstance(claims, Mapping):
+            kept["data"]["claims"] = {**scrub(claims), **{k: claims[k] for k in _CLAIM_FIELDS if k in claims}}
+    return kept
 
 
 def _envelope(payload: Mapping[str, Any], schema: SignalSchema, where: str) -> tuple[str, Mapping[str, Any]]:

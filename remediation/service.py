@@ -169,14 +169,20 @@ class Service:
         if report.get("retryable") and not final_attempt:
             journal.release()
             raise TransientFailure(report)
-        if report["outcome"] != "skipped":
-            report["notifications"] = self.notifier.send(report)
-            validate_report(report)
         report["id"] = journal.complete(report)
+        if report["outcome"] != "skipped":
+            self._notify(report)
         telemetry.record_report(report, event_time=item.event_time)
         log.info("remediation finished", extra={"resourceId": item.resource_id, "outcome": report["outcome"],
                                                 "correlationId": item.correlation_id, "reportId": report["id"]})
         return report
+
+    def _notify(self, report: dict[str, Any]) -> None:
+        """Notify about a report already stored (a slow channel cannot lose it), then store it again
+        under the same id with what each channel said."""
+        report["notifications"] = self.notifier.send(report)
+        validate_report(report)
+        self.ledger.save_report({key: value for key, value in report.items() if key != "id"})
 
     # -- triggers -----------------------------------------------------------------------------
 
@@ -261,9 +267,8 @@ class Service:
             if isinstance(item, Skip):
                 continue
             report = self._engine(self.settings).failed(item, trigger=trigger, error=why)
-            report["notifications"] = self.notifier.send(report)
-            validate_report(report)
             report["id"] = self.ledger.save_report(report)
+            self._notify(report)
             telemetry.record_report(report, event_time=item.event_time)
             reports.append(report)
         self._finish_part(job, reports)

@@ -36,13 +36,6 @@ TENANT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/tenantid"
 
 SignalSchema = Literal["eventgrid", "cloudevents", "replay", "cli", "sweep"]
 
-# What the parser reads of an event, kept as it is when an event is scrubbed for the queue.
-_ENVELOPE_FIELDS = ("id", "eventType", "subject", "eventTime", "topic", "dataVersion", "metadataVersion",
-                    "specversion", "type", "source", "time", "datacontenttype", "dataschema")
-_DATA_FIELDS = ("resourceUri", "operationName", "correlationId", "tenantId")
-_CLAIM_FIELDS = (OBJECT_ID_CLAIM, "oid", TENANT_ID_CLAIM, "tid")
-
-
 def signal_for_resource(
     resource_id: str, *, definition: dict[str, Any] | None = None, schema: SignalSchema = "replay"
 ) -> FailureSignal:
@@ -107,6 +100,8 @@ def _parse(payload: Any, where: str) -> FailureSignal | Skip:
     for text_field in ("id", type_field, "subject"):
         if not isinstance(payload[text_field], str):
             raise InputError(f"{where}.{text_field} is not a string")
+        if not payload[text_field].strip():
+            raise InputError(f"{where}.{text_field} is missing")
     if not isinstance(payload["data"], Mapping):
         raise InputError(f"{where}.data is not a JSON object")
     event_type, data = _envelope(payload, schema, where)
@@ -148,21 +143,14 @@ def _parse(payload: Any, where: str) -> FailureSignal | Skip:
 
 
 def scrub_event(payload: Any) -> Any:
-    """A copy of an event to keep (a queued job): everything the parser reads as it is, and the
-    rest scrubbed like a report (:func:`remediation.redaction.scrub`), so a token a caller put in
-    the claims, the headers or anywhere else is not kept. ``parse_event`` reads the copy as it
-    reads the event."""
-    if not isinstance(payload, Mapping):
-        return scrub(payload)
-    kept: dict[str, Any] = scrub(payload)
-    kept.update({k: payload[k] for k in _ENVELOPE_FIELDS if k in payload})
-    data = payload.get("data")
-    if isinstance(data, Mapping):
-        kept["data"] = {**scrub(data), **{k: data[k] for k in _DATA_FIELDS if k in data}}
-        claims = data.get("claims")
-        if isinstance(claims, Mapping):
-            kept["data"]["claims"] = {**scrub(claims), **{k: claims[k] for k in _CLAIM_FIELDS if k in claims}}
-    return kept
+    """A copy of an event to keep (a queued job), scrubbed like a report
+    (:func:`remediation.redaction.scrub`), so a token a caller put in the claims, the headers or
+    anywhere else is not kept.
+
+    What the parser reads keeps its names (none looks secret), so it reads the copy as it reads the
+    event, unless one of those values itself holds something secret-shaped.
+    """
+    return scrub(payload)
 
 
 def _envelope(payload: Mapping[str, Any], schema: SignalSchema, where: str) -> tuple[str, Mapping[str, Any]]:

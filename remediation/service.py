@@ -297,11 +297,10 @@ class Service:
             reports = [r for job in request.jobs for r in self.process_job(job, dequeue_count=self.max_dequeue)]
             return HttpAnswer(200, reports if request.many else reports[0])
         resource_id = next((i.resource_id for i in request.items if i.resource_id), "")
-        return self._enqueue([dict(job) for job in request.jobs], resource_id)
+        return self._enqueue(self.jobs, [dict(job) for job in request.jobs], resource_id)
 
-    def _enqueue(self, jobs: list[dict[str, Any]], resource_id: str) -> HttpAnswer:
+    def _enqueue(self, queue: JobQueue, jobs: list[dict[str, Any]], resource_id: str) -> HttpAnswer:
         """Queue each job as its own message under one job id; what cannot be queued is said."""
-        assert self.jobs is not None
         job_id = str(uuid.uuid4())
         messages = []
         for part, job in enumerate(jobs):
@@ -310,7 +309,7 @@ class Service:
         self.ledger.put_job(job_id, resource_id, parts=len(messages))
         for sent, message in enumerate(messages):
             try:
-                self.jobs.send(message)
+                queue.send(message)
             except Exception as exc:
                 error = f"{sent} of {len(messages)} events were queued; the rest could not be: {describe(exc)}"
                 log.error("replay %s only partly queued: %s", job_id, error)

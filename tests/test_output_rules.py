@@ -166,6 +166,14 @@ def test_a_traceback_is_still_logged(log_text: io.StringIO) -> None:
     assert trace[-1] == "RuntimeError: boom"
 
 
+def test_warnings_still_print_when_no_handler_is_configured(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    logging.getLogger("remediation.service").warning("nothing configured %s", "x\ny")
+    logging.getLogger("remediation.service").info("not a warning")
+    assert capsys.readouterr().err == "nothing configured x\\ny\n"
+
+
 def test_the_filter_is_installed_once_for_the_app_loggers() -> None:
     logs.install()
     logs.install()

@@ -36,6 +36,7 @@ TENANT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/tenantid"
 
 SignalSchema = Literal["eventgrid", "cloudevents", "replay", "cli", "sweep"]
 
+
 def signal_for_resource(
     resource_id: str, *, definition: dict[str, Any] | None = None, schema: SignalSchema = "replay"
 ) -> FailureSignal:

@@ -6,8 +6,8 @@ and the jobs that run them), or raises :class:`TooLarge` (the answer is 413) or
 
 - a body over :data:`MAX_BODY_BYTES` (1 MiB), or an array of more than :data:`MAX_EVENTS` (100)
   events: 413;
-- a body that is not UTF-8 JSON, or nests deeper than :data:`MAX_DEPTH` (64) levels (checked on
-  the text before it is decoded, as the decoder itself recurses): 400;
+- a body that is not UTF-8 JSON, or nests deeper than 64 levels
+  (:func:`remediation.signal.decode_json`, which checks the depth before it decodes): 400;
 - ``dryRun``, as a query parameter (its name in any case, ``dryrun`` too) or in a replay by
   resource id, is ``true`` or ``false`` in any letter case (a JSON boolean in the body too), and
   both say the same where both are given; anything else (``on``, ``1``, ``True `` with a space) is
@@ -24,7 +24,6 @@ Each job is kept as the queue would keep it: events scrubbed of secrets
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,15 +31,11 @@ from typing import Any
 from remediation.definition import parse_replayed, redact
 from remediation.errors import InputError
 from remediation.model import FailureSignal, Skip
-from remediation.signal import parse_events, scrub_event, signal_for_resource
+from remediation.signal import decode_json, parse_events, scrub_event, signal_for_resource
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_EVENTS = 100
-MAX_DEPTH = 64
 RESOURCE_FIELDS = ("resourceId", "dryRun", "definition")
-
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_BRACKET = re.compile(r"[\[\]{}]")
 
 
 class TooLarge(InputError):
@@ -74,38 +69,10 @@ def read_replay(raw_body: bytes, query: Mapping[str, str]) -> Replay:
     return _by_events(body, asked)
 
 
-def nesting_depth(text: str, *, stop_above: int | None = None) -> int:
-    """How deeply the arrays and objects of a JSON text nest (``[]`` is 1), counted without
-    recursion; with ``stop_above``, counting stops as soon as the depth passes it."""
-    depth = deepest = 0
-    for bracket in _BRACKET.finditer(_STRING.sub('""', text)):
-        if bracket.group() in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-            if stop_above is not None and deepest > stop_above:
-                break
-        else:
-            depth -= 1
-    return deepest
-
-
 def _decode(raw_body: bytes) -> Any:
-    try:
-        text = raw_body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError("the body is not UTF-8 text") from None
-    if not text.strip():
+    if not raw_body.strip():
         raise InputError('the body is empty; expected an event, an array of events or {"resourceId": "…"}')
-    if nesting_depth(text, stop_above=MAX_DEPTH) > MAX_DEPTH:
-        raise InputError(f"the body nests deeper than {MAX_DEPTH} levels")
-    try:
-        return json.loads(text, parse_constant=_no_constant)
-    except ValueError as exc:
-        raise InputError(f"the body is not JSON: {exc}") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+    return decode_json(raw_body)
 
 
 def _flag(value: Any, where: str) -> bool:

@@ -37,7 +37,7 @@ from .replay_request import TooLarge, read_replay
 from .report import validate_report
 from .resource_ids import parse_resource_id
 from .settings import Settings
-from .signal import parse_event, parse_events, scrub_event, signal_for_resource
+from .signal import decode_json, parse_event, parse_events, scrub_event, signal_for_resource
 from .storage import MAX_MESSAGE_BYTES, HostStorage, JobQueue, encoded_size, max_dequeue_count
 
 if TYPE_CHECKING:  # the Azure SDKs load when a run needs them, not when an event is queued
@@ -195,7 +195,7 @@ class Service:
         redelivering them cannot help.
         """
         try:
-            payload = json.loads(raw_event)
+            payload = decode_json(raw_event, "the event")
             if not isinstance(payload, dict):
                 raise InputError("the event is not a JSON object")
             item = parse_event(payload)

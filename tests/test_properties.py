@@ -29,10 +29,10 @@ from remediation.definition import parse_definition, parse_replayed
 from remediation.errors import InputError
 from remediation.model import FailureSignal, GroupDefinition, Skip
 from remediation.redaction import scrub
-from remediation.replay_request import MAX_BODY_BYTES, MAX_DEPTH, MAX_EVENTS
+from remediation.replay_request import MAX_BODY_BYTES, MAX_EVENTS
 from remediation.report import find_secrets, validate_report
 from remediation.service import Service, set_service
-from remediation.signal import parse_event, parse_events, scrub_event
+from remediation.signal import MAX_DEPTH, parse_event, parse_events, scrub_event
 from sandbox.scenario import Scenario, ScenarioError, bundled_scenarios, parse_scenario
 from tests.app import World
 from tests.test_signal import as_failure, sample

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from remediation.errors import InputError
-from remediation.replay_request import MAX_BODY_BYTES, MAX_DEPTH, MAX_EVENTS, TooLarge, nesting_depth, read_replay
+from remediation.replay_request import MAX_BODY_BYTES, MAX_EVENTS, TooLarge, read_replay
+from remediation.signal import MAX_DEPTH, nesting_depth
 from tests.app import World
 
 BIG_BUDGET = {"REMEDIATION_REDEPLOY_BUDGET_SECONDS": "600"}  # any replay that runs would be queued
@@ -157,6 +158,13 @@ def test_nesting_deeper_than_64_levels_is_400_and_64_is_read(world: World) -> No
     inner = json.loads(nested(MAX_DEPTH - 2))  # event object + field + this = 64 levels
     status, report = world.http("replay", "POST", "replay", body={**event, "x": inner}, query={"dryRun": "true"})
     assert status == 200 and report["outcome"] == "dry-run"
+
+
+def test_an_event_grid_delivery_nested_too_deep_is_dropped_as_malformed(world: World) -> None:
+    event = world.fail()
+    deep = json.dumps({**event, "x": "PLACEHOLDER"}).replace('"PLACEHOLDER"', "[" * 5000 + "]" * 5000)
+    assert world.service.job_for_event(deep) is None  # logged, not raised: redelivering cannot help
+    assert list(world.queue.peek_messages(max_messages=32)) == []
 
 
 def test_nesting_depth_counts_brackets_outside_strings_only() -> None:

@@ -10,6 +10,7 @@ import json
 import logging
 import shlex
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -300,10 +301,14 @@ def test_event_grid_jobs_keep_no_token(world: World) -> None:
 
 
 class StuckSession(requests.Session):
-    """A webhook that never answers: the request blocks far past any timeout."""
+    """A webhook that does not answer until the test lets it go (far past any timeout)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
-        time.sleep(5)
+        self.release.wait(30)
         raise requests.ConnectionError("no answer")
 
 
@@ -318,11 +323,15 @@ def test_all_channels_together_finish_within_the_deadline() -> None:
     settings = Settings().with_overrides({"TEAMS_WEBHOOK_URL": "https://example.invalid/teams",
                                           "SLACK_WEBHOOK_URL": "https://example.invalid/slack",
                                           "WEBHOOK_URL": "https://example.invalid/hook"})
-    notifier = Notifier(settings, session=StuckSession(), deadline=1.0)
+    stuck = StuckSession()
+    notifier = Notifier(settings, session=stuck, policy=RetryPolicy(max_attempts=1), deadline=1.0)
     started = time.monotonic()
-    entries = notifier.send({"resourceId": group_id(), "outcome": "diagnosed"})
-    took = time.monotonic() - started
-    assert took < 2.5, took  # three stuck channels, one after another, would take 15 s
+    try:
+        entries = notifier.send({"resourceId": group_id(), "outcome": "diagnosed"})
+        took = time.monotonic() - started
+    finally:
+        stuck.release.set()
+    assert took < 2.5, took  # three stuck channels, one after another, would take 90 s
     assert [(e["channel"], e["status"]) for e in entries] == [
         ("teams", "failed"), ("slack", "failed"), ("webhook", "failed"), ("eventgrid", "disabled")]
     assert all("deadline of 1 s" in e["detail"] for e in entries[:3])

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from remediation.service import Service
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+log = logging.getLogger("remediation.functions")  # under "remediation": each record one line (remediation.logs)
 JOBS_QUEUE = "%REMEDIATION_JOBS_QUEUE%"
 POISON_QUEUE = "%REMEDIATION_JOBS_QUEUE%-poison"  # the queues extension's name for messages it gave up on
 
@@ -53,7 +54,7 @@ def run_remediation_job(msg: func.QueueMessage) -> None:
     try:
         _service().process_message(msg.get_body().decode("utf-8"), dequeue_count=msg.dequeue_count or 1)
     except TransientFailure as exc:
-        logging.warning("remediation will be retried: %s", exc)
+        log.warning("remediation will be retried: %s", exc)
         raise
 
 
@@ -65,7 +66,7 @@ def on_poisoned_job(msg: func.QueueMessage) -> None:
 
 @app.route(route="replay", methods=["POST"])
 def replay(req: func.HttpRequest) -> func.HttpResponse:
-    answer = _service().replay(req.get_body(), dry_run_param=req.params.get("dryRun"))
+    answer = _service().replay(req.get_body(), query=dict(req.params))
     return _json(answer.status, answer.body)
 
 
@@ -98,4 +99,4 @@ def purge_ledger(timer: func.TimerRequest) -> None:
 def sweep(timer: func.TimerRequest) -> None:
     """Off unless REMEDIATION_SWEEP_ENABLED: find groups whose next pull would fail, and fix them."""
     reports = _service().sweep()
-    logging.info("sweep finished: %d container group(s) needed attention", len(reports))
+    log.info("sweep finished: %d container group(s) needed attention", len(reports))

@@ -6,3 +6,7 @@ The pipeline, one package or module per stage: ``signal`` (event → :class:`Fai
 evaluates it), ``checks`` (one file per cause code), then plan, policy, apply, redeploy, report.
 The plain data passed between stages lives in ``model``.
 """
+
+from remediation import logs
+
+logs.install()  # every record of the app's loggers is one line, whoever imports it first

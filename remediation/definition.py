@@ -62,6 +62,15 @@ def parse_definition(
     )
 
 
+def parse_replayed(resource_id: str, body: Any) -> GroupDefinition:
+    """The definition the caller of a replay sent, read as a run reads it (its own ``apiVersion``,
+    if any). Raises :class:`InputError` (one line, naming the field) when it cannot be read: that is
+    the caller's error, answered before anything runs, never a ``failed`` run."""
+    if not isinstance(body, Mapping):
+        raise InputError("definition is not a JSON object")
+    return parse_definition(resource_id, body, _api_version_of(body), "replay")
+
+
 def redact(body: Mapping[str, Any]) -> dict[str, Any]:
     """A deep copy of ``body`` without its secrets, everything else kept as it was: the rule of
     :func:`remediation.redaction.redact_definition` (passwords, secure values, keys, secret volume
@@ -183,7 +192,7 @@ def choose_definition(resource_id: str, sources: DefinitionSources) -> Definitio
     notes: list[str] = []
     definition: GroupDefinition | None = None
     if sources.replay:
-        definition = parse_definition(resource_id, sources.replay, _api_version_of(sources.replay), "replay")
+        definition = parse_replayed(resource_id, sources.replay)
     notes.extend(sources.read_notes.get("activity-log", ()))
     if definition is None and sources.activity_log:
         definition = _parse_or_note(resource_id, sources.activity_log, "activity-log", notes)

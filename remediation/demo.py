@@ -213,7 +213,7 @@ def run(scenario_path: str | Path | None, *, printer: Printer | None = None,
 
 
 DEMO_TOPIC_KEY = "sandbox-topic-key"
-DEMO_WEBHOOK_SECRET = "sandbox-demo-signing-secret"
+DEMO_WEBHOOK_SECRET = "sandbox-demo-signing-secret"  # nosec B105 # the sandbox sinks' fixed value, no credential
 
 
 def sink_settings(sb: Any) -> dict[str, str]:

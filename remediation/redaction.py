@@ -58,8 +58,7 @@ def redact_definition(body: Mapping[str, Any]) -> dict[str, Any]:
     """
     if not isinstance(body, Mapping):
         raise InputError("definition is not a JSON object")
-    result = _redact_tree(copy.deepcopy(dict(body)))
-    assert isinstance(result, dict)
+    result: dict[str, Any] = _redact_tree(copy.deepcopy(dict(body)))  # a dict in, a dict out
     return result
 
 
@@ -92,9 +91,21 @@ def _redact_git_field(key: str, value: Any) -> Any:
 
 # --- anything that is only read -------------------------------------------------------------------
 
-_SECRET_LAST_WORDS = frozenset({"password", "passwd", "pwd", "secret", "token", "key", "sig", "signature"})
-_SECRET_KEYS = frozenset({"securevalue", "connectionstring", "authorization", "cookie", "setcookie",
-                          "protectedsettings"})
+# A key or an environment variable names a secret when its last word is one of these, in any case
+# and with any separator: ``DB_PASS``, ``GITHUB_PAT``, ``PRIVATE_KEY_PEM``, ``sasToken``, ``x-api-key``.
+# Each word is whole, so ``passport``, ``keyboard``, ``bypass`` and ``monkey`` are not secrets.
+_SECRET_LAST_WORDS = frozenset({"password", "passwd", "pwd", "pass", "passphrase", "secret", "token", "key", "pat",
+                                "pem", "sas", "sig", "signature"})
+# A last word run together from several (``APIKEY``, ``DBPASSWORD``, ``GITHUBTOKEN``) names a secret
+# when it ends with one of these, each too long to end an ordinary word by chance.
+_SECRET_ENDINGS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "accesskey", "privatekey",
+                   "secretkey", "accountkey", "sharedkey", "masterkey", "signingkey", "connectionstring", "connstr")
+_SECRET_LAST_PAIRS = frozenset({("connection", "string"), ("conn", "string"), ("conn", "str")})
+# These name a secret when they hold a value (``AZURE_CREDENTIALS``, ``"credential": "…"``, an HTTP
+# ``Authorization`` header); a list or an object of that name (a definition's
+# ``imageRegistryCredentials``, an ARM event's ``authorization`` decision) is judged by its own keys.
+_SECRET_WHEN_A_VALUE = frozenset({"credential", "credentials", "cred", "creds", "authorization"})
+_SECRET_KEYS = frozenset({"securevalue", "connectionstring", "cookie", "setcookie", "protectedsettings"})
 _URL_TAIL = r"[^\s\"'<>]*"
 _STRING_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
@@ -124,13 +135,40 @@ _STRING_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def is_secret_key(key: str) -> bool:
-    """Whether a JSON key names a secret: ``password``, ``secureValue``, ``*Token``, ``*Key``, ``webhook*``, ..."""
-    words = [w.lower() for w in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", key)]
+    """Whether a JSON key or an environment variable's name names a secret: ``password``,
+    ``secureValue``, ``APIKEY``, ``DB_PASS``, ``GITHUB_PAT``, ``PRIVATE_KEY_PEM``, ``connectionString``,
+    ``sasToken``, ``AZURE_CREDENTIALS``, ``webhook*``, ... (see :data:`_SECRET_LAST_WORDS`)."""
+    return _secret_kind(key) is not None
+
+
+def _secret_kind(key: str) -> str | None:
+    """``"any"`` when a key hides whatever it holds, ``"value"`` when it hides only a value (not a
+    list or an object), None when it names no secret."""
+    # "KEY1" and "key2" (a storage account's key names) end with the word "key"
+    words = [w.lower().rstrip("0123456789") for w in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", key)]
+    words = [w for w in words if w]
     if not words:
+        return None
+    last = words[-1]
+    if (
+        last in _SECRET_LAST_WORDS
+        or last.endswith(_SECRET_ENDINGS)
+        or tuple(words[-2:]) in _SECRET_LAST_PAIRS
+        or "".join(words) in _SECRET_KEYS
+        or any(w.startswith("webhook") for w in words)
+    ):
+        return "any"
+    return "value" if last in _SECRET_WHEN_A_VALUE else None
+
+
+def _hidden(key: Any, value: Any, secret_named: bool) -> bool:
+    """Whether ``value``, held under ``key`` in an object whose ``name`` looks secret or not, is hidden."""
+    if value is None or value == "":
         return False
-    return (
-        words[-1] in _SECRET_LAST_WORDS or "".join(words) in _SECRET_KEYS or any(w.startswith("webhook") for w in words)
-    )
+    if secret_named and key == "value":
+        return True
+    kind = _secret_kind(str(key))
+    return kind == "any" or (kind == "value" and not isinstance(value, (Mapping, list, tuple)))
 
 
 def scrub(obj: Any, *, secrets: Iterable[str] = ()) -> Any:
@@ -150,8 +188,7 @@ def _scrub(obj: Any, known: list[str]) -> Any:
         secret_named = isinstance(obj.get("name"), str) and is_secret_key(obj["name"])
         out: dict[str, Any] = {}
         for key, value in obj.items():
-            hide = is_secret_key(str(key)) or (secret_named and key == "value")
-            out[key] = REDACTED if hide and value not in (None, "") else _scrub(value, known)
+            out[key] = REDACTED if _hidden(key, value, secret_named) else _scrub(value, known)
         return out
     if isinstance(obj, (list, tuple)):
         return [_scrub(item, known) for item in obj]
@@ -175,8 +212,7 @@ def find_secrets(obj: Any, path: str = "$") -> list[str]:
     if isinstance(obj, Mapping):
         secret_named = isinstance(obj.get("name"), str) and is_secret_key(obj["name"])
         for key, value in obj.items():
-            hide = is_secret_key(str(key)) or (secret_named and key == "value")
-            if hide and value not in (None, "", REDACTED):
+            if value != REDACTED and _hidden(key, value, secret_named):
                 found.append(f"{path}.{key}")
             else:
                 found.extend(find_secrets(value, f"{path}.{key}"))

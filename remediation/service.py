@@ -43,16 +43,16 @@ from azure.core.credentials import TokenCredential
 
 from . import telemetry
 from .azure.errors import describe
-from .definition import redact
 from .errors import InputError
 from .journal import NoJournal, RunJournal
 from .ledger import Ledger, LedgerJournal
 from .model import FailureSignal, Skip, Trigger
 from .notify import Notifier
+from .replay_request import TooLarge, read_replay
 from .report import validate_report
 from .resource_ids import parse_resource_id
 from .settings import Settings
-from .signal import parse_event, parse_events, signal_for_resource
+from .signal import decode_json, parse_event, parse_events, scrub_event, signal_for_resource
 from .storage import MAX_MESSAGE_BYTES, HostStorage, JobQueue, encoded_size, max_dequeue_count
 
 DEFAULT_MAX_REQUEUES = 10
@@ -209,14 +209,20 @@ class Service:
         if report.get("retryable") and not final_attempt:
             journal.release()
             raise TransientFailure(report)
-        if report["outcome"] != "skipped":
-            report["notifications"] = self.notifier.send(report)
-            validate_report(report)
         report["id"] = journal.complete(report)
+        if report["outcome"] != "skipped":
+            self._notify(report)
         telemetry.record_report(report, event_time=item.event_time)
         log.info("remediation finished", extra={"resourceId": item.resource_id, "outcome": report["outcome"],
                                                 "correlationId": item.correlation_id, "reportId": report["id"]})
         return report
+
+    def _notify(self, report: dict[str, Any]) -> None:
+        """Notify about a report already stored (a slow channel cannot lose it), then store it again
+        under the same id with what each channel said."""
+        report["notifications"] = self.notifier.send(report)
+        validate_report(report)
+        self.ledger.save_report({key: value for key, value in report.items() if key != "id"})
 
     # -- triggers -----------------------------------------------------------------------------
 
@@ -229,7 +235,7 @@ class Service:
         redelivering them cannot help.
         """
         try:
-            payload = json.loads(raw_event)
+            payload = decode_json(raw_event, "the event")
             if not isinstance(payload, dict):
                 raise InputError("the event is not a JSON object")
             item = parse_event(payload)
@@ -239,7 +245,7 @@ class Service:
         if isinstance(item, Skip):
             self.handle(item, trigger="eventgrid")
             return None
-        return self.queue_message({"kind": "event", "event": payload, "trigger": "eventgrid"})
+        return self.queue_message({"kind": "event", "event": scrub_event(payload), "trigger": "eventgrid"})
 
     def queue_message(self, job: Mapping[str, Any]) -> str:
         """The queue message for ``job``: the job itself, or, past the 64 KiB limit, the name of
@@ -330,12 +336,11 @@ class Service:
 
     def _store_failed(self, item: FailureSignal | Skip, trigger: Trigger, error: str,
                       journal: LedgerJournal | None = None) -> dict[str, Any]:
-        """The ``failed`` report of a failure no run could finish: notified, and stored (through
-        ``journal``, which gives its claim back, where the caller holds one)."""
+        """The ``failed`` report of a failure no run could finish: stored (through ``journal``,
+        which gives its claim back, where the caller holds one), then notified."""
         report = self._engine(self.settings).failed(item, trigger=trigger, error=error)
-        report["notifications"] = self.notifier.send(report)
-        validate_report(report)
         report["id"] = journal.complete(report) if journal else self.ledger.save_report(report)
+        self._notify(report)
         telemetry.record_report(report, event_time=item.event_time if isinstance(item, FailureSignal) else None)
         return report
 
@@ -378,50 +383,32 @@ class Service:
             self.ledger.finish_job(str(job["jobId"]), [str(r.get("id", "")) for r in reports if "requeued" not in r],
                                    part=int(job.get("part") or 0))
 
-    def replay(self, raw_body: bytes, *, dry_run_param: str | None = None) -> HttpAnswer:
-        """``POST /api/replay``: run now when it fits in an HTTP response, else queue one message
-        per event and answer 202. An event whose group another run holds is queued to wait for it
-        (202 for a single event; in an array, its entry is the job's ``{"id", "status"}``)."""
+    def replay(self, raw_body: bytes, *, query: Mapping[str, str] | None = None) -> HttpAnswer:
+        """``POST /api/replay``: the body read within the limits of CONTRACT.md §5
+        (:mod:`remediation.replay_request`: 413 over them, 400 for anything unreadable, each one
+        line, before anything is stored or queued); then run now when it fits in an HTTP response
+        (always, when every item is skipped), else queue one message per event and answer 202. An
+        event whose group another run holds is queued to wait for it (202 for a single event; in an
+        array, its entry is the job's ``{"id", "status"}``)."""
         try:
-            body = json.loads(raw_body or b"null")
-        except ValueError:
-            return HttpAnswer(400, {"error": "the body is not JSON"})
-        dry_run = (dry_run_param or "").lower() in ("1", "true", "yes")
-        try:
-            if isinstance(body, dict) and "resourceId" in body and "eventType" not in body and "type" not in body:
-                if "dryRun" in body and not isinstance(body["dryRun"], bool):
-                    return HttpAnswer(400, {"error": "dryRun must be true or false"})
-                dry_run = dry_run or bool(body.get("dryRun"))
-                definition = body.get("definition")
-                if definition is not None and not isinstance(definition, dict):
-                    return HttpAnswer(400, {"error": "definition must be a container group JSON object"})
-                signal = signal_for_resource(body["resourceId"], definition=definition)
-                # a queued job (and a poison message) never holds a secret the caller sent
-                jobs: list[dict[str, Any]] = [{"kind": "resource", "resourceId": signal.resource_id,
-                                               "definition": redact(definition) if definition else None}]
-                many = False
-                resource_id = signal.resource_id
-            else:
-                events = body if isinstance(body, list) else [body]
-                items = parse_events(body)  # every event must be readable before anything runs or is queued
-                jobs = [{"kind": "event", "event": event} for event in events]
-                many = isinstance(body, list)
-                resource_id = next((i.resource_id for i in items if i.resource_id), "")
+            request = read_replay(raw_body, query or {})
+        except TooLarge as exc:
+            return HttpAnswer(413, {"error": str(exc)})
         except InputError as exc:
             return HttpAnswer(400, {"error": str(exc)})
-        for job in jobs:
-            job.update({"dryRun": dry_run, "trigger": "replay"})
+        runs = [i for i in request.items if isinstance(i, FailureSignal) and self.settings.allows_scope(i.resource_id)]
+        dry_run = request.dry_run
         per_item = self.settings.activity_log_wait_seconds + (0 if dry_run else self.settings.redeploy_budget_seconds)
-        if self.jobs is None or per_item * len(jobs) <= self.settings.inline_budget_seconds:
-            reports = [r for job in jobs for r in self.process_job(job, dequeue_count=self.max_dequeue)]
-            if not many and "requeued" in reports[0]:  # it waits for another run of the group: queued
+        if self.jobs is None or per_item * len(runs) <= self.settings.inline_budget_seconds:
+            reports = [r for job in request.jobs for r in self.process_job(job, dequeue_count=self.max_dequeue)]
+            if not request.many and "requeued" in reports[0]:  # it waits for another run of the group: queued
                 return HttpAnswer(202, reports[0])
-            return HttpAnswer(200, reports if many else reports[0])
-        return self._enqueue(jobs, resource_id)
+            return HttpAnswer(200, reports if request.many else reports[0])
+        resource_id = next((i.resource_id for i in request.items if i.resource_id), "")
+        return self._enqueue(self.jobs, [dict(job) for job in request.jobs], resource_id)
 
-    def _enqueue(self, jobs: list[dict[str, Any]], resource_id: str) -> HttpAnswer:
+    def _enqueue(self, queue: JobQueue, jobs: list[dict[str, Any]], resource_id: str) -> HttpAnswer:
         """Queue each job as its own message under one job id; what cannot be queued is said."""
-        assert self.jobs is not None
         job_id = str(uuid.uuid4())
         messages = []
         for part, job in enumerate(jobs):
@@ -430,7 +417,7 @@ class Service:
         self.ledger.put_job(job_id, resource_id, parts=len(messages))
         for sent, message in enumerate(messages):
             try:
-                self.jobs.send(message)
+                queue.send(message)
             except Exception as exc:
                 error = f"{sent} of {len(messages)} events were queued; the rest could not be: {describe(exc)}"
                 log.error("replay %s only partly queued: %s", job_id, error)

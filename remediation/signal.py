@@ -9,12 +9,15 @@ Accepted shapes, one event or a JSON array of them:
 
 An event that is not a failed container-group write is a :class:`Skip` (other event types, other
 resource types, other operations); an event that cannot be read raises :class:`InputError` with
-a one-line message naming the field, e.g. ``event.data.resourceUri is missing``.
+a one-line message naming the field, e.g. ``event.data.resourceUri is missing``. Text from a
+caller is decoded by :func:`decode_json`, within limits: UTF-8, no ``NaN``, at most
+:data:`MAX_DEPTH` levels of nesting.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -24,6 +27,7 @@ from azure.eventgrid import EventGridEvent
 
 from remediation.errors import InputError
 from remediation.model import FailureSignal, Skip
+from remediation.redaction import scrub
 from remediation.resource_ids import ascii_only, parse_resource_id
 
 WRITE_FAILURE = "Microsoft.Resources.ResourceWriteFailure"
@@ -34,6 +38,12 @@ OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier
 TENANT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/tenantid"
 
 SignalSchema = Literal["eventgrid", "cloudevents", "replay", "cli", "sweep"]
+
+MAX_DEPTH = 64
+"""How deeply arrays and objects may nest in an event's JSON (an ARM event nests 4 levels)."""
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
 
 
 def signal_for_resource(
@@ -59,6 +69,43 @@ def signal_for_resource(
         schema=schema,
         definition=definition,
     )
+
+
+def decode_json(raw: str | bytes | bytearray, what: str = "the body") -> Any:
+    """JSON text (``bytes`` in UTF-8) decoded, or :class:`InputError` with one line: not UTF-8, not
+    JSON (``NaN`` and ``Infinity`` included), or nesting deeper than :data:`MAX_DEPTH` levels. The
+    depth is counted on the text first, without recursion, since the decoder itself recurses and
+    would fail on deep input with a ``RecursionError``."""
+    if isinstance(raw, (bytes, bytearray)):
+        try:
+            raw = bytes(raw).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputError(f"{what} is not UTF-8 text") from None
+    if nesting_depth(raw, stop_above=MAX_DEPTH) > MAX_DEPTH:
+        raise InputError(f"{what} nests deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(raw, parse_constant=_no_constant)
+    except ValueError as exc:
+        raise InputError(f"{what} is not JSON: {exc}") from None
+
+
+def nesting_depth(text: str, *, stop_above: int | None = None) -> int:
+    """How deeply the arrays and objects of a JSON text nest (``[]`` is 1), counted without
+    recursion; with ``stop_above``, counting stops as soon as the depth passes it."""
+    depth = deepest = 0
+    for bracket in _BRACKET.finditer(_STRING.sub('""', text)):
+        if bracket.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if stop_above is not None and deepest > stop_above:
+                break
+        else:
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def parse_events(body: Any) -> list[FailureSignal | Skip]:
@@ -100,12 +147,16 @@ def _parse(payload: Any, where: str) -> FailureSignal | Skip:
     for text_field in ("id", type_field, "subject"):
         if not isinstance(payload[text_field], str):
             raise InputError(f"{where}.{text_field} is not a string")
+        if not payload[text_field].strip():
+            raise InputError(f"{where}.{text_field} is missing")
     if not isinstance(payload["data"], Mapping):
         raise InputError(f"{where}.data is not a JSON object")
     event_type, data = _envelope(payload, schema, where)
 
     if event_type.lower() != WRITE_FAILURE.lower():
-        return Skip(f"event type {event_type} is not {WRITE_FAILURE}", resource_id=_text(data.get("resourceUri")))
+        # the skipped report needs a resource: an ARM event's subject is its resource id
+        resource = _text(data.get("resourceUri")) or _text(payload["subject"])
+        return Skip(f"event type {event_type} is not {WRITE_FAILURE}", resource_id=resource)
     resource_uri = _text(data.get("resourceUri"))
     if not resource_uri:
         raise InputError(f"{where}.data.resourceUri is missing")
@@ -136,6 +187,17 @@ def _parse(payload: Any, where: str) -> FailureSignal | Skip:
         event_type=event_type,
         schema=schema,
     )
+
+
+def scrub_event(payload: Any) -> Any:
+    """A copy of an event to keep (a queued job), scrubbed like a report
+    (:func:`remediation.redaction.scrub`), so a token a caller put in the claims, the headers or
+    anywhere else is not kept.
+
+    What the parser reads keeps its names (none looks secret), so it reads the copy as it reads the
+    event, unless one of those values itself holds something secret-shaped.
+    """
+    return scrub(payload)
 
 
 def _envelope(payload: Mapping[str, Any], schema: SignalSchema, where: str) -> tuple[str, Mapping[str, Any]]:

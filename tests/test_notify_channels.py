@@ -107,11 +107,14 @@ def test_a_failing_channel_does_not_stop_the_others(report: dict[str, Any], http
     dead = Receiver()
     dead_url = dead.url("teams")
     dead.stop()
-    http.replies = [Reply(400, "invalid_blocks")]  # the first post (Slack, since Teams is unreachable)
+    slack = Receiver([Reply(400, "invalid_blocks")])  # its own receiver: the channels are sent at once
     settings = Settings().with_overrides(
-        {"TEAMS_WEBHOOK_URL": dead_url, "SLACK_WEBHOOK_URL": http.url("slack"), "WEBHOOK_URL": http.url("webhook")}
+        {"TEAMS_WEBHOOK_URL": dead_url, "SLACK_WEBHOOK_URL": slack.url("slack"), "WEBHOOK_URL": http.url("webhook")}
     )
-    results = by_channel(Notifier(settings, sleep=Sleeps(), policy=POLICY).send(report))
+    try:
+        results = by_channel(Notifier(settings, sleep=Sleeps(), policy=POLICY).send(report))
+    finally:
+        slack.stop()
     assert results["teams"]["status"] == "failed" and "connection failed" in results["teams"]["detail"]
     assert results["slack"] == {
         "channel": "slack", "status": "failed", "detail": "HTTP 400: invalid_blocks (gave up after 1 attempt)"

@@ -14,6 +14,7 @@ import uuid
 from remediation.actions import FixKind, declare, find_registry, is_registry_id
 from remediation.errors import InputError
 from remediation.model import Action, Context
+from remediation.naming import REGISTRY_TYPE, follows_naming_rules, is_guid, shell
 from remediation.resource_ids import parse_resource_id
 
 ACR_PULL_ROLE_GUID = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
@@ -113,15 +114,14 @@ def _command(action: Action) -> str | None:
     safe = (
         role.lower() in (ACR_PULL_ROLE_GUID, REPOSITORY_READER_ROLE_GUID)
         and str(p.get("scope", "")).lower() == action.target.lower()
-        and is_registry_id(action.target)
+        and follows_naming_rules(action.target, REGISTRY_TYPE)
+        and is_guid(p.get("principalId"))
         and p.get("principalType") == "ServicePrincipal"
     )
     if not safe:
         return None
-    return (
-        f"az role assignment create --assignee-object-id {p['principalId']} "
-        f"--assignee-principal-type ServicePrincipal --role {role} --scope {p['scope']}"
-    )
+    return shell("az", "role", "assignment", "create", "--assignee-object-id", str(p["principalId"]),
+                 "--assignee-principal-type", "ServicePrincipal", "--role", role, "--scope", action.target)
 
 
 ASSIGN_ROLE = declare(FixKind(

@@ -6,8 +6,9 @@ IP rules and private endpoints stay as they are.
 
 from __future__ import annotations
 
-from remediation.actions import FixKind, declare, find_registry, is_registry_id
+from remediation.actions import FixKind, declare, find_registry
 from remediation.model import Action, Context
+from remediation.naming import REGISTRY_TYPE, follows_naming_rules, shell
 from remediation.resource_ids import parse_resource_id
 
 TRUSTED_SERVICES_PATCH = {"networkRuleBypassOptions": "AzureServices"}
@@ -22,13 +23,12 @@ def _invariant(action: Action, ctx: Context) -> str | None:
 
 
 def _command(action: Action) -> str | None:
-    if action.params != TRUSTED_SERVICES_PATCH or not is_registry_id(action.target):
+    if action.params != TRUSTED_SERVICES_PATCH or not follows_naming_rules(action.target, REGISTRY_TYPE):
         return None
     registry = parse_resource_id(action.target)
-    return (
-        f"az acr update --subscription {registry.subscription} --resource-group {registry.resource_group} "
-        f"--name {registry.name} --allow-trusted-services true"
-    )
+    return shell("az", "acr", "update", "--subscription", registry.subscription,
+                 "--resource-group", registry.resource_group, "--name", registry.name,
+                 "--allow-trusted-services", "true")
 
 
 ENABLE_TRUSTED_SERVICES = declare(FixKind(

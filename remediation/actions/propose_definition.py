@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from remediation.actions import FixKind, declare
 from remediation.model import CURRENT_ACI_API_VERSION, Action, Context
+from remediation.naming import CONTAINER_GROUP_TYPE, follows_naming_rules, is_api_version, shell
 
 
 def _invariant(action: Action, ctx: Context) -> str | None:
@@ -20,14 +21,13 @@ def _invariant(action: Action, ctx: Context) -> str | None:
 
 
 def _command(action: Action) -> str | None:
-    if not isinstance(action.params.get("definition"), dict):
-        return None
     version = action.params.get("apiVersion", CURRENT_ACI_API_VERSION)
-    return (
-        "az rest --method put "
-        f'--url "https://management.azure.com{action.target}?api-version={version}" '
-        "--body @corrected-definition.json  # proposedDefinition, with any redacted secrets filled back in"
-    )
+    if (not isinstance(action.params.get("definition"), dict) or not is_api_version(version)
+            or not follows_naming_rules(action.target, CONTAINER_GROUP_TYPE)):
+        return None
+    url = f"https://management.azure.com{action.target}?api-version={version}"
+    return (shell("az", "rest", "--method", "put", "--url", url, "--body", "@corrected-definition.json")
+            + "  # proposedDefinition, with any redacted secrets filled back in")
 
 
 PROPOSE_DEFINITION = declare(FixKind(

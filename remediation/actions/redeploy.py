@@ -8,8 +8,8 @@ one); the redeploy stage, not the apply stage, performs it (``remediation.azure.
 from __future__ import annotations
 
 from remediation.actions import FixKind, declare
-from remediation.errors import InputError
 from remediation.model import MIN_IDENTITY_API_VERSION, Action, Context
+from remediation.naming import CONTAINER_GROUP_TYPE, follows_naming_rules, shell
 from remediation.resource_ids import parse_resource_id
 
 
@@ -25,18 +25,13 @@ def _invariant(action: Action, ctx: Context) -> str | None:
 
 
 def _command(action: Action) -> str | None:
-    if action.status != "skipped":
+    if action.status != "skipped" or not follows_naming_rules(action.target, CONTAINER_GROUP_TYPE):
         return None
-    try:
-        group = parse_resource_id(action.target)
-    except InputError:
-        return None
-    if group.provider_type.lower() != "microsoft.containerinstance/containergroups":
-        return None
-    return (
-        f"az deployment group create --subscription {group.subscription} --resource-group {group.resource_group} "
-        f"--template-file <the template that deploys {group.name}>  # redeploy now that the fix is in place"
-    )
+    group = parse_resource_id(action.target)
+    # TEMPLATE_FILE is a placeholder the person replaces; the name after "#" follows ARM's rules
+    return (shell("az", "deployment", "group", "create", "--subscription", group.subscription,
+                  "--resource-group", group.resource_group, "--template-file", "TEMPLATE_FILE")
+            + f"  # TEMPLATE_FILE: the template that deploys {group.name}; redeploy now that the fix is in place")
 
 
 REDEPLOY = declare(FixKind(

@@ -9,6 +9,11 @@ entry per channel for the report's ``notifications``: ``{"channel", "status": "s
 - ``webhook``: the report JSON, HMAC-signed with WEBHOOK_SECRET (:mod:`.webhook`), to WEBHOOK_URL.
 - ``eventgrid``: a CloudEvent (:mod:`.eventgrid`) to EVENTGRID_TOPIC_ENDPOINT.
 
+All channels are sent at once and share one wall-clock deadline (``deadline``, 60 s by default):
+a channel that has not finished by then is recorded ``failed`` ("no answer within the deadline"),
+and its retries stop at the deadline too, so one slow webhook holds up neither the other channels
+nor the run (the service stores the report before it notifies).
+
 Noise control, both optional and supplied by the caller (which owns the state):
 
 - ``cooldown(resource_id, outcome) -> bool``: True when a notification of this outcome about this
@@ -27,6 +32,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -44,6 +51,8 @@ log = logging.getLogger(__name__)
 CHANNELS = ("teams", "slack", "webhook", "eventgrid")
 CHAT_CHANNELS = ("teams", "slack")
 COOL_DOWN = "suppressed by cool-down"
+DEFAULT_DEADLINE_SECONDS = 60.0
+"""How long all channels of one report may take together."""
 
 
 class Notifier:
@@ -61,9 +70,11 @@ class Notifier:
         policy: RetryPolicy = DEFAULT_POLICY,
         connection_verify: bool | str = True,
         session: requests.Session | None = None,
+        deadline: float = DEFAULT_DEADLINE_SECONDS,
     ) -> None:
         """``credential`` publishes to Event Grid when no topic key is set; ``sleep`` is the retry
-        wait (injectable for tests); ``connection_verify`` is passed to the Event Grid client."""
+        wait (injectable for tests); ``connection_verify`` is passed to the Event Grid client;
+        ``deadline`` is the seconds all channels of one report may take together."""
         self._settings = settings
         self._credential = credential
         self._sleep = sleep
@@ -73,6 +84,7 @@ class Notifier:
         self._policy = policy
         self._verify = connection_verify
         self._session = session
+        self._deadline = deadline
         self._secrets = settings.secret_values()
 
     def configured(self) -> dict[str, bool]:
@@ -92,20 +104,32 @@ class Notifier:
         if not self._may_notify(str(report.get("resourceId") or ""), str(report.get("outcome") or "")):
             return [_disabled(c, COOL_DOWN if configured[c] else "not configured") for c in CHANNELS]
         runs = self._runs()
-        results = []
-        for channel in CHANNELS:
-            if not configured[channel]:
-                results.append(_disabled(channel, "not configured"))
-                continue
-            try:
-                results.append(self._send_one(channel, report, runs))
-            except Exception as exc:
-                log.error("notification %s could not be sent: %s", channel, type(exc).__name__, exc_info=True)
-                detail = f"internal error ({type(exc).__name__})"
-                results.append({"channel": channel, "status": "failed", "detail": detail})
-        return results
+        due = [channel for channel in CHANNELS if configured[channel]]
+        # no retry of any channel may outlast the deadline, nor any single wait for an answer
+        policy = replace(self._policy, budget=min(self._policy.budget, self._deadline),
+                         read_timeout=min(self._policy.read_timeout, self._deadline))
+        # the pool is not joined: a channel still waiting at the deadline finishes on its own
+        pool = ThreadPoolExecutor(max_workers=len(due), thread_name_prefix="notify")
+        try:
+            sending = {channel: pool.submit(self._send_one, channel, report, runs, policy) for channel in due}
+            wait(sending.values(), timeout=self._deadline)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        return [self._result(channel, sending[channel]) if channel in sending else _disabled(channel, "not configured")
+                for channel in CHANNELS]
 
-    def _send_one(self, channel: str, report: Mapping[str, Any], runs: int) -> dict[str, str]:
+    def _result(self, channel: str, sent: Future[dict[str, str]]) -> dict[str, str]:
+        if not sent.done():
+            log.error("notification %s had no answer within the deadline of %g s", channel, self._deadline)
+            return {"channel": channel, "status": "failed",
+                    "detail": f"no answer within the notification deadline of {self._deadline:g} s"}
+        exc = sent.exception()
+        if exc is not None:
+            log.error("notification %s could not be sent: %s", channel, type(exc).__name__, exc_info=exc)
+            return {"channel": channel, "status": "failed", "detail": f"internal error ({type(exc).__name__})"}
+        return sent.result()
+
+    def _send_one(self, channel: str, report: Mapping[str, Any], runs: int, policy: RetryPolicy) -> dict[str, str]:
         s = self._settings
         if channel == "eventgrid":
             return eventgrid.publish(
@@ -113,28 +137,29 @@ class Notifier:
                 endpoint=s.eventgrid_topic_endpoint,
                 key=s.eventgrid_topic_key,
                 credential=self._credential,
-                policy=self._policy,
+                policy=policy,
                 connection_verify=self._verify,
             )
         if channel == "webhook":
             body, headers = webhook.request(report, secret=s.webhook_secret)
-            return self._post(channel, s.webhook_url, body, headers)
+            return self._post(channel, s.webhook_url, body, headers, policy)
         storming = runs > self._storm_threshold
         if storming and (runs - self._storm_threshold - 1) % self._storm_threshold:
             return _disabled(channel, f"suppressed by storm control ({runs} runs in the window)")
         if channel == "teams":
             payload = teams.storm_card(storm_line(report, runs)) if storming else teams.card(report)
-            return self._post(channel, s.teams_webhook_url, encode_json(payload), {})
+            return self._post(channel, s.teams_webhook_url, encode_json(payload), {}, policy)
         payload = slack.storm_message(storm_line(report, runs)) if storming else slack.message(report)
-        return self._post(channel, s.slack_webhook_url, encode_json(payload), {})
+        return self._post(channel, s.slack_webhook_url, encode_json(payload), {}, policy)
 
-    def _post(self, channel: str, url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+    def _post(self, channel: str, url: str, body: bytes, headers: dict[str, str],
+              policy: RetryPolicy) -> dict[str, str]:
         return delivery.post(
             channel,
             url,
             body,
             headers=headers,
-            policy=self._policy,
+            policy=policy,
             sleep=self._sleep,
             session=self._session,
             secrets=self._secrets,

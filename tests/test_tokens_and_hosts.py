@@ -259,7 +259,8 @@ def test_the_scope_check_refuses_a_kelvin_sign_resource_id() -> None:
     assert not settings.allows_scope(LOOKALIKE)
     assert settings.allows_scope(LOOKALIKE.replace(KELVIN, "k"))
     signal = FailureSignal(resource_id=LOOKALIKE, subscription_id=SUB, resource_group=f"rg-{KELVIN}elvin", name="web")
-    assert early_refusal(signal, settings) == "the container group is outside REMEDIATION_ALLOWED_SCOPES"
+    refusal = early_refusal(signal, settings, trigger="eventgrid")
+    assert refusal == "the container group is outside REMEDIATION_ALLOWED_SCOPES"
 
 
 def test_allowed_scopes_must_be_ascii() -> None:

@@ -101,6 +101,7 @@ def test_a_write_that_keeps_failing_is_not_acknowledged_and_the_redelivery_finis
 
 def test_an_activity_log_entry_that_never_appears_ends_in_a_stored_failed_report(world: World) -> None:
     world.sb.world.behaviour["activityLogLagSeconds"] = 10**7
+    world.service.gather_options.activity_log_wait_seconds = 0  # each delivery gives up at once
     event = world.fail()
     world.deliver(event)
     results = world.drain()

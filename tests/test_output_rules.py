@@ -186,6 +186,7 @@ def test_a_correlation_id_with_a_line_break_forges_no_log_line(world: World, cap
     event = world.fail()
     forged = json.loads(json.dumps(event))
     forged["data"]["correlationId"] = "c0ffee\nERROR remediation.service remediation finished outcome=remediated"
+    world.service.gather_options.activity_log_wait_seconds = 0  # no record has that id: do not wait for one
     with caplog.at_level(logging.INFO, logger="remediation"):
         status, report = world.http("replay", "POST", "replay", body=forged, query={"dryRun": "true"})
     assert status == 200, report

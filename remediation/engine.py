@@ -150,7 +150,7 @@ class _Run:
             findings = run_checks(ctx)
             st["summary"] = ", ".join(f.code for f in findings) or "no cause found"
         with self.stage("plan") as st:
-            decision = gate(plan(findings, ctx), ctx, findings, self.settings, resume=self.resume,
+            decision = gate(plan(findings, ctx), ctx, self.settings, resume=self.resume,
                             attempts_in_window=self.engine.journal.attempts_in_window(signal.resource_id))
             self.notes.extend(decision.notes)
             findings = _with_gate_evidence(findings, decision)

@@ -25,10 +25,9 @@ than the app), never a claim from a replay body. It gives nobody access the depl
 have given or used itself.
 
 Per-action rules, in order: the invariants (each kind's own, ``remediation.actions``, checked on
-every action whatever the settings; an unknown kind is refused); a VNet or Windows limitation
-finding makes every fix pointless; the attempt limit; a registry outside the allowed scopes or opted
-out; ``REMEDIATION_FIX_TRUSTED_SERVICES=false``; a pull role on a registry the deployer cannot itself
-pull from, or a network change on one it may not write (a registry tagged
+every action whatever the settings; an unknown kind is refused); the attempt limit; a registry
+outside the allowed scopes or opted out; ``REMEDIATION_FIX_TRUSTED_SERVICES=false``; a pull role on
+a registry the deployer cannot itself pull from, or a network change on one it may not write (a registry tagged
 ``REMEDIATION_OPT_OUT_TAG=allow`` consents to both, :func:`consents`); a redeploy without a
 definition, or with nothing changed for it to pick up. Where the deployer lacks the right,
 :attr:`Gate.cause_evidence` says which, for the cause's evidence.
@@ -65,7 +64,6 @@ from remediation.model import (
     Action,
     Context,
     FailureSignal,
-    Finding,
     Registry,
     Trigger,
     WriteRecord,
@@ -73,7 +71,6 @@ from remediation.model import (
 from remediation.permissions import Right, pull_right, registry_write_right
 from remediation.settings import Settings
 
-LIMITATION_CODES = ("ACI_VNET_UNSUPPORTED", "ACI_WINDOWS_UNSUPPORTED")
 REPLAYED_DEFINITION_NOTE = ("diagnosis only: the definition came with the replay request "
                             "(REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS)")
 SWEEP_NOTE = "a sweep does not redeploy; the group's next deployment uses the fix"
@@ -120,7 +117,6 @@ def early_refusal(signal: FailureSignal, settings: Settings, *, trigger: Trigger
 def gate(
     actions: Sequence[Action],
     ctx: Context,
-    findings: Sequence[Finding],
     settings: Settings,
     *,
     attempts_in_window: int = 0,
@@ -140,7 +136,6 @@ def gate(
         skipped = tuple(_skip(a, run_refusal) for a in planned)
         return Gate(skipped, dry_run=settings.dry_run, skip_reason=run_refusal, decided_at=decided_at, notes=notes)
 
-    limitation = next((f.code for f in findings if f.code in LIMITATION_CODES), None)
     deployer = deployer_of(ctx, settings)
     decided: list[Action] = []
     evidence: list[tuple[str, str, dict[str, Any]]] = []
@@ -151,14 +146,14 @@ def gate(
             decided.append(_skip(action, f"refused: {violation}"))
         elif action.kind == PROPOSE_DEFINITION.name:
             applicable, note = _proposal_applicable(action, ctx, settings)
-            blocked = _action_refusal(action, ctx, settings, limitation, attempts_in_window) if applicable else None
+            blocked = _action_refusal(action, ctx, settings, attempts_in_window) if applicable else None
             if blocked:
                 applicable, note = False, f"proposed only: {blocked.removeprefix('skipped: ')}"
             if applicable:
                 redeploy_definition = action.params["definition"]
             decided.append(replace(action, status="planned", detail=f"{action.detail} ({note})"))
         else:
-            refusal = _action_refusal(action, ctx, settings, limitation, attempts_in_window)
+            refusal = _action_refusal(action, ctx, settings, attempts_in_window)
             if refusal is None:
                 refusal, found = _deployer_refusal(action, ctx, settings, deployer)
                 if found is not None:
@@ -265,10 +260,8 @@ def _group_tags(ctx: Context) -> list[dict[str, Any]]:
 
 
 def _action_refusal(
-    action: Action, ctx: Context, settings: Settings, limitation: str | None, attempts: int
+    action: Action, ctx: Context, settings: Settings, attempts: int
 ) -> str | None:
-    if limitation:
-        return f"skipped: the limitation {limitation} makes the fix pointless"
     if attempts >= settings.max_attempts:
         return (
             f"skipped: {attempts} attempts in the last {settings.attempt_window_minutes} minutes "

@@ -79,7 +79,7 @@ def test_the_apply_stage_writes_only_what_the_gate_allows() -> None:
     ctx = make_ctx()
     planned = plan([pull_finding()], ctx)
     clients = _RecordingClients()
-    dry = gate(planned, ctx, [], Settings(dry_run=True))
+    dry = gate(planned, ctx, Settings(dry_run=True))
     assert [a.status for a in dry.actions] == ["planned", "planned"]
     assert apply_actions(clients, dry) == list(dry.actions)
     refused = Gate(tuple(planned), skip_reason="opted out")

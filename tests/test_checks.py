@@ -15,9 +15,7 @@ import pytest
 
 import remediation.checks
 from remediation.checks import (
-    CURRENT_DOCS,
     IMAGE_PULL_ERROR_CODES,
-    TROUBLESHOOTING_GUIDE,
     UNKNOWN,
     all_checks,
     causes,
@@ -149,15 +147,11 @@ def test_every_cause_code_has_one_check_in_the_contract_order() -> None:
     assert len({c.function.__module__ for c in checks}) == len(checks)
     if not contract.CONTRACT.is_file():
         pytest.skip(f"{contract.CONTRACT} is not beside the repository")
-    # The report order is the contract table's (its pending codes are not in the app yet); the retired
-    # causes keep the place the 2023 guide's table gave them, together, between the definition causes
-    # and the permission causes.
+    # The report order is the contract table's (its pending codes are not in the app yet); its retired
+    # codes are never emitted, so no check registers them.
     table = [code for code in contract.cause_table() if code in codes]
-    retired = contract.retired_codes()
-    assert [code for code in codes if code not in retired] == table
-    first = codes.index(retired[0])
-    assert codes[first:first + len(retired)] == retired
-    assert codes.index("ACI_CREDENTIAL_SERVER_MISSING") < first < codes.index("ACR_PULL_PERMISSION_MISSING")
+    assert codes == table
+    assert not set(contract.retired_codes()) & set(codes)
 
 
 @pytest.mark.parametrize("module", CHECK_MODULES)
@@ -234,8 +228,7 @@ def test_findings_are_json_serialisable_and_checks_are_repeatable() -> None:
     first = run_checks(ctx)
     assert first == run_checks(ctx)
     json.dumps([dataclasses.asdict(f) for f in first])
-    assert {f.code for f in first} == {"ACI_API_VERSION_TOO_OLD", "ACI_VNET_UNSUPPORTED", "ACI_WINDOWS_UNSUPPORTED",
-                                       "ACR_PULL_PERMISSION_MISSING"}
+    assert {f.code for f in first} == {"ACI_API_VERSION_TOO_OLD", "ACR_PULL_PERMISSION_MISSING"}
 
 
 # --- definition causes -------------------------------------------------------------------------
@@ -318,31 +311,16 @@ def test_credential_server_missing_proposes_the_images_registry() -> None:
     assert "ACI_CREDENTIAL_SERVER_MISSING" not in codes(context())
 
 
-# --- limitations the troubleshooting guide lists ------------------------------------------------
+# --- limitations the current documentation no longer lists ---------------------------------------
 
 
-def test_vnet_injected_group_with_identity() -> None:
-    finding = only(context(group=definition(subnet_ids=("/subnets/aci",))), "ACI_VNET_UNSUPPORTED")
-    assert finding.fixable is False and finding.source == "troubleshooting guide"
-    documents = {d["title"]: d for d in finding.evidence["documents"]}
-    assert documents["troubleshooting guide"] == {"title": "troubleshooting guide", "url": TROUBLESHOOTING_GUIDE,
-                                                  "listsCause": True}
-    assert documents["current docs"]["url"] == CURRENT_DOCS and documents["current docs"]["listsCause"] is False
-    assert "private endpoint" in documents["current docs"]["note"]
-
-
-def test_vnet_group_with_password_credential_or_without_subnet_is_fine() -> None:
-    password = (RegistryCredential(0, SERVER, username="u", has_password=True),)
-    assert "ACI_VNET_UNSUPPORTED" not in codes(context(group=definition(subnet_ids=("/s",), credentials=password)))
-    assert "ACI_VNET_UNSUPPORTED" not in codes(context())
-
-
-def test_windows_group_with_identity() -> None:
-    finding = only(context(group=definition(os_type="windows")), "ACI_WINDOWS_UNSUPPORTED")
-    assert finding.fixable is False
-    assert [d["listsCause"] for d in finding.evidence["documents"]] == [True, False]
-    password = (RegistryCredential(0, SERVER, username="u", has_password=True),)
-    assert "ACI_WINDOWS_UNSUPPORTED" not in codes(context(group=definition(os_type="Windows", credentials=password)))
+@pytest.mark.parametrize("group", [definition(subnet_ids=("/subnets/aci",)), definition(os_type="Windows")],
+                         ids=["vnet-injected", "windows"])
+def test_vnet_injected_and_windows_groups_are_diagnosed_like_any_other(group: Any) -> None:
+    # Retired codes (CONTRACT.md §1): the ACI article (2026-07) supports both with a user-assigned
+    # identity, so only the missing pull role is reported, and it is fixable.
+    assert codes(context(group=group, assignments=())) == ["ACR_PULL_PERMISSION_MISSING"]
+    assert codes(context(group=group)) == ["UNKNOWN"]
 
 
 # --- pull permission (legacy mode) --------------------------------------------------------------

@@ -46,7 +46,7 @@ def decide(
     findings: list[Finding], ctx: Context | None = None, settings: Settings | None = None, **kwargs: Any
 ) -> Gate:
     ctx = ctx or restricted_ctx()
-    return gate(plan(findings, ctx), ctx, findings, settings or Settings(), **kwargs)
+    return gate(plan(findings, ctx), ctx, settings or Settings(), **kwargs)
 
 
 def statuses(result: Gate) -> dict[str, str]:
@@ -251,12 +251,20 @@ def test_attempt_limit_skips_the_fixes(attempts: int, blocked: bool) -> None:
         assert "REMEDIATION_MAX_ATTEMPTS=3" in detail_of(result, "assign-role")
 
 
-@pytest.mark.parametrize("limitation", ["ACI_VNET_UNSUPPORTED", "ACI_WINDOWS_UNSUPPORTED"])
-def test_a_limitation_makes_every_fix_pointless(limitation: str) -> None:
-    findings = [pull_finding(), TRUSTED, finding("ACI_API_VERSION_TOO_OLD"), finding(limitation, fixable=False)]
-    result = decide(findings, restricted_ctx(api_version="2021-03-01"))
-    assert set(statuses(result).values()) == {"skipped"}
-    assert all(limitation in a.detail and "pointless" in a.detail for a in result.actions)
+SUBNET = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/virtualNetworks/v/subnets/aci"
+
+
+@pytest.mark.parametrize("changes", [
+    {"subnetIds": [{"id": SUBNET}]},
+    {"osType": "Windows"},
+], ids=["vnet-injected", "windows"])
+def test_vnet_injected_and_windows_groups_are_fixed_like_any_other(changes: dict[str, Any]) -> None:
+    # The ACI article (2026-07) and the troubleshooting guide (2026-09) support both with a
+    # user-assigned identity; the 2023 guide's limitations (CONTRACT.md §1, retired codes) are gone.
+    body = group_body()
+    body["properties"].update(changes)
+    result = decide([pull_finding(), TRUSTED], restricted_ctx(body=body))
+    assert [a.kind for a in result.to_apply] == ["assign-role", "enable-trusted-services", "redeploy"]
 
 
 def test_registry_outside_the_allowed_scopes_is_not_changed() -> None:
@@ -318,7 +326,6 @@ def test_apply_definition_fixes_makes_the_proposal_the_redeploy_definition() -> 
     [
         ([AMBIGUOUS], lambda: restricted_ctx(body=_with_secure_env(ambiguous_ctx_body())), "secrets were redacted"),
         ([finding("ACI_SYSTEM_IDENTITY_UNSUPPORTED", fixable=False)], lambda: _system_ctx(), "placeholder"),
-        ([AMBIGUOUS, finding("ACI_VNET_UNSUPPORTED")], ambiguous_ctx, "ACI_VNET_UNSUPPORTED"),
     ],
 )
 def test_a_proposal_is_not_applied_when_it_cannot_be_deployed_as_is(findings: Any, ctx_factory: Any, why: str) -> None:
@@ -403,7 +410,7 @@ def test_tampered_role_assignment_is_refused_even_in_dry_run(tamper: Any, reason
     bad = tamper(grant)
     assert reason in (invariant_violation(bad, ctx) or "")
     for settings in (Settings(), Settings(dry_run=True)):
-        (decided, *_) = gate([bad], ctx, [], settings).actions
+        (decided, *_) = gate([bad], ctx, settings).actions
         assert decided.status == "skipped" and "refused" in decided.detail
 
 
@@ -422,7 +429,7 @@ def test_trusted_services_patch_with_anything_else_is_refused(params: dict[str, 
     assert invariant_violation(patch, ctx) is None
     tampered = replace(patch, params=params)
     assert "may only write" in (invariant_violation(tampered, ctx) or "")
-    assert gate([tampered], ctx, [], Settings()).to_apply == ()
+    assert gate([tampered], ctx, Settings()).to_apply == ()
 
 
 @pytest.mark.parametrize(
@@ -454,7 +461,7 @@ def test_trusted_services_on_a_registry_the_group_does_not_use_is_refused() -> N
     elsewhere = replace(patch, target=REGISTRY2_ID)
     assert "not one of the container group's registries" in (invariant_violation(elsewhere, ctx) or "")
     for settings in (Settings(), Settings(dry_run=True)):
-        (decided,) = gate([elsewhere], ctx, [], settings).actions
+        (decided,) = gate([elsewhere], ctx, settings).actions
         assert decided.status == "skipped" and "refused" in decided.detail
 
 
@@ -464,7 +471,7 @@ def test_a_proposal_without_its_definition_is_refused_not_a_crash() -> None:
     assert invariant_violation(proposal, ctx) is None
     emptied = replace(proposal, params={})
     assert "must carry the corrected definition" in (invariant_violation(emptied, ctx) or "")
-    (decided,) = gate([emptied], ctx, [], Settings(apply_definition_fixes=True)).actions
+    (decided,) = gate([emptied], ctx, Settings(apply_definition_fixes=True)).actions
     assert decided.status == "skipped" and "refused" in decided.detail
 
 
@@ -632,6 +639,6 @@ def test_a_proposal_that_adds_the_system_assigned_identity_is_never_deployed() -
                                                                  "userAssignedIdentities": {}}),
                               "complete": True, "secretsRedacted": False})
     ctx = restricted_ctx()
-    result = gate([proposal], ctx, [], Settings(apply_definition_fixes=True))
+    result = gate([proposal], ctx, Settings(apply_definition_fixes=True))
     assert result.redeploy_definition is None
     assert "the system-assigned identity" in detail_of(result, "propose-definition")

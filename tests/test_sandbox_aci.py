@@ -247,19 +247,25 @@ def test_restricted_registry_with_trusted_services_pulls(make_sandbox):
     assert _create(sb).provisioning_state == "Succeeded"
 
 
-def test_vnet_injected_group_cannot_pull_with_identity(make_sandbox):
-    sb = _sandbox(make_sandbox, _acr_pull())
+def _vnet_injected() -> dict[str, Any]:
     body = group_body()
     body["properties"]["subnetIds"] = [{"id": f"{RG_ID}/providers/Microsoft.Network/virtualNetworks/v/subnets/s"}]
     body["properties"]["ipAddress"]["type"] = "Private"
-    _assert_inaccessible(sb, body)
+    return body
 
 
-def test_windows_group_cannot_pull_with_identity(make_sandbox):
-    sb = _sandbox(make_sandbox, _acr_pull())
+def _windows() -> dict[str, Any]:
     body = group_body()
     body["properties"]["osType"] = "Windows"
-    _assert_inaccessible(sb, body)
+    return body
+
+
+# The ACI article (azure-compute-docs, using-azure-container-registry-mi.md, 2026-07) supports both
+# with a user-assigned identity; the 2023 guide listed them as unsupported (CONTRACT.md §1, retired).
+@pytest.mark.parametrize("body", [_vnet_injected, _windows], ids=["vnet-injected", "windows"])
+def test_vnet_injected_and_windows_groups_pull_with_a_user_assigned_identity(make_sandbox, body):
+    assert _create(_sandbox(make_sandbox, _acr_pull()), body()).provisioning_state == "Succeeded"
+    _assert_inaccessible(_sandbox(make_sandbox), body())
 
 
 # --- images -----------------------------------------------------------------------------------

@@ -212,14 +212,15 @@ def _image_exists(world: World, login_server: str, ref: ImageRef) -> bool:
     return resolve_reference(world, login_server, ref.repository, ref.digest or ref.tag or "latest") is not None
 
 
-def _can_pull(world: World, group_props: dict[str, Any], registry: dict[str, Any], ref: ImageRef,
-              cred: dict[str, Any] | None) -> bool:
+def _can_pull(world: World, registry: dict[str, Any], ref: ImageRef, cred: dict[str, Any] | None) -> bool:
     reg_props = registry.get("properties", {})
     restricted = _restricted(reg_props)
     if cred is not None and cred.get("identity"):
-        # Limitations the troubleshooting guide lists for managed-identity pulls.
-        if group_props.get("subnetIds") or str(group_props.get("osType", "Linux")).lower() == "windows":
-            return False
+        # VNet-injected and Windows groups pull like any other with a user-assigned identity: the ACI
+        # article (MicrosoftDocs/azure-compute-docs, articles/container-instances/
+        # using-azure-container-registry-mi.md, ms.date 2026-07-25) limits only system-assigned pulls,
+        # "regardless of the container group operating system", and the registry's private endpoint
+        # in the ACI-delegated subnet; the 2023 guide's VNet and Windows limitations are gone.
         bypass = str(reg_props.get("networkRuleBypassOptions", "AzureServices"))
         if restricted and bypass.lower() != "azureservices":
             return False
@@ -251,7 +252,7 @@ def _pull_error(world: World, name: str, props: dict[str, Any], image: str) -> d
     if registry is not None:
         # a network change the registry's owner just made may not have reached ACI's pull path yet
         registry = as_aci_pulls_see_it(world, registry)
-    if registry is not None and _can_pull(world, props, registry, ref, cred):
+    if registry is not None and _can_pull(world, registry, ref, cred):
         return None
     return _error("InaccessibleImage",
                   f"The image '{image}' in container group '{name}' is not accessible. "

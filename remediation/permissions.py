@@ -93,6 +93,7 @@ def evaluate_assignment(
     *,
     data: bool = False,
     resource_attributes: Mapping[str, Any] | None = None,
+    request_attributes: Mapping[str, Any] | None = None,
 ) -> Verdict:
     """Whether ``assignment`` grants ``operation`` at ``scope``; ``roles`` maps role GUID → definition."""
     role = roles.get(assignment.role_guid)
@@ -108,10 +109,12 @@ def evaluate_assignment(
     if not condition_readable(assignment.condition):
         return Verdict(assignment, name, False, f"{why}, but its condition could not be read, so it counts as not "
                                                 "granting")
-    if not condition_allows(assignment.condition, action=operation, resource_attributes=resource_attributes):
+    if not condition_allows(assignment.condition, action=operation, resource_attributes=resource_attributes,
+                            request_attributes=request_attributes):
         return Verdict(assignment, name, False, f"{why}, but its condition does not allow it for "
-                                                f"{_describe(resource_attributes)}")
-    return Verdict(assignment, name, True, f"{why}, and its condition allows it for {_describe(resource_attributes)}")
+                                                f"{_describe(resource_attributes or request_attributes)}")
+    described = _describe(resource_attributes or request_attributes)
+    return Verdict(assignment, name, True, f"{why}, and its condition allows it for {described}")
 
 
 def explain_assignments(
@@ -122,12 +125,28 @@ def explain_assignments(
     *,
     data: bool = False,
     resource_attributes: Mapping[str, Any] | None = None,
+    request_attributes: Mapping[str, Any] | None = None,
 ) -> list[Verdict]:
     """A :class:`Verdict` for each assignment, in order."""
     return [
-        evaluate_assignment(a, roles, operation, scope, data=data, resource_attributes=resource_attributes)
+        evaluate_assignment(a, roles, operation, scope, data=data, resource_attributes=resource_attributes,
+                            request_attributes=request_attributes)
         for a in assignments
     ]
+
+
+def explain_repository_read(assignments: Iterable[RoleAssignment], roles: Mapping[str, RoleDefinition],
+                            registry_id: str, repository: str) -> list[Verdict]:
+    """A :class:`Verdict` per assignment for pulling ``repository`` from an ABAC-mode registry.
+
+    The repository's name is offered both as a request attribute, the form Azure documents and the
+    portal, Bicep and Terraform write (``@Request[...repositories:name]``; MicrosoftDocs
+    azure-management-docs, container-registry-rbac-abac-repository-permissions.md, 2025-05-01), and
+    as a resource attribute (``@Resource[...]``), so a condition in either form is read.
+    """
+    attributes = {REPOSITORY_NAME_ATTRIBUTE: repository}
+    return explain_assignments(assignments, roles, REPOSITORY_CONTENT_READ, registry_id, data=True,
+                               resource_attributes=attributes, request_attributes=attributes)
 
 
 def granting_assignments(
@@ -194,8 +213,7 @@ def pull_right(principal_id: str, assignments: Iterable[RoleAssignment], roles: 
     verdicts: list[Verdict] = []
     missing: list[str] = []
     for repository in repositories:
-        found = explain_assignments(assignments, roles, REPOSITORY_CONTENT_READ, registry.id, data=True,
-                                    resource_attributes={REPOSITORY_NAME_ATTRIBUTE: repository})
+        found = explain_repository_read(assignments, roles, registry.id, repository)
         verdicts.extend(found)
         if not any(v.grants for v in found):
             missing.append(repository)

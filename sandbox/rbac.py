@@ -28,6 +28,7 @@ REPOSITORY_CONTRIBUTOR = "5e3b8e3a-3c2e-4b8c-9f0e-7d1f2a6b9c02"
 PULL_ACTION = "Microsoft.ContainerRegistry/registries/pull/read"
 REPO_CONTENT_READ = "Microsoft.ContainerRegistry/registries/repositories/content/read"
 REPO_METADATA_READ = "Microsoft.ContainerRegistry/registries/repositories/metadata/read"
+REPOSITORY_NAME_ATTRIBUTE = "Microsoft.ContainerRegistry/registries/repositories:name"
 
 _CONTRIBUTOR_NOT_ACTIONS = [
     "Microsoft.Authorization/*/Delete",
@@ -306,6 +307,18 @@ def condition_allows(condition: str, data: ConditionInput) -> bool:
         return value
     except ConditionSyntaxError:
         return False
+
+
+def repository_attributes(repository: str) -> dict[str, str]:
+    """The attributes an ACR repository request carries, for ``request_attributes`` and ``resource_attributes``.
+
+    Azure documents the repository condition with the request attribute
+    (``@Request[Microsoft.ContainerRegistry/registries/repositories:name] StringEqualsIgnoreCase
+    'nginx'``; MicrosoftDocs azure-management-docs,
+    container-registry-rbac-abac-repository-permissions.md, 2025-05-01); the ``@Resource[...]``
+    spelling is read too, so a condition in either form is honoured.
+    """
+    return {REPOSITORY_NAME_ATTRIBUTE: repository}
 
 
 def memberships(principal_id: str, groups: Mapping[str, Iterable[str]]) -> set[str]:

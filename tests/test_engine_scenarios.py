@@ -34,6 +34,23 @@ def test_bundled_scenario_matches_expect(path: Path) -> None:
     assert "s3cr3t" not in json.dumps(result.reports)
 
 
+def test_abac_fix_is_a_repository_reader_conditioned_to_the_pulled_repository() -> None:
+    result = run(ROOT / "scenarios/abac-repository-permissions.json", virtual_clock=True)
+    assert result.matched, result.mismatches
+    identity = "aaaaaaaa-0000-0000-0000-000000000001"
+    readers = [r["properties"] for r in result.world
+               if r["type"] == "Microsoft.Authorization/roleAssignments"
+               and r["properties"]["principalId"] == identity
+               and r["properties"]["roleDefinitionId"].endswith("/b93aa761-3e63-49ed-ac28-beffa264f7ac")]
+    (reader,) = readers
+    assert reader["scope"].endswith("/registries/myacr")
+    assert reader["conditionVersion"] == "2.0"
+    assert reader["condition"] == (
+        "((!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'}) AND "
+        "!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/metadata/read'})) OR "
+        "(@Request[Microsoft.ContainerRegistry/registries/repositories:name] StringEqualsIgnoreCase 'pythonworker'))")
+
+
 def _engine(sb: Sandbox, scenario, settings=None):
     """The scenario's engine, waiting on the sandbox clock (propagation and log lag pass at once)."""
     return engine_for(sb, scenario, settings or demo_settings(sb, scenario), virtual_clock=True)

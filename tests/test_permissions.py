@@ -14,6 +14,7 @@ from remediation.permissions import (
     condition_allows,
     condition_readable,
     evaluate_assignment,
+    explain_repository_read,
     granting_assignments,
     pull_right,
     registry_write_right,
@@ -143,6 +144,19 @@ def test_repository_condition_grants_only_its_repository() -> None:
     assert verdict.as_evidence() == {
         "id": conditioned.id, "role": "Container Registry Repository Reader", "scope": REGISTRY,
         "condition": REPO_CONDITION, "grants": False, "reason": verdict.reason}
+
+
+# The documented form (MicrosoftDocs azure-management-docs,
+# container-registry-rbac-abac-repository-permissions.md): the repository name is a request attribute.
+REQUEST_CONDITION = REPO_CONDITION.replace("@Resource[", "@Request[")
+
+
+@pytest.mark.parametrize("condition", [REQUEST_CONDITION, REPO_CONDITION], ids=["Request", "Resource"])
+def test_a_repository_read_honours_both_attribute_sources(condition: str) -> None:
+    conditioned = assignment(REPO_READER, condition=condition)
+    for name, expected in (("team/app", True), ("Team/APP", True), ("team/other", False)):
+        verdicts = explain_repository_read([conditioned], ROLES, REGISTRY, name)
+        assert [v.grants for v in verdicts] == [expected], name
 
 
 def test_condition_without_the_attribute_does_not_grant() -> None:
@@ -295,6 +309,9 @@ def test_in_abac_mode_only_a_repository_role_covering_every_repository_lets_the_
     assert pull_right(PRINCIPAL, [assignment(REPO_READER)], DEPLOYER_ROLES, reg, ["team/app", "team/db"]).holds
     conditioned = [assignment(REPO_READER, condition=REPO_CONDITION)]
     assert pull_right(PRINCIPAL, conditioned, DEPLOYER_ROLES, reg, ["team/app"]).holds
+    requested = [assignment(REPO_READER, condition=REQUEST_CONDITION)]
+    assert pull_right(PRINCIPAL, requested, DEPLOYER_ROLES, reg, ["team/app"]).holds
+    assert pull_right(PRINCIPAL, requested, DEPLOYER_ROLES, reg, ["team/db"]).missing == ("team/db",)
     partly = pull_right(PRINCIPAL, conditioned, DEPLOYER_ROLES, reg, ["team/app", "team/db"])
     assert not partly.holds and partly.missing == ("team/db",)
     assert partly.as_evidence()["repositories"] == ["team/db"]

@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 
 from remediation.actions import is_registry_id
-from remediation.actions.assign_role import ACR_PULL_ROLE_GUID, REPOSITORY_READER_ROLE_GUID, assignment_name
+from remediation.actions.assign_role import (
+    ACR_PULL_ROLE_GUID,
+    REPOSITORY_READER_ROLE_GUID,
+    assignment_name,
+    repository_condition,
+)
 from remediation.definition import DefinitionSource, parse_definition
 from remediation.model import (
     CURRENT_ACI_API_VERSION,
@@ -206,7 +211,29 @@ def test_abac_registry_gets_repository_reader_not_acrpull() -> None:
 
     (grant,) = only(actions, "assign-role")
     assert grant.params["roleDefinitionId"].endswith(f"/roleDefinitions/{REPOSITORY_READER_ROLE_GUID}")
-    assert grant.params["name"] == assignment_name(REGISTRY_ID, IDENTITY_PRINCIPAL, REPOSITORY_READER_ROLE_GUID)
+    # Conditioned to the group's repository, in the documented @Request form: never registry-wide.
+    condition = repository_condition(["pythonworker"])
+    assert grant.params["condition"] == condition and grant.params["conditionVersion"] == "2.0"
+    assert "@Request[Microsoft.ContainerRegistry/registries/repositories:name] StringEqualsIgnoreCase " \
+        "'pythonworker'" in condition
+    assert grant.params["name"] == assignment_name(REGISTRY_ID, IDENTITY_PRINCIPAL, REPOSITORY_READER_ROLE_GUID,
+                                                   condition)
+    assert grant.params["name"] != assignment_name(REGISTRY_ID, IDENTITY_PRINCIPAL, REPOSITORY_READER_ROLE_GUID)
+
+
+def test_repository_reader_is_conditioned_to_the_repositories_the_finding_names_only() -> None:
+    body = group_body()
+    first = body["properties"]["containers"][0]
+    body["properties"]["containers"].append({**copy.deepcopy(first), "name": "sidecar"})
+    body["properties"]["containers"][1]["properties"]["image"] = f"{LOGIN_SERVER}/team/web:1"
+    ctx = make_ctx(body, registries=[make_registry(abac=True)])
+    everything = finding("ACR_ABAC_REPOSITORY_PERMISSIONS", registryId=REGISTRY_ID, principalId=IDENTITY_PRINCIPAL)
+    (grant,) = only(plan([everything], ctx), "assign-role")
+    assert grant.params["condition"] == repository_condition(["pythonworker", "team/web"])
+    named = finding("ACR_ABAC_REPOSITORY_PERMISSIONS", registryId=REGISTRY_ID, principalId=IDENTITY_PRINCIPAL,
+                    repositories=["team/web", "elsewhere"])
+    (grant,) = only(plan([named], ctx), "assign-role")
+    assert grant.params["condition"] == repository_condition(["team/web"])
 
 
 def test_repository_reader_is_looked_up_by_name_before_the_fallback_guid() -> None:

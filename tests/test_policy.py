@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from remediation.actions.assign_role import ACR_PULL_ROLE_GUID, assignment_name
+from remediation.actions.assign_role import (
+    ACR_PULL_ROLE_GUID,
+    REPOSITORY_READER_ROLE_GUID,
+    assignment_name,
+    repository_condition,
+)
 from remediation.model import Action, Context, Finding, RoleAssignment, RoleDefinition, WriteRecord
 from remediation.plan import plan
 from remediation.policy import (
@@ -412,6 +417,48 @@ def test_tampered_role_assignment_is_refused_even_in_dry_run(tamper: Any, reason
     for settings in (Settings(), Settings(dry_run=True)):
         (decided, *_) = gate([bad], ctx, settings).actions
         assert decided.status == "skipped" and "refused" in decided.detail
+
+
+def _reader_grant() -> tuple[Action, Context]:
+    ctx = make_ctx(registries=[make_registry(abac=True)])
+    (grant,) = [a for a in plan([pull_finding(code="ACR_ABAC_REPOSITORY_PERMISSIONS")], ctx) if a.kind == "assign-role"]
+    return grant, ctx
+
+
+def _recondition(action: Action, condition: str) -> Action:
+    name = assignment_name(REGISTRY_ID, IDENTITY_PRINCIPAL, REPOSITORY_READER_ROLE_GUID, condition)
+    return _tamper_params(action, condition=condition, name=name)
+
+
+@pytest.mark.parametrize(
+    "tamper, reason",
+    [
+        # Without a condition a Repository Reader grants every repository of the registry.
+        (lambda a: replace(a, params={k: v for k, v in a.params.items() if not k.startswith("condition")}),
+         "only with a repository condition"),
+        (lambda a: replace(a, params={k: v for k, v in a.params.items() if k != "conditionVersion"}),
+         "only with a repository condition"),
+        (lambda a: _tamper_params(a, conditionVersion="1.0"), "conditionVersion must be 2.0"),
+        (lambda a: _recondition(a, repository_condition(["pythonworker", "team/secret"])), "not exactly the"),
+        (lambda a: _recondition(a, repository_condition(["team/secret"])), "not exactly the documented"),
+        (lambda a: _recondition(a, "@Request[Microsoft.ContainerRegistry/registries/repositories:name] "
+                                   "StringEqualsIgnoreCase 'pythonworker' OR true"), "not exactly the documented"),
+        (lambda a: _recondition(a, repository_condition(["pythonworker"]).replace("StringEqualsIgnoreCase",
+                                                                                  "StringStartsWithIgnoreCase")),
+         "not exactly the documented"),
+        (lambda a: _tamper_params(a, condition=repository_condition(["pythonworker"]) + " "), "not exactly"),
+        (lambda a: _tamper_params(a, name=assignment_name(REGISTRY_ID, IDENTITY_PRINCIPAL,
+                                                          REPOSITORY_READER_ROLE_GUID)), "deterministic"),
+    ],
+)
+def test_repository_reader_is_assigned_only_with_exactly_the_groups_repository_condition(tamper: Any,
+                                                                                         reason: str) -> None:
+    grant, ctx = _reader_grant()
+    assert invariant_violation(grant, ctx) is None
+    bad = tamper(grant)
+    assert reason in (invariant_violation(bad, ctx) or "")
+    (decided, *_) = gate([bad], ctx, [], Settings(dry_run=True)).actions
+    assert decided.status == "skipped" and "refused" in decided.detail
 
 
 @pytest.mark.parametrize(

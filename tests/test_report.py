@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shlex
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from remediation.report import (
     scrub,
     validate_report,
 )
-from tests.test_plan import finding, make_ctx, pull_finding
+from tests.test_plan import finding, make_ctx, make_registry, pull_finding
 from tests.worlds import GROUP_ID, IDENTITY_PRINCIPAL, REGISTRY_ID, SUB, group_body
 
 OWNER = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
@@ -141,6 +142,16 @@ def test_commands_are_offered_only_for_safe_actions_left_to_a_person() -> None:
     wide = replace(grant, status="skipped", params={**grant.params, "scope": f"/subscriptions/{SUB}"})
     assert commands_for([owner, wide]) == []
     assert commands_for(with_status(actions[:1], "applied")) == []
+
+
+def test_a_conditioned_repository_reader_command_carries_its_condition_shell_quoted() -> None:
+    ctx = make_ctx(registries=[make_registry(abac=True)])
+    (grant,) = [a for a in plan([pull_finding(code="ACR_ABAC_REPOSITORY_PERMISSIONS")], ctx) if a.kind == "assign-role"]
+    (command,) = commands_for(with_status([grant], "skipped"))
+    words = shlex.split(command)
+    assert words[words.index("--condition") + 1] == grant.params["condition"]
+    assert words[words.index("--condition-version") + 1] == "2.0"
+    assert words[words.index("--scope") + 1] == REGISTRY_ID
 
 
 def test_proposed_definition_is_reported_separately() -> None:

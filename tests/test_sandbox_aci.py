@@ -163,9 +163,11 @@ def test_a_role_for_another_principal_does_not_count(make_sandbox):
 ABAC = {"roleAssignmentMode": "AbacRepositoryPermissions"}
 
 
-def _repo_condition(repository: str) -> str:
-    return ("((!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'})) OR "
-            f"(@Resource[Microsoft.ContainerRegistry/registries/repositories:name] StringEqualsIgnoreCase "
+def _repo_condition(repository: str, source: str = "Request") -> str:
+    # The documented form (container-registry-rbac-abac-repository-permissions.md) uses @Request.
+    return ("((!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'}) AND "
+            "!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/metadata/read'})) OR "
+            f"(@{source}[Microsoft.ContainerRegistry/registries/repositories:name] StringEqualsIgnoreCase "
             f"'{repository}'))")
 
 
@@ -180,14 +182,16 @@ def test_abac_mode_honours_repository_reader(make_sandbox):
     assert _create(sb).provisioning_state == "Succeeded"
 
 
-def test_abac_condition_on_the_pulled_repository_allows(make_sandbox):
-    reader = assignment(REGISTRY_ID, rbac.REPOSITORY_READER, condition=_repo_condition("pythonworker"))
+@pytest.mark.parametrize("source", ["Request", "Resource"])
+def test_abac_condition_on_the_pulled_repository_allows(make_sandbox, source):
+    reader = assignment(REGISTRY_ID, rbac.REPOSITORY_READER, condition=_repo_condition("pythonworker", source))
     sb = _sandbox(make_sandbox, reader, registry_props=ABAC)
     assert _create(sb).provisioning_state == "Succeeded"
 
 
-def test_abac_condition_limited_to_another_repository_denies(make_sandbox):
-    reader = assignment(REGISTRY_ID, rbac.REPOSITORY_READER, condition=_repo_condition("otherrepo"))
+@pytest.mark.parametrize("source", ["Request", "Resource"])
+def test_abac_condition_limited_to_another_repository_denies(make_sandbox, source):
+    reader = assignment(REGISTRY_ID, rbac.REPOSITORY_READER, condition=_repo_condition("otherrepo", source))
     sb = _sandbox(make_sandbox, reader, registry_props=ABAC)
     _assert_inaccessible(sb)
 

@@ -334,10 +334,11 @@ def test_abac_mode_honours_repository_reader_not_acr_pull(make_sandbox):
         list(reader.list_repository_names())
 
 
-def test_abac_condition_scopes_repository_reader_to_one_repository(make_sandbox):
+@pytest.mark.parametrize("source", ["Request", "Resource"])  # @Request is the documented form
+def test_abac_condition_scopes_repository_reader_to_one_repository(make_sandbox, source):
     condition = ("((!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/metadata/read'}) AND "
                  "!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'})) OR "
-                 "(@Resource[Microsoft.ContainerRegistry/registries/repositories:name] "
+                 f"(@{source}[Microsoft.ContainerRegistry/registries/repositories:name] "
                  "StringEqualsIgnoreCase 'team/app'))")
     lister = {"id": f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{CATALOG_LISTER}",
               "name": CATALOG_LISTER, "type": "Microsoft.Authorization/roleDefinitions",

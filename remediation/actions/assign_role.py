@@ -3,13 +3,18 @@
 The only roles are AcrPull and Container Registry Repository Reader. ``params`` are exactly
 ``scope`` (the registry), ``roleDefinitionId`` (the role in the registry's subscription),
 ``principalId`` (an identity attached to the group), ``principalType`` (``ServicePrincipal``) and
-``name`` (deterministic for scope, principal and role). The role fixes build it with
-:func:`assign_role`; the gate re-derives every value here to refuse a tampered action.
+``name`` (deterministic for scope, principal, role and condition). A Repository Reader also has
+``condition`` and ``conditionVersion`` (``2.0``): exactly :func:`repository_condition` of
+repositories the group pulls from that registry, never none (that would grant every repository);
+AcrPull never has a condition. The role fixes build it with :func:`assign_role`; the gate
+re-derives every value here to refuse a tampered action.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Sequence
 
 from remediation.actions import FixKind, declare, find_registry, is_registry_id
 from remediation.errors import InputError
@@ -23,6 +28,10 @@ REPOSITORY_READER_ROLE_GUID = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
 """Fallback only: the id is from public deployment scripts, so the name lookup comes first."""
 REPOSITORY_READER_ROLE_NAME = "Container Registry Repository Reader"
 PARAMS = frozenset({"scope", "roleDefinitionId", "principalId", "principalType", "name"})
+CONDITION_PARAMS = frozenset({"condition", "conditionVersion"})
+CONDITION_VERSION = "2.0"
+_REPOSITORY_NAME = "Microsoft.ContainerRegistry/registries/repositories:name"
+_CONDITIONED_VALUE = re.compile(r"StringEqualsIgnoreCase '([^']*)'")
 
 _ASSIGNMENT_NAMESPACE = uuid.UUID("044ab51f-c9ce-5548-8d92-daade166016d")
 """uuid5(NAMESPACE_URL, "urn:aci-acr-pull-remediation:role-assignment"); never change it, or
@@ -56,33 +65,87 @@ def role_definition_id(registry_id: str, role_guid: str) -> str:
     return f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}"
 
 
-def assignment_name(scope: str, principal_id: str, role_guid: str) -> str:
-    """A deterministic assignment GUID, so a re-run PUTs the same assignment instead of a duplicate."""
+def repository_condition(repositories: Sequence[str]) -> str:
+    """The condition that limits a repository role to exactly ``repositories`` (sorted, deduplicated).
+
+    The form Azure documents, with the request attribute and one ``StringEqualsIgnoreCase`` per
+    repository joined by ``OR`` (MicrosoftDocs azure-management-docs,
+    container-registry-rbac-abac-repository-permissions.md, 2025-05-01: "Scope role assignment to a
+    specific repository" and the multiple-expression example); ``conditionVersion`` is 2.0.
+    """
+    names = " OR ".join(f"@Request[{_REPOSITORY_NAME}] StringEqualsIgnoreCase '{name}'"
+                        for name in sorted({r.lower() for r in repositories}))
+    return ("((!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'}) AND "
+            "!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/metadata/read'})) OR "
+            f"({names}))")
+
+
+def group_repositories(ctx: Context, registry_id: str) -> frozenset[str]:
+    """The repositories (lower case) the container group pulls from the registry ``registry_id``."""
+    registry = find_registry(ctx, registry_id)
+    if registry is None or ctx.definition is None:
+        return frozenset()
+    return frozenset(i.repository.lower() for i in ctx.definition.images
+                     if i.registry == registry.login_server.lower())
+
+
+def assignment_name(scope: str, principal_id: str, role_guid: str, condition: str | None = None) -> str:
+    """A deterministic assignment GUID, so a re-run PUTs the same assignment instead of a duplicate.
+
+    A conditioned assignment's name also depends on its condition, so a grant for other
+    repositories is a new assignment and never rewrites an existing one.
+    """
     key = f"{scope.lower()}|{principal_id.lower()}|{role_guid.lower()}"
+    if condition is not None:
+        key += f"|{condition}"
     return str(uuid.uuid5(_ASSIGNMENT_NAMESPACE, key))
 
 
-def assign_role(registry_id: str, principal_id: str, role_guid: str, role_name: str, cause: str) -> Action:
-    """A role assignment of ``role_guid`` to ``principal_id`` at exactly the registry's scope."""
-    return Action(
-        kind=ASSIGN_ROLE.name,
-        target=registry_id,
-        detail=f"assign {role_name} to principal {principal_id} at registry scope {registry_id}",
-        params={
-            "scope": registry_id,
-            "roleDefinitionId": role_definition_id(registry_id, role_guid),
-            "principalId": principal_id,
-            "principalType": "ServicePrincipal",
-            "name": assignment_name(registry_id, principal_id, role_guid),
-        },
-        cause=cause,
-    )
+def assign_role(registry_id: str, principal_id: str, role_guid: str, role_name: str, cause: str,
+                repositories: Sequence[str] = ()) -> Action:
+    """A role assignment of ``role_guid`` to ``principal_id`` at exactly the registry's scope.
+
+    With ``repositories``, conditioned (:func:`repository_condition`) to exactly those.
+    """
+    condition = repository_condition(repositories) if repositories else None
+    params = {
+        "scope": registry_id,
+        "roleDefinitionId": role_definition_id(registry_id, role_guid),
+        "principalId": principal_id,
+        "principalType": "ServicePrincipal",
+        "name": assignment_name(registry_id, principal_id, role_guid, condition),
+    }
+    detail = f"assign {role_name} to principal {principal_id} at registry scope {registry_id}"
+    if condition is not None:
+        params.update(condition=condition, conditionVersion=CONDITION_VERSION)
+        detail += f", limited to repositories {', '.join(sorted({r.lower() for r in repositories}))}"
+    return Action(kind=ASSIGN_ROLE.name, target=registry_id, detail=detail, params=params, cause=cause)
+
+
+def _condition_refusal(action: Action, ctx: Context, role_guid: str) -> str | None:
+    p = action.params
+    reader = role_guid != ACR_PULL_ROLE_GUID
+    if not reader:
+        return None if set(p) == PARAMS else f"AcrPull is assigned without a condition; params must be exactly " \
+            f"{sorted(PARAMS)}, got {sorted(p)}"
+    if set(p) != PARAMS | CONDITION_PARAMS:
+        return (f"a Repository Reader is assigned only with a repository condition; params must be exactly "
+                f"{sorted(PARAMS | CONDITION_PARAMS)}, got {sorted(p)}")
+    if p["conditionVersion"] != CONDITION_VERSION:
+        return f"conditionVersion must be {CONDITION_VERSION}, got {p['conditionVersion']!r}"
+    condition = str(p["condition"])
+    named = frozenset(_CONDITIONED_VALUE.findall(condition))
+    pulled = group_repositories(ctx, action.target)
+    if not named or not named <= pulled or condition != repository_condition(sorted(named)):
+        return (f"the condition is not exactly the documented repository condition for repositories the group "
+                f"pulls from {action.target} ({', '.join(sorted(pulled)) or 'none'})")
+    return None
 
 
 def _invariant(action: Action, ctx: Context) -> str | None:
     p = action.params
-    if set(p) != PARAMS:
-        return f"assign-role params must be exactly {sorted(PARAMS)}, got {sorted(p)}"
+    if not PARAMS <= set(p) <= PARAMS | CONDITION_PARAMS:
+        return f"assign-role params must be exactly {sorted(PARAMS)} (and a condition), got {sorted(p)}"
     if not is_registry_id(action.target):
         return f"role assignments are made only on a registry, not {action.target}"
     if str(p["scope"]).rstrip("/").lower() != action.target.lower():
@@ -92,6 +155,9 @@ def _invariant(action: Action, ctx: Context) -> str | None:
     role_guid = str(p["roleDefinitionId"]).rstrip("/").rsplit("/", 1)[-1].lower()
     if role_guid not in grantable_role_guids(ctx):
         return f"role {role_guid} is neither AcrPull nor Container Registry Repository Reader"
+    refusal = _condition_refusal(action, ctx, role_guid)
+    if refusal is not None:
+        return refusal
     if str(p["roleDefinitionId"]).lower() != role_definition_id(action.target, role_guid).lower():
         return f"role definition {p['roleDefinitionId']} is not in the registry's subscription"
     if p["principalType"] != "ServicePrincipal":
@@ -103,8 +169,9 @@ def _invariant(action: Action, ctx: Context) -> str | None:
     if not any((i.principal_id or "").lower() == principal and i.id.lower() in attached
                for i in ctx.identities.values()):
         return f"principal {principal} is not an identity attached to the container group"
-    if p["name"] != assignment_name(action.target, principal, role_guid):
-        return "the assignment name is not the deterministic one for (scope, principal, role)"
+    condition = str(p["condition"]) if "condition" in p else None
+    if p["name"] != assignment_name(action.target, principal, role_guid, condition):
+        return "the assignment name is not the deterministic one for (scope, principal, role, condition)"
     return None
 
 
@@ -117,11 +184,15 @@ def _command(action: Action) -> str | None:
         and follows_naming_rules(action.target, REGISTRY_TYPE)
         and is_guid(p.get("principalId"))
         and p.get("principalType") == "ServicePrincipal"
+        and ("condition" not in p or p.get("conditionVersion") == CONDITION_VERSION)
     )
     if not safe:
         return None
-    return shell("az", "role", "assignment", "create", "--assignee-object-id", str(p["principalId"]),
-                 "--assignee-principal-type", "ServicePrincipal", "--role", role, "--scope", action.target)
+    words = ["az", "role", "assignment", "create", "--assignee-object-id", str(p["principalId"]),
+             "--assignee-principal-type", "ServicePrincipal", "--role", role, "--scope", action.target]
+    if p.get("condition"):
+        words += ["--condition", str(p["condition"]), "--condition-version", CONDITION_VERSION]
+    return shell(*words)
 
 
 ASSIGN_ROLE = declare(FixKind(

@@ -29,7 +29,8 @@ def assign_role(clients: AzureClients, action: Action) -> Action:
     p = action.params
     client = clients.authorization(parse_resource_id(str(p["scope"])).subscription)
     params = RoleAssignmentCreateParameters(role_definition_id=p["roleDefinitionId"], principal_id=p["principalId"],
-                                            principal_type=p.get("principalType", "ServicePrincipal"))
+                                            principal_type=p.get("principalType", "ServicePrincipal"),
+                                            condition=p.get("condition"), condition_version=p.get("conditionVersion"))
     try:
         client.role_assignments.create(p["scope"], p["name"], params)
         return replace(action, status="applied", detail=f"{action.detail} (created {p['name']})")

@@ -6,7 +6,7 @@ from typing import Any
 
 from remediation.checks import FindingFactory, check, images_from, pull_subjects
 from remediation.model import Context, Finding
-from remediation.permissions import REPOSITORY_CONTENT_READ, REPOSITORY_NAME_ATTRIBUTE, explain_assignments
+from remediation.permissions import REPOSITORY_CONTENT_READ, explain_repository_read
 
 
 @check(
@@ -28,10 +28,7 @@ def abac_repository_permissions(ctx: Context, finding: FindingFactory) -> list[F
         considered: dict[str, list[dict[str, Any]]] = {}
         undecided = False
         for repository in repositories:
-            verdicts = explain_assignments(
-                subject.assignments, ctx.role_definitions, REPOSITORY_CONTENT_READ, registry.id, data=True,
-                resource_attributes={REPOSITORY_NAME_ATTRIBUTE: repository},
-            )
+            verdicts = explain_repository_read(subject.assignments, ctx.role_definitions, registry.id, repository)
             considered[repository] = [v.as_evidence() for v in verdicts]
             undecided = undecided or not all(v.decided for v in verdicts)
             if not any(v.grants for v in verdicts):

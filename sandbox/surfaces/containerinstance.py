@@ -38,7 +38,6 @@ MIN_IDENTITY_API_VERSION = "2021-07-01"
 
 _ACR_HOST_SUFFIXES = (".azurecr.io", ".azurecr.cn", ".azurecr.us", ".azurecr.de")
 _SYSTEM_IDENTITY_NAMES = ("[system]", "system")
-_REPOSITORY_NAME_ATTRIBUTE = "Microsoft.ContainerRegistry/registries/repositories:name"
 
 # PUTs still provisioning, per world: group id (lower) -> operation id. A GET settles a due
 # operation, so readers see Succeeded after the delay even when nobody polls the operation.
@@ -202,8 +201,9 @@ def _may_pull(world: World, principal: str, registry: dict[str, Any], repository
     mode = str(registry.get("properties", {}).get("roleAssignmentMode", "LegacyRegistryPermissions"))
     if mode.lower() == "abacrepositorypermissions":
         # ABAC mode honours only the repository data actions (AcrPull and Owner do not count).
+        attributes = rbac.repository_attributes(repository)
         return world.allows(principal, rbac.REPO_CONTENT_READ, registry["id"], data=True,
-                            resource_attributes={_REPOSITORY_NAME_ATTRIBUTE: repository})
+                            request_attributes=attributes, resource_attributes=attributes)
     return world.allows(principal, rbac.PULL_ACTION, registry["id"])
 
 

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+from .. import rbac
 from ..server import Request, Response, route
 from ..tokens import parse_token
 from ..world import World
@@ -45,7 +46,6 @@ PULL = "Microsoft.ContainerRegistry/registries/pull/read"
 METADATA_READ = "Microsoft.ContainerRegistry/registries/repositories/metadata/read"
 CONTENT_READ = "Microsoft.ContainerRegistry/registries/repositories/content/read"
 CATALOG_READ = "Microsoft.ContainerRegistry/registries/catalog/read"
-REPOSITORY_ATTRIBUTE = "Microsoft.ContainerRegistry/registries/repositories:name"
 REFRESH_TOKEN_SECONDS = 3 * 3600
 ACCESS_TOKEN_SECONDS = 75 * 60
 IMAGE_TIME = "2024-01-15T09:45:00.0000000Z"  # when every scenario image was "pushed"
@@ -151,13 +151,14 @@ def can_read_repository(world: World, registry: dict[str, Any], principal_id: st
     Only propagated role assignments count. ``registry`` is the ARM view (``current_registry``).
     """
     action = CONTENT_READ if content else METADATA_READ
-    return _permits(world, registry, principal_id, action, {REPOSITORY_ATTRIBUTE: repository})
+    return _permits(world, registry, principal_id, action, rbac.repository_attributes(repository))
 
 
 def _permits(world: World, registry: dict[str, Any], principal_id: str, abac_action: str,
              attributes: dict[str, Any]) -> bool:
     if is_abac(registry):
-        return world.allows(principal_id, abac_action, registry["id"], data=True, resource_attributes=attributes)
+        return world.allows(principal_id, abac_action, registry["id"], data=True,
+                            request_attributes=attributes, resource_attributes=attributes)
     return world.allows(principal_id, PULL, registry["id"])
 
 

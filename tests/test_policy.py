@@ -457,7 +457,7 @@ def test_repository_reader_is_assigned_only_with_exactly_the_groups_repository_c
     assert invariant_violation(grant, ctx) is None
     bad = tamper(grant)
     assert reason in (invariant_violation(bad, ctx) or "")
-    (decided, *_) = gate([bad], ctx, [], Settings(dry_run=True)).actions
+    (decided, *_) = gate([bad], ctx, Settings(dry_run=True)).actions
     assert decided.status == "skipped" and "refused" in decided.detail
 
 

@@ -4,20 +4,18 @@ redeploy sends it, and the report's commands name it when an action carries none
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 
 from remediation import model
 from remediation.azure import redeploy
-from remediation.demo import demo_settings, engine_for, user_write
+from remediation.demo import demo_settings, engine_for
 from remediation.model import Action
 from remediation.report import commands_for
 from remediation.signal import parse_event
 from sandbox import Sandbox, load_scenario
-from sandbox.eventgrid import dispatcher
-from tests.worlds import GROUP_ID
+from tests.worlds import GROUP_ID, failed_event
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHER = "2022-09-01"
@@ -29,11 +27,7 @@ def test_the_redeploy_puts_with_the_constant(version: str, monkeypatch: pytest.M
     monkeypatch.setattr(redeploy, "CURRENT_ACI_API_VERSION", version)
     scenario = load_scenario(ROOT / "scenarios" / "missing-acrpull.json")
     with Sandbox(scenario) as sb:
-        events: list[dict[str, Any]] = []
-        sb.subscribe(events.append, included_event_types=["Microsoft.Resources.ResourceWriteFailure"])
-        assert user_write(sb, scenario) is not None
-        dispatcher(sb.world).wait_idle()
-        event = next(e for e in events if "/containergroups/" in e["subject"].lower())
+        event = failed_event(sb, scenario)
         report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(parse_event(event), trigger="eventgrid")
         remediator = sb.world.remediator.lower()
         puts = [r for r in sb.world.request_log if r.method == "PUT" and "/containergroups/" in r.path.lower()

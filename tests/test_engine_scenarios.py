@@ -16,8 +16,8 @@ from remediation.policy import SWEEP_NOTE
 from remediation.report import find_secrets, validate_report
 from remediation.signal import parse_event, signal_for_resource
 from sandbox import USER_PRINCIPAL, Sandbox, load_scenario
-from sandbox.eventgrid import dispatcher
 from sandbox.scenario import bundled_scenarios
+from tests.worlds import failed_event
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = bundled_scenarios()
@@ -56,12 +56,6 @@ def _engine(sb: Sandbox, scenario, settings=None):
     return engine_for(sb, scenario, settings or demo_settings(sb, scenario), virtual_clock=True)
 
 
-def _failed_event(sb: Sandbox, scenario) -> dict:
-    events: list[dict] = []
-    sb.subscribe(events.append, included_event_types=["Microsoft.Resources.ResourceWriteFailure"])
-    assert user_write(sb, scenario) is not None
-    dispatcher(sb.world).wait_idle()
-    return next(e for e in events if "/containergroups/" in e["subject"].lower())
 
 
 def _remediator_calls(sb: Sandbox) -> list:
@@ -71,7 +65,7 @@ def _remediator_calls(sb: Sandbox) -> list:
 def test_second_run_on_the_same_failure_writes_nothing() -> None:
     scenario = load_scenario(ROOT / "scenarios/missing-acrpull.json")
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         engine = _engine(sb, scenario)
         first = engine.run(parse_event(event), trigger="eventgrid")
         assert first["outcome"] == "remediated"
@@ -85,7 +79,7 @@ def test_second_run_on_the_same_failure_writes_nothing() -> None:
 def test_out_of_scope_makes_no_call_at_all() -> None:
     scenario = load_scenario(ROOT / "scenarios/missing-acrpull.json")
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         settings = demo_settings(sb, scenario).with_overrides(
             {"REMEDIATION_ALLOWED_SCOPES": "/subscriptions/00000000-0000-0000-0000-000000000002"})
         report = _engine(sb, scenario, settings).run(parse_event(event), trigger="eventgrid")
@@ -97,7 +91,7 @@ def test_out_of_scope_makes_no_call_at_all() -> None:
 def test_dry_run_reads_but_never_writes() -> None:
     scenario = load_scenario(ROOT / "scenarios/two-causes-acrpull-and-network.json")
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         settings = demo_settings(sb, scenario).with_overrides({"REMEDIATION_DRY_RUN": "true"})
         report = _engine(sb, scenario, settings).run(parse_event(event), trigger="eventgrid")
         assert report["outcome"] == "dry-run"
@@ -112,7 +106,7 @@ def test_dry_run_reads_but_never_writes() -> None:
 def test_loop_guard_skips_the_remediators_own_failure() -> None:
     scenario = load_scenario(ROOT / "scenarios/missing-acrpull.json")
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         claims = event["data"]["claims"]
         claims["http://schemas.microsoft.com/identity/claims/objectidentifier"] = sb.world.remediator
         report = _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")
@@ -125,7 +119,7 @@ def test_throttled_role_assignment_write_is_retried_by_the_sdk() -> None:
     data["behaviour"]["faults"] = [{"match": "PUT */roleAssignments/*", "status": 429, "retryAfter": 1, "times": 1}]
     scenario = load_scenario_from(data)
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         report = _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")
         assert report["outcome"] == "remediated"
         statuses = [r.status for r in _remediator_calls(sb) if "/roleassignments/" in r.path.lower()
@@ -140,7 +134,7 @@ def test_remediator_without_the_delegation_role_fails_cleanly() -> None:
         and r["properties"]["roleDefinitionId"].endswith("f58310d9-a9f6-439a-9e8d-f62e7b41a168"))]
     scenario = load_scenario_from(data)
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         report = _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")
         assert report["outcome"] == "failed"
         assign = next(a for a in report["actions"] if a["kind"] == "assign-role")
@@ -158,7 +152,7 @@ def load_scenario_from(data: dict):
 def test_one_structured_log_record_per_stage_without_secrets(caplog: pytest.LogCaptureFixture) -> None:
     scenario = load_scenario(ROOT / "scenarios/definition-secrets-not-logged.json")
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         engine = _engine(sb, scenario)
         with caplog.at_level("INFO", logger="remediation"):
             engine.run(parse_event(event), trigger="eventgrid")
@@ -182,7 +176,7 @@ def test_an_identity_the_group_does_not_have_is_never_granted_pull() -> None:
                                              "tenantId": data["tenantId"]}})
     scenario = load_scenario_from(data)
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         report = _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")
         assert "ACI_IDENTITY_NOT_ATTACHED" in [c["code"] for c in report["causes"]]
         assert sb.world.writes(sb.world.remediator) == []
@@ -195,7 +189,7 @@ def test_the_redeploy_puts_the_recorded_json_not_what_the_sdk_model_knows() -> N
     props["containers"][0]["properties"]["configMap"] = {"keyValuePairs": {"mode": "blue"}}
     scenario = load_scenario_from(data)
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         report = _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")
         assert report["outcome"] == "remediated"
         put = [r for r in sb.world.writes(sb.world.remediator) if "/containergroups/" in r.path.lower()]
@@ -212,7 +206,7 @@ def test_redeploy_needs_the_right_to_assign_the_identity() -> None:
             perm["actions"] = [a for a in perm["actions"] if not a.endswith("userAssignedIdentities/assign/action")]
     scenario = load_scenario_from(data)
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         report = _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")
         assert report["outcome"] == "failed"
         assert "LinkedAuthorizationFailed" in report["error"]
@@ -237,7 +231,7 @@ def test_the_gate_refuses_a_plan_the_engine_once_filtered(
     scenario = load_scenario(ROOT / "scenarios/missing-acrpull.json")
     monkeypatch.setattr(engine_module, "plan", lambda findings, ctx: tamper(real_plan(findings, ctx), ctx))
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         definition = json.loads(json.dumps(scenario.failed_write["body"])) if replayed else None
         signal = signal_for_resource(event["subject"], definition=definition) if replayed else parse_event(event)
         report = engine_for(sb, scenario, demo_settings(sb, scenario)).run(signal, trigger="replay")
@@ -268,7 +262,7 @@ def test_the_gate_leaves_a_sweeps_redeploy_out(monkeypatch: pytest.MonkeyPatch) 
 def test_a_confused_deputy_gets_no_grant_no_bypass_and_the_report_says_what_it_lacks() -> None:
     scenario = load_scenario(ROOT / "scenarios/confused-deputy.json")
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         report = _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")
         assert sb.world.writes(sb.world.remediator) == []
         registry = sb.world.registry_by_login_server("lockedacr.azurecr.io")
@@ -303,7 +297,7 @@ def test_replaying_a_remediated_event_after_the_owner_moved_on_changes_nothing(t
     scenario = _with_later_writes(later)
     group = scenario.failed_write["resourceId"]
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         assert _engine(sb, scenario).run(parse_event(event), trigger="eventgrid")["outcome"] == "remediated"
         written = len(sb.world.writes(sb.world.remediator))
         later_writes(sb, scenario)  # the owner deploys a newer version (and deletes the group)
@@ -324,7 +318,7 @@ def test_replaying_a_remediated_event_after_the_owner_moved_on_changes_nothing(t
 def test_a_forged_replay_naming_the_remediator_cannot_silence_a_genuine_failure() -> None:
     scenario = load_scenario(ROOT / "scenarios/missing-acrpull.json")
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         event["data"]["claims"]["http://schemas.microsoft.com/identity/claims/objectidentifier"] = sb.world.remediator
         report = _engine(sb, scenario).run(parse_event(event), trigger="replay")
     assert report["outcome"] == "remediated"  # the Activity Log's caller is the user, whatever the body claims
@@ -335,7 +329,7 @@ def test_the_loop_guard_reads_the_activity_log_even_when_the_claims_name_someone
     data["deployer"] = data["remediator"]  # the app's own write failed (a redeploy of its own)
     scenario = load_scenario_from(data)
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         event["data"]["claims"]["http://schemas.microsoft.com/identity/claims/objectidentifier"] = USER_PRINCIPAL
         writes = len(sb.world.writes(sb.world.remediator))
         reports = [_engine(sb, scenario).run(parse_event(event), trigger="eventgrid"),
@@ -348,7 +342,7 @@ def test_the_loop_guard_reads_the_activity_log_even_when_the_claims_name_someone
 def test_an_identity_the_deployer_never_attached_is_not_attached_even_when_fixes_may_be_applied() -> None:
     scenario = load_scenario(ROOT / "scenarios/identity-attach-refused.json")
     with Sandbox(scenario) as sb:
-        event = _failed_event(sb, scenario)
+        event = failed_event(sb, scenario)
         settings = demo_settings(sb, scenario)
         assert settings.apply_definition_fixes
         report = _engine(sb, scenario, settings).run(parse_event(event), trigger="eventgrid")

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from remediation.azure.clients import AzureClients
-from remediation.demo import demo_settings, engine_for, user_write
+from remediation.demo import demo_settings, engine_for
 from remediation.engine import Engine
 from remediation.signal import parse_event
 from sandbox import Sandbox, parse_scenario
-from sandbox.eventgrid import dispatcher
 from sandbox.world import RequestRecord
+from tests.worlds import failed_event
 
 ROOT = Path(__file__).resolve().parents[1]
 MISSING_ACRPULL = "scenarios/missing-acrpull.json"
@@ -79,11 +79,7 @@ def failure(path: str = MISSING_ACRPULL, change: Callable[[dict[str, Any]], None
         change(data)
     scenario = parse_scenario(data, "test")
     with Sandbox(scenario) as sb:
-        events: list[dict[str, Any]] = []
-        sb.subscribe(events.append, included_event_types=["Microsoft.Resources.ResourceWriteFailure"])
-        assert user_write(sb, scenario) is not None
-        dispatcher(sb.world).wait_idle()
-        event = next(e for e in events if "/containergroups/" in e["subject"].lower())
+        event = failed_event(sb, scenario)
         found = Failure(sb, scenario, event, len(sb.world.request_log))
         try:
             yield found

@@ -13,11 +13,10 @@ from azure.core.exceptions import HttpResponseError
 
 from remediation.azure.clients import AzureClients
 from remediation.azure.gather import Gatherer, GatherOptions
-from remediation.demo import user_write
 from remediation.model import Context, FailureSignal
 from remediation.signal import parse_event, signal_for_resource
 from sandbox import Sandbox, load_scenario
-from sandbox.eventgrid import dispatcher
+from tests.worlds import failed_event
 
 ROOT = Path(__file__).resolve().parents[1]
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -56,11 +55,7 @@ def failure() -> Iterator[tuple[Sandbox, FailureSignal, AzureClients]]:
     """The failed deployment of definition-from-deployment: its definition is only in the deployment."""
     scenario = load_scenario(ROOT / "scenarios/definition-from-deployment.json")
     with Sandbox(scenario) as sb:
-        events: list[dict[str, Any]] = []
-        sb.subscribe(events.append, included_event_types=["Microsoft.Resources.ResourceWriteFailure"])
-        assert user_write(sb, scenario) is not None
-        dispatcher(sb.world).wait_idle()
-        event = next(e for e in events if "/containergroups/" in e["subject"].lower())
+        event = failed_event(sb, scenario)
         signal = parse_event(event)
         assert isinstance(signal, FailureSignal)
         clients = AzureClients(sb.remediator_credential(), arm_endpoint=sb.arm_endpoint, verify=sb.ca_bundle,

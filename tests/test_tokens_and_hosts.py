@@ -20,7 +20,7 @@ from azure.mgmt.core.tools import get_arm_endpoints
 
 from remediation.azure.clients import ACR_AUDIENCE, AzureClients
 from remediation.azure.inventory import groups_pulling_with_identity
-from remediation.demo import demo_settings, engine_for, user_write
+from remediation.demo import demo_settings, engine_for
 from remediation.errors import InputError
 from remediation.model import FailureSignal
 from remediation.policy import early_refusal
@@ -28,7 +28,6 @@ from remediation.resource_ids import ascii_only
 from remediation.settings import ACR_LOGIN_SERVER_SUFFIXES, ARM_ENDPOINTS, Settings, SettingsError
 from remediation.signal import parse_event, signal_for_resource
 from sandbox import Sandbox, parse_scenario
-from sandbox.eventgrid import dispatcher
 from sandbox.tokens import SandboxCredential, make_token, parse_token
 
 from .test_signal import eventgrid_failure
@@ -39,6 +38,7 @@ from .worlds import (
     SUB,
     TENANT,
     assignment,
+    failed_event,
     identity,
     registry,
     world,
@@ -124,11 +124,7 @@ def _run(path: str, **registry_props: Any) -> dict[str, Any]:
             resource["properties"].update(registry_props)
     scenario = parse_scenario(data, "test")
     with Sandbox(scenario) as sb:
-        events: list[dict[str, Any]] = []
-        sb.subscribe(events.append, included_event_types=["Microsoft.Resources.ResourceWriteFailure"])
-        assert user_write(sb, scenario) is not None
-        dispatcher(sb.world).wait_idle()
-        event = next(e for e in events if "/containergroups/" in e["subject"].lower())
+        event = failed_event(sb, scenario)
         engine = engine_for(sb, scenario, demo_settings(sb, scenario), virtual_clock=True)
         try:
             return engine.run(parse_event(event), trigger="eventgrid")

@@ -122,3 +122,15 @@ def world(*, resources: list[dict[str, Any]] | None = None, remediator: bool = F
         data["remediator"] = {"principalId": REMEDIATOR}
     data.update(extra)
     return data
+
+
+def failed_event(sb: Any, scenario: Any) -> dict[str, Any]:
+    """Make the scenario's failing write in sandbox ``sb``; the container group's ResourceWriteFailure event."""
+    from remediation.demo import user_write
+    from sandbox.eventgrid import dispatcher
+
+    events: list[dict[str, Any]] = []
+    sb.subscribe(events.append, included_event_types=["Microsoft.Resources.ResourceWriteFailure"])
+    assert user_write(sb, scenario) is not None
+    dispatcher(sb.world).wait_idle()
+    return next(e for e in events if "/containergroups/" in e["subject"].lower())

@@ -22,10 +22,11 @@ from .azure.clients import AzureClients
 from .azure.gather import Gatherer, GatherOptions
 from .azure.redeploy import RedeployOptions, deployable_body, redeploy
 from .checks import is_image_pull_error, run_checks
+from .checks.acr_pull_permission_propagating import PULL_PERMISSION_PROPAGATING
 from .definition import parse_definition
 from .errors import InputError
 from .journal import NoJournal, RunJournal
-from .model import Action, Context, FailureSignal, Finding, RedeployResult, Skip, Trigger
+from .model import Action, Context, FailureSignal, Finding, RbacRules, RedeployResult, Skip, Trigger
 from .plan import plan
 from .policy import Gate, early_refusal, gate
 from .report import build_report, validate_report
@@ -124,6 +125,8 @@ class _Run:
                 ctx = gatherer.gather(signal)
             finally:
                 gatherer.close()
+            ctx = replace(ctx, rbac=RbacRules(self.settings.rbac_propagation_minutes,
+                                              self.settings.tenant_has_arm_private_link))
             self.notes.extend(ctx.notes)
             st["summary"] = (f"error {ctx.error.code if ctx.error else 'unknown'}; definition from "
                              f"{ctx.definition.source if ctx.definition else 'nowhere'}")
@@ -194,9 +197,11 @@ class _Run:
             note = "no definition to redeploy from; redeploy the container group yourself"
             return None, [replace(a, status="skipped", detail=note) if a in wanted else a for a in actions]
         with self.stage("redeploy") as st:
-            # a fix made now, or by the run this one resumes, may still be propagating
+            # a fix made now, or by the run this one resumes, or an assignment found still taking
+            # effect (no fix of its own) may still be propagating
             wrote = self.resume or any(a.status == "applied" and a.kind in KINDS
-                                       and KINDS[a.kind].waits_for_propagation for a in actions)
+                                       and KINDS[a.kind].waits_for_propagation for a in actions) \
+                or any(f.code == PULL_PERMISSION_PROPAGATING for f in findings)
             options = replace(self.engine.redeploy_options, retry_on_propagation=wrote,
                               budget_seconds=min(self.engine.redeploy_options.budget_seconds,
                                                  float(self.settings.redeploy_budget_seconds)))

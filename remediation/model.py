@@ -127,10 +127,26 @@ class RoleAssignment:
     role_definition_id: str
     principal_id: str
     condition: str | None = None
+    created_on: datetime | None = None
+    """ARM's ``properties.createdOn``: how young the assignment is (it may still be propagating)."""
 
     @property
     def role_guid(self) -> str:
         return self.role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+@dataclass(frozen=True)
+class RbacRules:
+    """How the tenant's Azure treats pull roles, from the settings (CONTRACT §6).
+
+    ``propagation_minutes`` (``REMEDIATION_RBAC_PROPAGATION_MINUTES``): an assignment younger than
+    this may still be taking effect, so it is waited for, never duplicated. ``custom_wildcards``
+    (``REMEDIATION_TENANT_HAS_ARM_PRIVATE_LINK``): ACR counts a wildcard action of a custom role
+    only in tenants with Azure Resource Manager private link.
+    """
+
+    propagation_minutes: int = 10
+    custom_wildcards: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,6 +247,9 @@ class Context:
     log's retention), newest first; None where they could not be read."""
     notes: tuple[str, ...] = ()
     """What could not be read, and why (a check that cannot decide says so)."""
+    read_at: datetime | None = None
+    """When the context was read: the assignments' ages are measured from it."""
+    rbac: RbacRules = field(default_factory=RbacRules)
 
 
 @dataclass(frozen=True)

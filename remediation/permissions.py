@@ -6,6 +6,13 @@
   (``/resourceGroups/rg`` covers ``/resourceGroups/rg/providers/...``, not ``/resourceGroups/rg2``).
   A management-group scope is taken to apply: ARM lists such an assignment for a resource only
   when the resource's subscription is below that management group.
+- ACR's own pull check (:data:`PULL_ACTION` and the repository data actions) honours a wildcard
+  action of a *custom* role only in tenants with Azure Resource Manager private link ("In a tenant
+  without an ARM private link, don't use wildcards", MicrosoftDocs azure-management-docs
+  ``articles/container-registry/container-registry-rbac-custom-roles.md``, ms.date 2025-04-24, commit
+  064a6550eb2d8f5a38ef9944e872f38ed7fed334); the pull functions take ``custom_wildcards`` for that.
+  Built-in roles are as Azure defines them, and ARM's own checks (``registries/write``) honour
+  wildcards everywhere.
 - Conditions (``conditionVersion`` 2.0) are evaluated for the forms used with ACR repository
   permissions and role-assignment delegation: ``ActionMatches{'...'}``, ``SubOperationMatches{'...'}``,
   ``@Resource[...]``/``@Request[...]``/``@Principal[...]``/``@Environment[...]`` attributes compared
@@ -24,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from remediation.model import Registry, RoleAssignment, RoleDefinition
@@ -49,17 +57,27 @@ def scope_applies(assignment_scope: str, target_scope: str) -> bool:
     return target[: len(assigned)] == assigned
 
 
-def role_grant_reason(role: RoleDefinition, operation: str, *, data: bool = False) -> tuple[bool, str]:
-    """``(grants, why)`` for one role definition and one operation, ignoring scope and conditions."""
+def role_grant_reason(role: RoleDefinition, operation: str, *, data: bool = False,
+                      custom_wildcards: bool = True) -> tuple[bool, str]:
+    """``(grants, why)`` for one role definition and one operation, ignoring scope and conditions.
+
+    ``custom_wildcards=False``: a custom role's ``*`` patterns do not count (ACR's pull without ARM
+    private link); its explicit entries and every built-in role's patterns still do.
+    """
     allows, denies = (role.data_actions, role.not_data_actions) if data else (role.actions, role.not_actions)
     kind, not_kind = ("dataActions", "notDataActions") if data else ("actions", "notActions")
-    allowed_by = next((p for p in allows if action_matches(p, operation)), None)
-    if allowed_by is None:
+    matching = [p for p in allows if action_matches(p, operation)]
+    if not matching:
         return False, f"role {role.role_name} has no {kind} entry matching {operation}"
     denied_by = next((p for p in denies if action_matches(p, operation)), None)
     if denied_by is not None:
-        return False, f"role {role.role_name} allows {operation} through {allowed_by!r} but {not_kind} removes it " \
-            f"through {denied_by!r}"
+        return False, f"role {role.role_name} allows {operation} through {matching[0]!r} but {not_kind} removes " \
+            f"it through {denied_by!r}"
+    ignored = not custom_wildcards and role.role_type == "CustomRole"
+    allowed_by = next((p for p in matching if not (ignored and "*" in p)), None)
+    if allowed_by is None:
+        return False, (f"custom role {role.role_name} matches {operation} only through the wildcard {matching[0]!r}, "
+                       "which ACR honours only in tenants with Azure Resource Manager private link")
     return True, f"role {role.role_name} allows {operation} through {allowed_by!r}"
 
 
@@ -94,6 +112,7 @@ def evaluate_assignment(
     data: bool = False,
     resource_attributes: Mapping[str, Any] | None = None,
     request_attributes: Mapping[str, Any] | None = None,
+    custom_wildcards: bool = True,
 ) -> Verdict:
     """Whether ``assignment`` grants ``operation`` at ``scope``; ``roles`` maps role GUID → definition."""
     role = roles.get(assignment.role_guid)
@@ -103,7 +122,7 @@ def evaluate_assignment(
     if role is None:
         return Verdict(assignment, None, False, f"role definition {assignment.role_guid} could not be read",
                        decided=False)
-    grants, why = role_grant_reason(role, operation, data=data)
+    grants, why = role_grant_reason(role, operation, data=data, custom_wildcards=custom_wildcards)
     if not grants or not assignment.condition:
         return Verdict(assignment, name, grants, why)
     if not condition_readable(assignment.condition):
@@ -126,17 +145,25 @@ def explain_assignments(
     data: bool = False,
     resource_attributes: Mapping[str, Any] | None = None,
     request_attributes: Mapping[str, Any] | None = None,
+    custom_wildcards: bool = True,
 ) -> list[Verdict]:
     """A :class:`Verdict` for each assignment, in order."""
     return [
         evaluate_assignment(a, roles, operation, scope, data=data, resource_attributes=resource_attributes,
-                            request_attributes=request_attributes)
+                            request_attributes=request_attributes, custom_wildcards=custom_wildcards)
         for a in assignments
     ]
 
 
+def explain_pull(assignments: Iterable[RoleAssignment], roles: Mapping[str, RoleDefinition], registry_id: str,
+                 *, custom_wildcards: bool = False) -> list[Verdict]:
+    """A :class:`Verdict` per assignment for :data:`PULL_ACTION` on a legacy-mode registry, as ACR
+    decides it (a custom role's wildcard counts only with ``custom_wildcards``)."""
+    return explain_assignments(assignments, roles, PULL_ACTION, registry_id, custom_wildcards=custom_wildcards)
+
+
 def explain_repository_read(assignments: Iterable[RoleAssignment], roles: Mapping[str, RoleDefinition],
-                            registry_id: str, repository: str) -> list[Verdict]:
+                            registry_id: str, repository: str, *, custom_wildcards: bool = False) -> list[Verdict]:
     """A :class:`Verdict` per assignment for pulling ``repository`` from an ABAC-mode registry.
 
     The repository's name is offered both as a request attribute, the form Azure documents and the
@@ -146,7 +173,52 @@ def explain_repository_read(assignments: Iterable[RoleAssignment], roles: Mappin
     """
     attributes = {REPOSITORY_NAME_ATTRIBUTE: repository}
     return explain_assignments(assignments, roles, REPOSITORY_CONTENT_READ, registry_id, data=True,
-                               resource_attributes=attributes, request_attributes=attributes)
+                               resource_attributes=attributes, request_attributes=attributes,
+                               custom_wildcards=custom_wildcards)
+
+
+def repository_roles_excluding(assignments: Iterable[RoleAssignment], roles: Mapping[str, RoleDefinition],
+                               registry_id: str, repository: str, *,
+                               custom_wildcards: bool = False) -> list[RoleAssignment]:
+    """The repository roles held at ``registry_id`` or above whose readable condition excludes ``repository``.
+
+    Such a role grants :data:`REPOSITORY_CONTENT_READ` by its definition, but its condition (either
+    attribute form, :func:`explain_repository_read`) does not allow it for this repository.
+    """
+    attributes = {REPOSITORY_NAME_ATTRIBUTE: repository}
+    out = []
+    for assignment in assignments:
+        role = roles.get(assignment.role_guid)
+        if role is None or not assignment.condition or not scope_applies(assignment.scope, registry_id):
+            continue
+        grants, _ = role_grant_reason(role, REPOSITORY_CONTENT_READ, data=True, custom_wildcards=custom_wildcards)
+        if grants and condition_readable(assignment.condition) and not condition_allows(
+                assignment.condition, action=REPOSITORY_CONTENT_READ, resource_attributes=attributes,
+                request_attributes=attributes):
+            out.append(assignment)
+    return out
+
+
+def age_seconds(assignment: RoleAssignment, now: datetime | None) -> float | None:
+    """How long ago ``assignment`` was created (``createdOn``), or None when either time is unknown.
+
+    A ``createdOn`` after ``now`` (clock skew between this host and ARM) counts as age 0.
+    """
+    if assignment.created_on is None or now is None:
+        return None
+    created = assignment.created_on if assignment.created_on.tzinfo else assignment.created_on.replace(tzinfo=UTC)
+    return max(0.0, (now - created).total_seconds())
+
+
+def still_propagating(assignment: RoleAssignment, now: datetime | None, minutes: int) -> bool:
+    """Whether ``assignment`` is younger than the propagation window of ``minutes``.
+
+    Azure RBAC: "it can take up to 10 minutes for changes to take effect" (MicrosoftDocs azure-docs
+    ``articles/role-based-access-control/troubleshooting.md``, ms.date 2023-09-20, commit
+    012ad308577ca7a4bcf96132a0e71b2819fa4a98). An assignment of unknown age is not waited for.
+    """
+    age = age_seconds(assignment, now)
+    return age is not None and age < minutes * 60
 
 
 def granting_assignments(
@@ -195,25 +267,26 @@ class Right:
 
 
 def pull_right(principal_id: str, assignments: Iterable[RoleAssignment], roles: Mapping[str, RoleDefinition],
-               registry: Registry, repositories: Sequence[str]) -> Right:
+               registry: Registry, repositories: Sequence[str], *, custom_wildcards: bool = False) -> Right:
     """Whether ``principal_id`` can itself pull ``repositories`` from ``registry``.
 
     ``assignments`` are the principal's own and its groups' (``assignedTo``). A registry in
     ``LegacyRegistryPermissions`` mode wants :data:`PULL_ACTION` at the registry or above; one in
     ``AbacRepositoryPermissions`` mode honours only a repository role (:data:`REPOSITORY_CONTENT_READ`)
-    whose condition covers every repository. An assignment whose role could not be read grants nothing.
+    whose condition covers every repository. An assignment whose role could not be read grants nothing;
+    a custom role's wildcard counts only with ``custom_wildcards``.
     """
     assignments = list(assignments)
     if not registry.abac:
         return _right(principal_id, PULL_ACTION, registry,
-                      explain_assignments(assignments, roles, PULL_ACTION, registry.id), ())
+                      explain_pull(assignments, roles, registry.id, custom_wildcards=custom_wildcards), ())
     if not repositories:
         return Right(principal_id, REPOSITORY_CONTENT_READ, registry.id, False,
                      f"which repositories of {registry.name} the group pulls is unknown")
     verdicts: list[Verdict] = []
     missing: list[str] = []
     for repository in repositories:
-        found = explain_repository_read(assignments, roles, registry.id, repository)
+        found = explain_repository_read(assignments, roles, registry.id, repository, custom_wildcards=custom_wildcards)
         verdicts.extend(found)
         if not any(v.grants for v in found):
             missing.append(repository)

@@ -311,7 +311,9 @@ def _deployer_right(action: Action, ctx: Context, deployer: str, registry: Regis
         return registry_write_right(deployer, assignments, ctx.role_definitions, registry)
     repositories = sorted({i.repository for i in (ctx.definition.images if ctx.definition else ())
                            if i.registry == registry.login_server.lower()})
-    return pull_right(deployer, assignments, ctx.role_definitions, registry, repositories)
+    # the deployer's pull is ACR's pull too: a custom role's wildcard counts only with ARM private link
+    return pull_right(deployer, assignments, ctx.role_definitions, registry, repositories,
+                      custom_wildcards=ctx.rbac.custom_wildcards)
 
 
 def _intent_refusal(ctx: Context, settings: Settings) -> tuple[str | None, bool]:

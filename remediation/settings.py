@@ -65,6 +65,12 @@ class Settings:
     key cannot make the app deploy arbitrary containers with the app's rights."""
     inline_budget_seconds: int = 200
     """A replay runs inside the HTTP request only when its worst case fits (HTTP answers within 230 s)."""
+    rbac_propagation_minutes: int = 10
+    """A pull role assignment younger than this is waited for (redeploy with retries), never duplicated:
+    Azure documents up to 10 minutes for an assignment to take effect."""
+    tenant_has_arm_private_link: bool = False
+    """``true``: wildcard actions in custom roles count as pull; ACR honours them only in tenants with
+    Azure Resource Manager private link."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -353,6 +359,8 @@ _SPECS: dict[str, _Spec] = {
     "REMEDIATION_JOBS_QUEUE": _Spec("jobs_queue", _parse_queue_name),
     "REMEDIATION_INLINE_BUDGET_SECONDS": _Spec("inline_budget_seconds", _int_at_least(0)),
     "REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS": _Spec("redeploy_replayed_definitions", _parse_bool),
+    "REMEDIATION_RBAC_PROPAGATION_MINUTES": _Spec("rbac_propagation_minutes", _int_at_least(0)),
+    "REMEDIATION_TENANT_HAS_ARM_PRIVATE_LINK": _Spec("tenant_has_arm_private_link", _parse_bool),
 }
 
 SETTING_NAMES: tuple[str, ...] = tuple(_SPECS)

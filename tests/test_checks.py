@@ -9,12 +9,14 @@ import json
 import pkgutil
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 import remediation.checks
 from remediation.checks import (
+    DOCUMENTS,
     IMAGE_PULL_ERROR_CODES,
     UNKNOWN,
     all_checks,
@@ -31,6 +33,7 @@ from remediation.model import (
     GroupDefinition,
     Identity,
     ImageStatus,
+    RbacRules,
     Registry,
     RegistryCredential,
     RoleAssignment,
@@ -341,11 +344,28 @@ def test_no_assignment_at_all() -> None:
     grant(ACR_PULL, SUB),
     grant(ACR_PUSH),
     grant(READER, SUB),
-    grant(CUSTOM_WILDCARD, RG),
     grant(ACR_PULL, "/providers/Microsoft.Management/managementGroups/root"),
-], ids=["acrpull", "acrpull-rg", "acrpull-sub", "acrpush", "reader-sub", "custom-wildcard", "acrpull-mg"])
+    dataclasses.replace(grant(ACR_PULL), principal_id="0a0a0a0a-0000-0000-0000-00000000000e"),
+], ids=["acrpull", "acrpull-rg", "acrpull-sub", "acrpush", "reader-sub", "acrpull-mg", "acrpull-through-group"])
 def test_pull_granted_does_not_fire(assignment: RoleAssignment) -> None:
+    # "acrpull-through-group": assignedTo lists a group's assignment under the identity (principalId the group's)
     assert "ACR_PULL_PERMISSION_MISSING" not in codes(context(assignments=(assignment,)))
+
+
+@pytest.mark.parametrize(("private_link", "fires"), [(False, True), (True, False)])
+def test_a_custom_roles_wildcard_counts_as_pull_only_with_arm_private_link(private_link: bool, fires: bool) -> None:
+    ctx = context(assignments=(grant(CUSTOM_WILDCARD, RG),), rbac=RbacRules(custom_wildcards=private_link))
+    assert ("ACR_PULL_PERMISSION_MISSING" in codes(ctx)) is fires
+    if fires:
+        (considered,) = only(ctx, "ACR_PULL_PERMISSION_MISSING").evidence["assignmentsConsidered"]
+        assert "only in tenants with Azure Resource Manager private link" in considered["reason"]
+
+
+def test_built_in_wildcards_and_explicit_custom_actions_count_without_arm_private_link() -> None:
+    explicit = dataclasses.replace(CUSTOM_WILDCARD, actions=("Microsoft.ContainerRegistry/registries/*", PULL_ACTION))
+    ctx = context(assignments=(grant(explicit, RG),), role_definitions={**ROLES, explicit.guid: explicit})
+    assert "ACR_PULL_PERMISSION_MISSING" not in codes(ctx)
+    assert "ACR_PULL_PERMISSION_MISSING" not in codes(context(assignments=(grant(READER, SUB),)))  # "*/read"
 
 
 def test_assignments_that_do_not_grant_are_explained() -> None:
@@ -409,20 +429,23 @@ def test_legacy_registry_never_fires_abac() -> None:
     assert "ACR_ABAC_REPOSITORY_PERMISSIONS" not in codes(context(assignments=()))
 
 
+ABAC_CODES = {"ACR_ABAC_REPOSITORY_PERMISSIONS", "ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY"}
+
+
 @pytest.mark.parametrize(("assignment", "fires"), [
-    (grant(REPO_READER), False),
-    (grant(REPO_READER, RG), False),
-    (grant(REPO_READER, condition=CONDITION % "team/app"), False),
-    (grant(REPO_READER, condition=CONDITION % "TEAM/APP"), False),
-    (grant(REPO_READER, condition=CONDITION % "team/other"), True),
-    (grant(REPO_READER, condition="@Resource[x] Gibberish 'team/app'"), True),
-    (grant(REPO_READER, f"{SUB}/resourceGroups/elsewhere"), True),
-    (grant(READER, SUB), True),
+    (grant(REPO_READER), None),
+    (grant(REPO_READER, RG), None),
+    (grant(REPO_READER, condition=CONDITION % "team/app"), None),
+    (grant(REPO_READER, condition=CONDITION % "TEAM/APP"), None),
+    (grant(REPO_READER, condition=CONDITION % "team/other"), "ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY"),
+    (grant(REPO_READER, condition="@Resource[x] Gibberish 'team/app'"), "ACR_ABAC_REPOSITORY_PERMISSIONS"),
+    (grant(REPO_READER, f"{SUB}/resourceGroups/elsewhere"), "ACR_ABAC_REPOSITORY_PERMISSIONS"),
+    (grant(READER, SUB), "ACR_ABAC_REPOSITORY_PERMISSIONS"),
 ], ids=["reader", "reader-rg", "conditioned-here", "conditioned-any-case", "conditioned-elsewhere", "unreadable",
         "other-scope", "control-plane-reader"])
-def test_abac_repository_reader(assignment: RoleAssignment, fires: bool) -> None:
+def test_abac_repository_reader(assignment: RoleAssignment, fires: str | None) -> None:
     found = codes(context(reg=ABAC, assignments=(assignment,)))
-    assert ("ACR_ABAC_REPOSITORY_PERMISSIONS" in found) is fires
+    assert ABAC_CODES & set(found) == ({fires} if fires else set())
     assert "ACR_PULL_PERMISSION_MISSING" not in found
 
 
@@ -430,7 +453,7 @@ def test_abac_lists_only_the_repositories_that_are_not_readable() -> None:
     group = definition(images=(IMAGE, f"{SERVER}/team/web:2", f"{SERVER}/base:1"))
     starts = "@Resource[Microsoft.ContainerRegistry/registries/repositories:name] StringStartsWith 'team/'"
     finding = only(context(reg=ABAC, group=group, assignments=(grant(REPO_READER, condition=starts),)),
-                   "ACR_ABAC_REPOSITORY_PERMISSIONS")
+                   "ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY")
     assert finding.evidence["repositories"] == ["base"]
     assert set(finding.evidence["assignmentsConsidered"]) == {"base", "team/app", "team/web"}
 
@@ -439,6 +462,88 @@ def test_unreadable_condition_is_said_in_the_evidence() -> None:
     ctx = context(reg=ABAC, assignments=(grant(REPO_READER, condition="@Resource[x] Gibberish 'a'"),))
     (considered,) = only(ctx, "ACR_ABAC_REPOSITORY_PERMISSIONS").evidence["assignmentsConsidered"]["team/app"]
     assert "condition could not be read" in considered["reason"]
+
+
+def test_a_condition_in_the_documented_request_form_that_leaves_a_repository_out_is_the_condition_cause() -> None:
+    request = CONDITION.replace("@Resource", "@Request") % "team/app"
+    group = definition(images=(IMAGE, f"{SERVER}/team/db:1"))
+    held = grant(REPO_READER, RG, condition=request)
+    ctx = context(reg=ABAC, group=group, assignments=(held,))
+    finding = only(ctx, "ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY")
+    assert "ACR_ABAC_REPOSITORY_PERMISSIONS" not in codes(ctx)
+    assert finding.fixable is True and finding.evidence["repositories"] == ["team/db"]
+    assert [e["id"] for e in finding.evidence["excludedBy"]] == [held.id]
+    assert "additionalAssignment" not in finding.evidence
+
+
+def test_an_excluding_repository_reader_at_the_registry_itself_cannot_be_doubled() -> None:
+    """Azure keeps one assignment per (principal, role, scope): the condition cause is then a proposal."""
+    held = grant(REPO_READER, condition=CONDITION % "team/other")
+    finding = only(context(reg=ABAC, assignments=(held,)), "ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY")
+    assert finding.fixable is False
+    assert held.id in finding.evidence["additionalAssignment"]
+    assert "'team/app'" in finding.evidence["suggestedCondition"]
+
+
+# --- a pull role still propagating ------------------------------------------------------------------
+
+NOW = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
+
+
+def aged(assignment: RoleAssignment, seconds: float | None) -> RoleAssignment:
+    return dataclasses.replace(assignment, created_on=None if seconds is None else NOW - timedelta(seconds=seconds))
+
+
+@pytest.mark.parametrize(("ages", "minutes", "fires"), [
+    ((60,), 10, True),
+    ((599,), 10, True),
+    ((600,), 10, False),
+    ((60,), 0, False),
+    ((60, 3600), 10, False),
+    ((None,), 10, False),
+    ((-30,), 10, True),
+], ids=["young", "just-young", "old-enough", "window-off", "an-older-one-grants", "age-unknown", "clock-skew"])
+def test_pull_permission_propagating(ages: tuple[float | None, ...], minutes: int, fires: bool) -> None:
+    scopes = (REGISTRY_ID, RG)
+    held = tuple(aged(grant(ACR_PULL, scopes[i]), age) for i, age in enumerate(ages))
+    ctx = context(assignments=held, read_at=NOW, rbac=RbacRules(propagation_minutes=minutes))
+    found = codes(ctx)
+    assert ("ACR_PULL_PERMISSION_PROPAGATING" in found) is fires
+    assert "ACR_PULL_PERMISSION_MISSING" not in found  # a grant exists, however young
+    if fires:
+        finding = only(ctx, "ACR_PULL_PERMISSION_PROPAGATING")
+        assert finding.fixable is True and finding.evidence["propagationMinutes"] == minutes
+        assert [p["id"] for p in finding.evidence["propagating"]] == [held[0].id]
+
+
+def test_a_young_repository_reader_on_an_abac_registry_is_propagating_too() -> None:
+    ctx = context(reg=ABAC, assignments=(aged(grant(REPO_READER, condition=CONDITION % "team/app"), 30),),
+                  read_at=NOW)
+    assert codes(ctx) == ["ACR_PULL_PERMISSION_PROPAGATING"]
+    assert codes(dataclasses.replace(ctx, read_at=None)) == ["UNKNOWN"]
+
+
+# --- every cause names its documents -------------------------------------------------------------------
+
+
+def test_every_cause_names_each_document_with_title_url_and_date() -> None:
+    for cause in causes():
+        assert cause.documents, cause.code
+        assert cause.source in DOCUMENTS, cause.code
+        for entry in cause.documents:
+            known = DOCUMENTS[entry["name"]]
+            assert (entry["title"], entry["url"], entry["date"]) == (known.title, known.url, known.date)
+            assert entry["title"] and entry["url"].startswith("https://learn.microsoft.com/")
+            assert datetime.strptime(entry["date"], "%Y-%m-%d")
+    assert DOCUMENTS["troubleshooting guide"].date == "2026-09-09" and DOCUMENTS["current docs"].date == "2026-07-25"
+
+
+def test_causes_from_another_document_name_it() -> None:
+    registered = {c.code: {d["name"] for d in c.documents} for c in causes()}
+    assert "RBAC troubleshooting" in registered["ACR_PULL_PERMISSION_PROPAGATING"]
+    assert "ACR ABAC repository permissions" in registered["ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY"]
+    assert "ACR ABAC repository permissions" in registered["ACR_ABAC_REPOSITORY_PERMISSIONS"]
+    assert "ACR custom roles" in registered["ACR_PULL_PERMISSION_MISSING"]
 
 
 # --- registry network, existence ----------------------------------------------------------------

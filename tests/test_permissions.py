@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from remediation.model import Registry, RoleAssignment, RoleDefinition
@@ -11,6 +14,7 @@ from remediation.permissions import (
     REPOSITORY_CONTENT_READ,
     REPOSITORY_NAME_ATTRIBUTE,
     action_matches,
+    age_seconds,
     condition_allows,
     condition_readable,
     evaluate_assignment,
@@ -18,8 +22,10 @@ from remediation.permissions import (
     granting_assignments,
     pull_right,
     registry_write_right,
+    repository_roles_excluding,
     role_grant_reason,
     scope_applies,
+    still_propagating,
 )
 
 SUB = "/subscriptions/00000000-0000-0000-0000-000000000001"
@@ -330,3 +336,47 @@ def test_the_deployer_may_write_the_registry_only_with_registries_write(role: Ro
                                                                        holds: bool) -> None:
     right = registry_write_right(PRINCIPAL, [assignment(role, scope=scope)], DEPLOYER_ROLES, registry())
     assert right.holds == holds and right.operation == REGISTRY_WRITE
+
+
+# --- ACR's wildcard rule, excluding conditions, propagation -------------------------------------------------
+
+WILDCARD = RoleDefinition(f"{SUB}/providers/Microsoft.Authorization/roleDefinitions/22222222-0000-0000-0000-00000000bb",
+                          "Registry reads", actions=("Microsoft.ContainerRegistry/*/read",), role_type="CustomRole")
+
+
+def test_a_custom_roles_wildcard_grants_acr_pull_only_where_custom_wildcards_are_honoured() -> None:
+    assert role_grant_reason(WILDCARD, PULL_ACTION)[0]  # ARM's own reading
+    grants, why = role_grant_reason(WILDCARD, PULL_ACTION, custom_wildcards=False)
+    assert not grants and "Azure Resource Manager private link" in why
+    assert role_grant_reason(READER, PULL_ACTION, custom_wildcards=False)[0]  # built-in: as Azure defines it
+    explicit = replace(WILDCARD, actions=("Microsoft.ContainerRegistry/*/read", PULL_ACTION))
+    assert role_grant_reason(explicit, PULL_ACTION, custom_wildcards=False)[0]
+    roles = {**ROLES, WILDCARD.guid: WILDCARD}
+    assert not pull_right(PRINCIPAL, [assignment(WILDCARD)], roles, registry(), []).holds
+    assert pull_right(PRINCIPAL, [assignment(WILDCARD)], roles, registry(), [], custom_wildcards=True).holds
+    # the registry write check is ARM's, which honours wildcards everywhere
+    writer = RoleDefinition(WILDCARD.id, "Registry writes", actions=("Microsoft.ContainerRegistry/*",),
+                            role_type="CustomRole")
+    assert registry_write_right(PRINCIPAL, [assignment(writer)], {writer.guid: writer}, registry()).holds
+
+
+def test_repository_roles_excluding_reads_both_attribute_forms() -> None:
+    request = REPO_CONDITION.replace("@Resource", "@Request")
+    for condition in (REPO_CONDITION, request):
+        held = assignment(REPO_READER, condition=condition)
+        assert repository_roles_excluding([held], ROLES, REGISTRY, "team/db") == [held]
+        assert repository_roles_excluding([held], ROLES, REGISTRY, "team/app") == []
+    assert repository_roles_excluding([assignment(REPO_READER)], ROLES, REGISTRY, "team/db") == []  # unconditioned
+    assert repository_roles_excluding([assignment(REPO_READER, condition="garbage")], ROLES, REGISTRY, "x") == []
+    assert repository_roles_excluding([assignment(ACR_PULL, condition=REPO_CONDITION)], ROLES, REGISTRY, "x") == []
+
+
+def test_an_assignment_is_propagating_only_while_younger_than_the_window() -> None:
+    now = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
+    young = replace(assignment(ACR_PULL), created_on=now - timedelta(minutes=3))
+    assert age_seconds(young, now) == 180
+    assert still_propagating(young, now, 10) and not still_propagating(young, now, 3)
+    assert not still_propagating(assignment(ACR_PULL), now, 10)  # createdOn unknown
+    assert not still_propagating(young, None, 10)
+    naive = replace(young, created_on=datetime(2026, 12, 1, 17, 59))  # read as UTC
+    assert age_seconds(naive, now) == 60

@@ -254,6 +254,26 @@ def test_repository_reader_is_looked_up_by_name_before_the_fallback_guid() -> No
     assert grant.params["roleDefinitionId"].endswith(f"/roleDefinitions/{listed}")
 
 
+def test_a_propagating_pull_role_gets_no_new_assignment_only_the_redeploy() -> None:
+    actions = plan([pull_finding(code="ACR_PULL_PERMISSION_PROPAGATING")], make_ctx())
+    assert [(a.kind, a.cause) for a in actions] == [("redeploy", "ACR_PULL_PERMISSION_PROPAGATING")]
+    assert actions[0].target == GROUP_ID
+
+
+def test_an_excluding_condition_gets_an_additional_reader_for_the_excluded_repositories_only() -> None:
+    body = group_body()
+    first = body["properties"]["containers"][0]
+    body["properties"]["containers"].append({**copy.deepcopy(first), "name": "sidecar"})
+    body["properties"]["containers"][1]["properties"]["image"] = f"{LOGIN_SERVER}/team/web:1"
+    ctx = make_ctx(body, registries=[make_registry(abac=True)])
+    excluded = finding("ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY", registryId=REGISTRY_ID,
+                       principalId=IDENTITY_PRINCIPAL, repositories=["team/web"])
+    (grant,) = only(plan([excluded], ctx), "assign-role")
+    assert grant.params["condition"] == repository_condition(["team/web"])
+    assert grant.params["roleDefinitionId"].endswith(f"/roleDefinitions/{REPOSITORY_READER_ROLE_GUID}")
+    assert plan([replace(excluded, fixable=False)], ctx) == []  # Azure would refuse a second one
+
+
 def test_acrpull_is_not_planned_on_an_abac_registry_where_it_would_not_be_honoured() -> None:
     ctx = make_ctx(registries=[make_registry(abac=True)])
     assert plan([pull_finding()], ctx) == []
@@ -453,7 +473,9 @@ def test_no_proposal_without_a_definition() -> None:
 def test_every_fixable_cause_of_the_contract_has_exactly_one_fix() -> None:
     assert set(FIXES) == {
         "ACR_PULL_PERMISSION_MISSING",
+        "ACR_PULL_PERMISSION_PROPAGATING",
         "ACR_ABAC_REPOSITORY_PERMISSIONS",
+        "ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY",
         "ACR_TRUSTED_SERVICES_DISABLED",
         "ACI_API_VERSION_TOO_OLD",
         "ACI_CREDENTIAL_AMBIGUOUS",

@@ -14,7 +14,7 @@ from remediation.actions.assign_role import (
     assignment_name,
     repository_condition,
 )
-from remediation.model import Action, Context, Finding, RoleAssignment, RoleDefinition, WriteRecord
+from remediation.model import Action, Context, Finding, RbacRules, RoleAssignment, RoleDefinition, WriteRecord
 from remediation.plan import plan
 from remediation.policy import (
     REPLAYED_DEFINITION_NOTE,
@@ -459,6 +459,79 @@ def test_repository_reader_is_assigned_only_with_exactly_the_groups_repository_c
     assert reason in (invariant_violation(bad, ctx) or "")
     (decided, *_) = gate([bad], ctx, Settings(dry_run=True)).actions
     assert decided.status == "skipped" and "refused" in decided.detail
+
+
+READER_ID = f"/providers/Microsoft.Authorization/roleDefinitions/{REPOSITORY_READER_ROLE_GUID}"
+READER_ROLE = RoleDefinition(READER_ID, "Container Registry Repository Reader",
+                             data_actions=("Microsoft.ContainerRegistry/registries/repositories/metadata/read",
+                                           "Microsoft.ContainerRegistry/registries/repositories/content/read"))
+
+
+def _two_repository_ctx(*held: RoleAssignment) -> Context:
+    """An ABAC registry; the group pulls pythonworker and team/web; the identity holds ``held``."""
+    body = group_body()
+    body["properties"]["containers"].append({**body["properties"]["containers"][0], "name": "web"})
+    body["properties"]["containers"][1] = {"name": "web", "properties": {
+        **body["properties"]["containers"][0]["properties"], "image": "myacr.azurecr.io/team/web:1"}}
+    deployer_reads = RoleAssignment(f"{REGISTRY_ID}/providers/Microsoft.Authorization/roleAssignments/deployer",
+                                    REGISTRY_ID, READER_ID, DEPLOYER)
+    ctx = make_ctx(body, registries=[make_registry(abac=True)], role_definitions={READER_ROLE.guid: READER_ROLE},
+                   deployer_assignments=(deployer_reads,))
+    return replace(ctx, assignments={**ctx.assignments, IDENTITY_PRINCIPAL: held})
+
+
+def _held_reader(scope: str, repositories: list[str], n: int = 1) -> RoleAssignment:
+    return RoleAssignment(f"{scope}/providers/Microsoft.Authorization/roleAssignments/0000000{n}-aaaa-bbbb-cccc-dddd",
+                          scope, READER_ID, IDENTITY_PRINCIPAL, repository_condition(repositories))
+
+
+def _extra_reader(ctx: Context, repositories: list[str]) -> Action:
+    excluded = finding("ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY", registryId=REGISTRY_ID,
+                       principalId=IDENTITY_PRINCIPAL, repositories=repositories)
+    (grant,) = [a for a in plan([excluded], ctx) if a.kind == "assign-role"]
+    return grant
+
+
+def test_an_additional_reader_for_exactly_the_excluded_repositories_is_allowed() -> None:
+    ctx = _two_repository_ctx(_held_reader(f"/subscriptions/{SUB}/resourceGroups/{RG}", ["pythonworker"]))
+    grant = _extra_reader(ctx, ["team/web"])
+    assert invariant_violation(grant, ctx) is None
+    assert gate([grant], ctx, Settings()).to_apply == (grant,)
+
+
+def test_an_additional_reader_wider_than_the_excluded_repositories_is_refused() -> None:
+    ctx = _two_repository_ctx(_held_reader(f"/subscriptions/{SUB}/resourceGroups/{RG}", ["pythonworker"]))
+    wider = _extra_reader(ctx, ["pythonworker", "team/web"])
+    assert "wider than needed" in (invariant_violation(wider, ctx) or "")
+    assert "pythonworker" in (invariant_violation(wider, ctx) or "")
+    (decided,) = gate([wider], ctx, Settings(dry_run=True)).actions
+    assert decided.status == "skipped" and "refused" in decided.detail
+
+
+def test_a_second_assignment_of_the_same_role_principal_and_scope_is_refused_whatever_its_condition() -> None:
+    held = _held_reader(REGISTRY_ID, ["pythonworker"])
+    ctx = _two_repository_ctx(held)
+    second = _extra_reader(ctx, ["team/web"])
+    assert "Azure keeps one assignment per principal, role and scope" in (invariant_violation(second, ctx) or "")
+    assert held.id in (invariant_violation(second, ctx) or "")
+    # the app's own earlier assignment (the same deterministic name) is a re-run, not a duplicate
+    own = replace(held, id=f"{REGISTRY_ID}/providers/Microsoft.Authorization/roleAssignments/{second.params['name']}",
+                  condition=second.params["condition"])
+    rerun = _two_repository_ctx(_held_reader(f"/subscriptions/{SUB}/resourceGroups/{RG}", ["pythonworker"]), own)
+    assert "already assigns" not in (invariant_violation(second, rerun) or "")
+
+
+def test_the_deployers_custom_role_wildcard_counts_as_pull_only_with_arm_private_link() -> None:
+    wildcard = RoleDefinition(f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/"
+                              "aaaaaaaa-0000-0000-0000-0000000000aa", "Registry reader",
+                              actions=("Microsoft.ContainerRegistry/registries/*/read",), role_type="CustomRole")
+    held = RoleAssignment(f"{REGISTRY_ID}/providers/Microsoft.Authorization/roleAssignments/w", REGISTRY_ID,
+                          wildcard.id, DEPLOYER)
+    ctx = limited_ctx(held)
+    ctx = replace(ctx, role_definitions={**ctx.role_definitions, wildcard.guid: wildcard})
+    assert statuses(decide([pull_finding()], ctx))["assign-role"] == "skipped"
+    linked = replace(ctx, rbac=RbacRules(custom_wildcards=True))
+    assert statuses(decide([pull_finding()], linked))["assign-role"] == "planned"
 
 
 @pytest.mark.parametrize(

@@ -410,6 +410,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     REMEDIATION_INLINE_BUDGET_SECONDS: '200'
     // A definition sent with a replay is only diagnosed: a function key must not deploy arbitrary containers.
     REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS: 'false'
+    // A pull role assignment younger than this is waited for, never duplicated (Azure: up to 10 minutes).
+    REMEDIATION_RBAC_PROPAGATION_MINUTES: '10'
+    // ACR honours wildcard actions of custom roles only in tenants with Azure Resource Manager private link.
+    REMEDIATION_TENANT_HAS_ARM_PRIVATE_LINK: 'false'
 
     // Secrets: Key Vault references, or empty (that channel is off) when no secret is named.
     TEAMS_WEBHOOK_URL: empty(teamsWebhookUrlSecretName) ? '' : '${keyVaultReferencePrefix}${teamsWebhookUrlSecretName})'

@@ -5,9 +5,11 @@ The only roles are AcrPull and Container Registry Repository Reader. ``params`` 
 ``principalId`` (an identity attached to the group), ``principalType`` (``ServicePrincipal``) and
 ``name`` (deterministic for scope, principal, role and condition). A Repository Reader also has
 ``condition`` and ``conditionVersion`` (``2.0``): exactly :func:`repository_condition` of
-repositories the group pulls from that registry, never none (that would grant every repository);
-AcrPull never has a condition. The role fixes build it with :func:`assign_role`; the gate
-re-derives every value here to refuse a tampered action.
+repositories the group pulls from that registry and the principal cannot already read, never none
+(that would grant every repository); AcrPull never has a condition. No other assignment of the same
+role to the same principal may exist at the scope (Azure allows one, whatever its condition). The
+role fixes build it with :func:`assign_role`; the gate re-derives every value here to refuse a
+tampered action.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from remediation.actions import FixKind, declare, find_registry, is_registry_id
 from remediation.errors import InputError
 from remediation.model import Action, Context
 from remediation.naming import REGISTRY_TYPE, follows_naming_rules, is_guid, shell
+from remediation.permissions import explain_repository_read
 from remediation.resource_ids import parse_resource_id
 
 ACR_PULL_ROLE_GUID = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 ACR_PULL_ROLE_NAME = "AcrPull"
 REPOSITORY_READER_ROLE_GUID = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
-"""Fallback only: the id is from public deployment scripts, so the name lookup comes first."""
+"""The built-in role's id as Azure's built-in role list gives it (MicrosoftDocs azure-docs
+``articles/role-based-access-control/built-in-roles/containers.md``, ms.date 2025-06-30, commit
+0088bfa77543e07f8a41771de8db977ddfc62e1d); the tenant's own listing by name is read first."""
 REPOSITORY_READER_ROLE_NAME = "Container Registry Repository Reader"
 PARAMS = frozenset({"scope", "roleDefinitionId", "principalId", "principalType", "name"})
 CONDITION_PARAMS = frozenset({"condition", "conditionVersion"})
@@ -139,6 +144,42 @@ def _condition_refusal(action: Action, ctx: Context, role_guid: str) -> str | No
     if not named or not named <= pulled or condition != repository_condition(sorted(named)):
         return (f"the condition is not exactly the documented repository condition for repositories the group "
                 f"pulls from {action.target} ({', '.join(sorted(pulled)) or 'none'})")
+    readable = sorted(named & _readable_repositories(action, ctx))
+    if readable:
+        return (f"the condition is wider than needed: principal {p['principalId']} can already read "
+                f"{', '.join(readable)}; an additional assignment names only the repositories it cannot read")
+    return None
+
+
+def _readable_repositories(action: Action, ctx: Context) -> frozenset[str]:
+    """The repositories the group pulls that the action's principal can already read through other assignments."""
+    registry = find_registry(ctx, action.target)
+    principal = str(action.params["principalId"]).lower()
+    others = [a for a in ctx.assignments.get(principal, ())
+              if a.id.rstrip("/").rsplit("/", 1)[-1].lower() != str(action.params["name"]).lower()]
+    if registry is None:
+        return frozenset()
+    return frozenset(r for r in group_repositories(ctx, action.target)
+                     if any(v.grants for v in explain_repository_read(
+                         others, ctx.role_definitions, registry.id, r, custom_wildcards=ctx.rbac.custom_wildcards)))
+
+
+def _duplicate(action: Action, ctx: Context, role_guid: str) -> str | None:
+    """Another assignment of the same role to the same principal at exactly this scope, if one exists.
+
+    Azure allows one per (principal, role, scope), conditions aside (MicrosoftDocs azure-docs
+    ``articles/role-based-access-control/conditions-faq.md``, ms.date 2023-05-09): the PUT would be
+    answered ``RoleAssignmentExists``, which the applier counts as done, so it would report a grant
+    that was never made.
+    """
+    principal = str(action.params["principalId"]).lower()
+    name = str(action.params["name"]).lower()
+    for assignment in ctx.assignments.get(principal, ()):
+        same_scope = assignment.scope.rstrip("/").lower() == action.target.rstrip("/").lower()
+        other = assignment.id.rstrip("/").rsplit("/", 1)[-1].lower() != name
+        if same_scope and other and assignment.role_guid == role_guid \
+                and assignment.principal_id.lower() == principal:
+            return assignment.id
     return None
 
 
@@ -172,6 +213,10 @@ def _invariant(action: Action, ctx: Context) -> str | None:
     condition = str(p["condition"]) if "condition" in p else None
     if p["name"] != assignment_name(action.target, principal, role_guid, condition):
         return "the assignment name is not the deterministic one for (scope, principal, role, condition)"
+    duplicate = _duplicate(action, ctx, role_guid)
+    if duplicate is not None:
+        return (f"{duplicate} already assigns this role to principal {principal} at exactly {action.target}; Azure "
+                "keeps one assignment per principal, role and scope, whatever its condition")
     return None
 
 

@@ -218,6 +218,7 @@ class Gatherer:
             failed_write=failed_write,
             group_writes=tuple(group_writes) if group_writes is not None else None,
             notes=tuple(notes),
+            read_at=datetime.now(UTC),
         )
 
     def _subscriptions(self, signal: FailureSignal) -> list[str]:
@@ -417,7 +418,11 @@ class Gatherer:
             scope = a.scope or ""
             if not scope_applies(scope, registry.id):
                 continue
-            out.append(RoleAssignment(a.id or "", scope, a.role_definition_id or "", a.principal_id or "", a.condition))
+            # createdOn tells a propagating assignment from a missing one (RoleAssignmentProperties,
+            # azure-rest-api-specs specification/authorization/resource-manager/Microsoft.Authorization/
+            # stable/2022-04-01/authorization-RoleAssignmentsCalls.json)
+            out.append(RoleAssignment(a.id or "", scope, a.role_definition_id or "", a.principal_id or "", a.condition,
+                                      a.created_on))
         return out
 
     def _role_definition(self, role_id: str) -> RoleDefinition | None:

@@ -39,6 +39,7 @@ from remediation.model import (
     RegistryCredential,
     RoleAssignment,
 )
+from remediation.permissions import explain_repository_read, repository_roles_excluding
 
 FindingFactory = Callable[[str, dict[str, Any]], Finding]
 """``finding(summary, evidence)``: a finding of the check's cause, handed to the check."""
@@ -72,10 +73,57 @@ def is_image_pull_error(code: str, message: str) -> bool:
     return code in IMAGE_PULL_ERROR_CODES
 
 
-def document(title: str, *, lists_cause: bool = True, note: str = "") -> dict[str, Any]:
-    """A document entry for a finding's ``documents`` evidence."""
-    url = {"troubleshooting guide": TROUBLESHOOTING_GUIDE, "current docs": CURRENT_DOCS}[title]
-    entry: dict[str, Any] = {"title": title, "url": url, "listsCause": lists_cause}
+@dataclass(frozen=True)
+class Document:
+    """A Microsoft document a cause comes from: its title, address and revision date (``ms.date``)."""
+
+    title: str
+    url: str
+    date: str
+    """``YYYY-MM-DD``: the revision whose facts the product follows."""
+
+
+DOCUMENTS: dict[str, Document] = {
+    # MicrosoftDocs/SupportArticles-docs support/azure/azure-container-instances/management/
+    # acr-image-pull-failures-managed-identity.md, commit 0e73d0e41891c4b8bbec33e7400c43ee2b61ac27
+    "troubleshooting guide": Document(
+        "Container group fails to pull Azure Container Registry images using managed identity authentication",
+        TROUBLESHOOTING_GUIDE, "2026-09-09"),
+    # MicrosoftDocs/azure-compute-docs articles/container-instances/using-azure-container-registry-mi.md
+    "current docs": Document(
+        "Deploy to Azure Container Instances from Azure Container Registry using a managed identity",
+        CURRENT_DOCS, "2026-07-25"),
+    # MicrosoftDocs/azure-management-docs articles/container-registry/
+    # container-registry-rbac-abac-repository-permissions.md, commit d94038de5a6ccc5b3bb80a22e91b15891e929653
+    "ACR ABAC repository permissions": Document(
+        "Azure attribute-based access control (Azure ABAC) repository permissions in Azure Container Registry",
+        "https://learn.microsoft.com/azure/container-registry/container-registry-rbac-abac-repository-permissions",
+        "2025-12-11"),
+    # MicrosoftDocs/azure-management-docs articles/container-registry/container-registry-rbac-custom-roles.md,
+    # commit 064a6550eb2d8f5a38ef9944e872f38ed7fed334
+    "ACR custom roles": Document(
+        "Azure Container Registry custom roles",
+        "https://learn.microsoft.com/azure/container-registry/container-registry-rbac-custom-roles", "2025-04-24"),
+    # MicrosoftDocs/azure-docs articles/role-based-access-control/troubleshooting.md,
+    # commit 012ad308577ca7a4bcf96132a0e71b2819fa4a98 ("Role assignment changes are not being detected")
+    "RBAC troubleshooting": Document(
+        "Troubleshoot Azure RBAC", "https://learn.microsoft.com/azure/role-based-access-control/troubleshooting",
+        "2023-09-20"),
+    # MicrosoftDocs/azure-docs articles/role-based-access-control/conditions-faq.md,
+    # commit 4f3138fb00cb8ddd75692b995ee429e68966b614
+    "RBAC conditions FAQ": Document(
+        "FAQ for Azure role assignment conditions",
+        "https://learn.microsoft.com/azure/role-based-access-control/conditions-faq", "2023-05-09"),
+}
+"""Every document a cause may cite, by the short name checks use (``source``, :func:`document`)."""
+
+
+def document(name: str, *, lists_cause: bool = True, note: str = "") -> dict[str, Any]:
+    """A document entry for a finding's ``documents`` evidence: which document (``name``, its
+    ``title``, ``url`` and revision ``date``), and whether it lists the cause itself."""
+    known = DOCUMENTS[name]
+    entry: dict[str, Any] = {"name": name, "title": known.title, "url": known.url, "date": known.date,
+                             "listsCause": lists_cause}
     if note:
         entry["note"] = note
     return entry
@@ -89,7 +137,7 @@ class Cause:
     doc: str
     fixable: bool
     source: str
-    """The document the cause comes from (``troubleshooting guide``, ``current docs``)."""
+    """The document the cause comes from, by its :data:`DOCUMENTS` name (``troubleshooting guide``, ...)."""
     documents: tuple[dict[str, Any], ...]
 
     def finding(self, summary: str, evidence: dict[str, Any]) -> Finding:
@@ -280,6 +328,41 @@ def pull_subjects(ctx: Context) -> list[PullSubject]:
         if assignments is not None:
             subjects.append(PullSubject(credential, registry, found.principal_id, assignments))
     return subjects
+
+
+@dataclass(frozen=True)
+class RepositoryAccess:
+    """What an identity may read of an ABAC-mode registry's repositories the group pulls."""
+
+    missing: tuple[str, ...]
+    """Repositories no assignment lets it read."""
+    excluding: tuple[RoleAssignment, ...]
+    """Its repository roles whose condition excludes a missing repository (any conditioned
+    repository role excludes every repository its condition does not name)."""
+    considered: dict[str, list[dict[str, Any]]]
+    """Each repository's verdicts, as evidence."""
+    decided: bool
+    """False when some assignment's role definition could not be read."""
+
+
+def repository_access(ctx: Context, subject: PullSubject) -> RepositoryAccess:
+    """:class:`RepositoryAccess` of ``subject`` on its (ABAC-mode) registry, for the repositories pulled."""
+    registry = subject.registry
+    repositories = sorted({i.repository for i in images_from(ctx, registry.login_server)})
+    missing: list[str] = []
+    excluding: list[RoleAssignment] = []
+    considered: dict[str, list[dict[str, Any]]] = {}
+    decided = True
+    for repository in repositories:
+        verdicts = explain_repository_read(subject.assignments, ctx.role_definitions, registry.id, repository,
+                                           custom_wildcards=ctx.rbac.custom_wildcards)
+        considered[repository] = [v.as_evidence() for v in verdicts]
+        decided = decided and all(v.decided for v in verdicts)
+        if not any(v.grants for v in verdicts):
+            missing.append(repository)
+            excluding.extend(repository_roles_excluding(subject.assignments, ctx.role_definitions, registry.id,
+                                                        repository, custom_wildcards=ctx.rbac.custom_wildcards))
+    return RepositoryAccess(tuple(missing), tuple(dict.fromkeys(excluding)), considered, decided)
 
 
 def _discover() -> None:

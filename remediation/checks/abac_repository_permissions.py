@@ -1,21 +1,23 @@
-"""ACR_ABAC_REPOSITORY_PERMISSIONS: an ABAC-mode registry where no assignment lets the identity read the repository."""
+"""ACR_ABAC_REPOSITORY_PERMISSIONS: an ABAC-mode registry where the identity holds no repository role."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from remediation.checks import FindingFactory, check, images_from, pull_subjects
+from remediation.checks import FindingFactory, check, document, pull_subjects, repository_access
 from remediation.model import Context, Finding
-from remediation.permissions import REPOSITORY_CONTENT_READ, explain_repository_read
+from remediation.permissions import REPOSITORY_CONTENT_READ
 
 
 @check(
     "ACR_ABAC_REPOSITORY_PERMISSIONS",
     "The registry uses AbacRepositoryPermissions (AcrPull is not honoured) and no assignment grants "
-    f"{REPOSITORY_CONTENT_READ} for the image's repository; assign Container Registry Repository Reader.",
+    f"{REPOSITORY_CONTENT_READ} for the image's repository; assign Container Registry Repository Reader "
+    "conditioned to exactly the repositories the group pulls.",
     rank=90,
     fixable=True,
     source="troubleshooting guide",
+    documents=(document("troubleshooting guide"),
+               document("ACR ABAC repository permissions", lists_cause=False,
+                        note="AcrPull, AcrPush and AcrDelete are not honoured in ABAC-enabled registries")),
 )
 def abac_repository_permissions(ctx: Context, finding: FindingFactory) -> list[Finding]:
     findings = []
@@ -23,28 +25,20 @@ def abac_repository_permissions(ctx: Context, finding: FindingFactory) -> list[F
         registry = subject.registry
         if not registry.abac:
             continue
-        repositories = sorted({i.repository for i in images_from(ctx, registry.login_server)})
-        missing: list[str] = []
-        considered: dict[str, list[dict[str, Any]]] = {}
-        undecided = False
-        for repository in repositories:
-            verdicts = explain_repository_read(subject.assignments, ctx.role_definitions, registry.id, repository)
-            considered[repository] = [v.as_evidence() for v in verdicts]
-            undecided = undecided or not all(v.decided for v in verdicts)
-            if not any(v.grants for v in verdicts):
-                missing.append(repository)
-        if not missing or undecided:
+        access = repository_access(ctx, subject)
+        # a held repository role whose condition leaves a repository out is the condition cause's
+        if not access.missing or not access.decided or access.excluding:
             continue
         findings.append(
             finding(
                 f"Registry {registry.name} uses ABAC repository permissions, where AcrPull is not honoured, and "
-                f"identity {subject.credential.identity} cannot read {', '.join(missing)}.",
+                f"identity {subject.credential.identity} cannot read {', '.join(access.missing)}.",
                 {
                     **subject.evidence(),
                     "roleAssignmentMode": registry.role_assignment_mode,
                     "operation": REPOSITORY_CONTENT_READ,
-                    "repositories": missing,
-                    "assignmentsConsidered": considered,
+                    "repositories": list(access.missing),
+                    "assignmentsConsidered": access.considered,
                 },
             )
         )

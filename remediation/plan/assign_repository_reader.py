@@ -1,9 +1,11 @@
-"""ACR_ABAC_REPOSITORY_PERMISSIONS → assign Container Registry Repository Reader at the registry's scope.
+"""ACR_ABAC_REPOSITORY_PERMISSIONS and ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY → assign Container
+Registry Repository Reader at the registry's scope.
 
 In the ``AbacRepositoryPermissions`` role-assignment mode AcrPull is not honoured, so the
 repository role is granted instead, conditioned to exactly the repositories the identity cannot
 read (those the finding names, else every repository the group pulls from that registry): an
-unconditioned repository role would grant every repository of the registry.
+unconditioned repository role would grant every repository of the registry. Where a held role's
+condition excludes them, this is an additional assignment; the held one is never changed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ from remediation.plan import fix
 from remediation.plan.pull_targets import pull_targets
 
 
+@fix(
+    "ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY",
+    "Assign an additional Container Registry Repository Reader at exactly the registry's scope, conditioned to "
+    "the repositories the held role's condition excludes; the held assignment is left as it is.",
+)
 @fix(
     "ACR_ABAC_REPOSITORY_PERMISSIONS",
     "Assign Container Registry Repository Reader to the credential's identity at exactly the registry's scope, "

@@ -19,16 +19,33 @@ CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 USER_ACCESS_ADMINISTRATOR = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
 RBAC_ADMINISTRATOR = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+# The ACR repository roles as Azure's built-in role list defines them: ids, data actions, no
+# actions (MicrosoftDocs azure-docs articles/role-based-access-control/built-in-roles/containers.md,
+# ms.date 2025-06-30, commit 0088bfa77543e07f8a41771de8db977ddfc62e1d).
 REPOSITORY_READER = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
-# No Microsoft page in reach gives the next two ids; the sandbox uses its own, and clients
-# must look roles up by name (as they should in Azure too).
-REPOSITORY_WRITER = "5e3b8e3a-3c2e-4b8c-9f0e-7d1f2a6b9c01"
-REPOSITORY_CONTRIBUTOR = "5e3b8e3a-3c2e-4b8c-9f0e-7d1f2a6b9c02"
+REPOSITORY_WRITER = "2a1e307c-b015-4ebd-883e-5b7698a07328"
+REPOSITORY_CONTRIBUTOR = "2efddaa5-3f1f-4df3-97df-af3f13818f4c"
+REPOSITORY_CATALOG_LISTER = "bfdb9389-c9a5-478a-bb2f-ba9ca092c3c7"
 
 PULL_ACTION = "Microsoft.ContainerRegistry/registries/pull/read"
 REPO_CONTENT_READ = "Microsoft.ContainerRegistry/registries/repositories/content/read"
 REPO_METADATA_READ = "Microsoft.ContainerRegistry/registries/repositories/metadata/read"
+REPO_METADATA_WRITE = "Microsoft.ContainerRegistry/registries/repositories/metadata/write"
+REPO_CONTENT_WRITE = "Microsoft.ContainerRegistry/registries/repositories/content/write"
+REPO_METADATA_DELETE = "Microsoft.ContainerRegistry/registries/repositories/metadata/delete"
+REPO_CONTENT_DELETE = "Microsoft.ContainerRegistry/registries/repositories/content/delete"
+CATALOG_READ = "Microsoft.ContainerRegistry/registries/catalog/read"
 REPOSITORY_NAME_ATTRIBUTE = "Microsoft.ContainerRegistry/registries/repositories:name"
+
+ACR_DATA_PLANE_OPERATIONS = frozenset(op.lower() for op in (
+    PULL_ACTION, "Microsoft.ContainerRegistry/registries/push/write", REPO_CONTENT_READ, REPO_METADATA_READ,
+    REPO_METADATA_WRITE, REPO_CONTENT_WRITE, REPO_METADATA_DELETE, REPO_CONTENT_DELETE, CATALOG_READ,
+))
+"""What ACR itself authorizes (pulls, pushes, repository data actions). ACR honours a custom role's
+wildcard action for them only in tenants with Azure Resource Manager private link ("In a tenant
+without an ARM private link, don't use wildcards", MicrosoftDocs azure-management-docs
+articles/container-registry/container-registry-rbac-custom-roles.md, ms.date 2025-04-24, commit
+064a6550eb2d8f5a38ef9944e872f38ed7fed334); ARM's own checks honour wildcards everywhere."""
 
 _CONTRIBUTOR_NOT_ACTIONS = [
     "Microsoft.Authorization/*/Delete",
@@ -58,19 +75,26 @@ _BUILTINS: list[tuple[str, str, str, list[str], list[str], list[str]]] = [
      ["Microsoft.Authorization/roleAssignments/write", "Microsoft.Authorization/roleAssignments/delete",
       "*/read", "Microsoft.Support/*"], [], []),
     (REPOSITORY_READER, "Container Registry Repository Reader",
-     "Allows read access to repositories in a registry with ABAC repository permissions.",
-     ["Microsoft.ContainerRegistry/registries/read"], [], [REPO_METADATA_READ, REPO_CONTENT_READ]),
+     "Allows for read access to Azure Container Registry repositories, but excluding catalog listing. This role is "
+     "in preview and subject to change.",
+     [], [], [REPO_METADATA_READ, REPO_CONTENT_READ]),
     (REPOSITORY_WRITER, "Container Registry Repository Writer",
-     "Allows read and write access to repositories in a registry with ABAC repository permissions.",
-     ["Microsoft.ContainerRegistry/registries/read"], [],
-     [REPO_METADATA_READ, REPO_CONTENT_READ,
-      "Microsoft.ContainerRegistry/registries/repositories/metadata/write",
-      "Microsoft.ContainerRegistry/registries/repositories/content/write"]),
+     "Allows for read and write access to Azure Container Registry repositories, but excluding catalog listing. "
+     "This role is in preview and subject to change.",
+     [], [], [REPO_METADATA_READ, REPO_CONTENT_READ, REPO_METADATA_WRITE, REPO_CONTENT_WRITE]),
     (REPOSITORY_CONTRIBUTOR, "Container Registry Repository Contributor",
-     "Allows read, write and delete access to repositories in a registry with ABAC repository permissions.",
-     ["Microsoft.ContainerRegistry/registries/read"], [],
-     ["Microsoft.ContainerRegistry/registries/repositories/*"]),
+     "Allows for read, write, and delete access to Azure Container Registry repositories, but excluding catalog "
+     "listing. This role is in preview and subject to change.",
+     [], [], [REPO_METADATA_READ, REPO_CONTENT_READ, REPO_METADATA_WRITE, REPO_CONTENT_WRITE, REPO_METADATA_DELETE,
+              REPO_CONTENT_DELETE]),
+    (REPOSITORY_CATALOG_LISTER, "Container Registry Repository Catalog Lister",
+     "Allows for listing all repositories in an Azure Container Registry. This role is in preview and subject to "
+     "change.",
+     [], [], [CATALOG_READ]),
 ]
+
+
+_BUILTIN_GUIDS = frozenset(guid for guid, *_ in _BUILTINS)
 
 
 def builtin_role_definitions() -> list[dict[str, Any]]:
@@ -117,16 +141,26 @@ def scope_contains(scope: str, target: str) -> bool:
     return t == s or t.startswith(s + "/")
 
 
-def permission_grants(permission: Mapping[str, Any], operation: str, *, data: bool) -> bool:
+def permission_grants(permission: Mapping[str, Any], operation: str, *, data: bool, wildcards: bool = True) -> bool:
+    """Whether one ``permissions`` entry grants ``operation``; ``wildcards=False`` ignores ``*`` patterns
+    that would allow it (never those that take it away)."""
     allow_key, deny_key = ("dataActions", "notDataActions") if data else ("actions", "notActions")
-    allowed = any(pattern_matches(p, operation) for p in permission.get(allow_key) or [])
+    allowed = any(pattern_matches(p, operation) for p in permission.get(allow_key) or [] if wildcards or "*" not in p)
     denied = any(pattern_matches(p, operation) for p in permission.get(deny_key) or [])
     return allowed and not denied
 
 
-def role_grants(role_definition: Mapping[str, Any], operation: str, *, data: bool) -> bool:
+def is_custom(role_definition: Mapping[str, Any]) -> bool:
+    """A role the tenant defined (any role that is not one of the built-ins)."""
+    return guid_of(str(role_definition.get("id", ""))) not in _BUILTIN_GUIDS
+
+
+def role_grants(role_definition: Mapping[str, Any], operation: str, *, data: bool,
+                custom_wildcards: bool = True) -> bool:
+    """Whether the role grants ``operation``; ``custom_wildcards=False``: a custom role's ``*`` does not count."""
     perms = role_definition.get("properties", {}).get("permissions") or []
-    return any(permission_grants(p, operation, data=data) for p in perms)
+    wildcards = custom_wildcards or not is_custom(role_definition)
+    return any(permission_grants(p, operation, data=data, wildcards=wildcards) for p in perms)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,17 +395,19 @@ def is_allowed(
     request_attributes: Mapping[str, Any] | None = None,
     resource_attributes: Mapping[str, Any] | None = None,
     groups: Mapping[str, Iterable[str]] | None = None,
+    custom_wildcards: bool = True,
 ) -> bool:
     """Whether any assignment grants ``operation`` on ``target_scope`` (conditions honoured).
 
     ``role_definitions`` maps a role GUID (lower case) to its definition; ``groups`` maps a group's
-    object id to its members', so assignments to a group count for them.
+    object id to its members', so assignments to a group count for them. ``custom_wildcards=False``:
+    a custom role's wildcard actions do not count (ACR's own checks without ARM private link).
     """
     cond_input = ConditionInput(operation, request_attributes or {}, resource_attributes or {})
     for assignment in effective_assignments(assignments, principal_id, target_scope, groups=groups):
         props = assignment["properties"]
         role = role_definitions.get(guid_of(props["roleDefinitionId"]))
-        if role is None or not role_grants(role, operation, data=data):
+        if role is None or not role_grants(role, operation, data=data, custom_wildcards=custom_wildcards):
             continue
         condition = props.get("condition")
         if condition and not condition_allows(condition, cond_input):

@@ -135,9 +135,32 @@ class World:
             self.custom_roles[rbac.guid_of(role["id"])] = copy.deepcopy(role)
         for sub in self.subscriptions:
             self.created_at[f"/subscriptions/{sub}"] = float("-inf")
+        self.scenario_resource_ids: frozenset[str] = frozenset(
+            str(r["id"]).rstrip("/").lower() for r in scenario.resources)
+        """The resources the scenario itself holds (made before the run, by whoever the scenario says)."""
         for resource in scenario.resources:
-            self.put(copy.deepcopy(resource), created=float("-inf"))
+            stored, created = self._as_created(copy.deepcopy(resource))
+            self.put(stored, created=created)
         self._add_implied_groups()
+
+    def _as_created(self, resource: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """A scenario resource as ARM holds it, and when it was created.
+
+        The sandbox-only ``"sandbox": {"createdSecondsAgo": N}`` (CONTRACT §3) is taken off: the
+        resource was created N seconds before the run, so a role assignment that young is still
+        propagating (:meth:`role_assignments`), and its ``properties.createdOn`` says so, as ARM's
+        does (RoleAssignmentProperties.createdOn, azure-rest-api-specs specification/authorization/
+        resource-manager/Microsoft.Authorization/stable/2022-04-01/authorization-RoleAssignmentsCalls.json).
+        Without it a resource has always existed.
+        """
+        extra = resource.pop("sandbox", None)
+        ago = extra.get("createdSecondsAgo") if isinstance(extra, dict) else None
+        if not isinstance(ago, (int, float)):
+            return resource, float("-inf")
+        created = self.now() - float(ago)
+        if str(resource.get("type", "")).lower() == "microsoft.authorization/roleassignments":
+            resource.setdefault("properties", {})["createdOn"] = iso(created)
+        return resource, created
 
     def _add_implied_groups(self) -> None:
         """Resource groups that scenario resources live in exist, even when not listed."""
@@ -226,6 +249,11 @@ class World:
         cutoff = self.now() - self.knob("rbacPropagationSeconds", 0.0)
         return [a for a in items if self.created_at.get(a["id"].lower(), float("-inf")) <= cutoff]
 
+    @property
+    def tenant_has_arm_private_link(self) -> bool:
+        """The scenario's ``behaviour.tenantHasArmPrivateLink`` (default false)."""
+        return self.behaviour.get("tenantHasArmPrivateLink") is True
+
     def enforces(self, principal_id: str | None) -> bool:
         """Whether ``principal_id`` may do only what its role assignments allow: the scenario's
         remediator and deployer, where it names them; anyone else may do anything."""
@@ -246,6 +274,8 @@ class World:
 
         Only assignments that have propagated count, as in Azure.
         """
+        # ACR's own checks count a custom role's wildcard only with ARM private link (rbac.ACR_DATA_PLANE_OPERATIONS)
+        custom_wildcards = self.tenant_has_arm_private_link or operation.lower() not in rbac.ACR_DATA_PLANE_OPERATIONS
         with self.lock:
             return rbac.is_allowed(
                 self.role_assignments(propagated_only=True),
@@ -257,6 +287,7 @@ class World:
                 request_attributes=request_attributes,
                 resource_attributes=resource_attributes,
                 groups=self.groups,
+                custom_wildcards=custom_wildcards,
             )
 
     # -- Activity Log -------------------------------------------------------------------------

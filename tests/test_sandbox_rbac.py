@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.authorization.models import Permission, RoleAssignmentCreateParameters, RoleDefinition
 
 from sandbox import USER_PRINCIPAL, rbac
+from sandbox.surfaces.authorization import principal_type_of
 
 from . import sdk
 from .reference import SAMPLES
@@ -148,6 +150,44 @@ def test_duplicate_under_another_name_is_409_role_assignment_exists(make_sandbox
     assert m and m.group(1) == existing.replace("-", "")
 
 
+def test_another_condition_does_not_make_a_second_assignment_of_the_same_tuple(make_sandbox):
+    """conditions-faq.md: one assignment per principal, role and scope, with or without a condition."""
+    only_app = ("((!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'})) OR "
+                "(@Request[Microsoft.ContainerRegistry/registries/repositories:name] StringEqualsIgnoreCase '%s'))")
+    held = assignment(REGISTRY_ID, rbac.REPOSITORY_READER, condition=only_app % "app")
+    sb = make_sandbox(world(resources=[registry(), identity(), held]))
+    err = error_of(lambda: sdk.authz(sb).role_assignments.create(
+        REGISTRY_ID, "3f0c0e8e-0000-4000-8000-000000000009",
+        params(rbac.REPOSITORY_READER, condition=only_app % "db", condition_version="2.0")))
+    assert err.status_code == 409 and err.error.code == "RoleAssignmentExists"
+    assert sb.world.get(held["id"])["properties"]["condition"] == only_app % "app"  # untouched
+    # another scope is another tuple
+    sdk.authz(sb).role_assignments.create(RG_ID, "3f0c0e8e-0000-4000-8000-00000000000a",
+                                          params(rbac.REPOSITORY_READER, condition=only_app % "db",
+                                                 condition_version="2.0"))
+
+
+def test_a_scenario_assignment_created_seconds_ago_is_still_propagating(make_sandbox):
+    young = {**assignment(REGISTRY_ID, rbac.ACR_PULL), "sandbox": {"createdSecondsAgo": 30}}
+    old = assignment(RG_ID, rbac.ACR_PULL, principal=OTHER_PRINCIPAL)
+    someone = "77777777-0000-0000-0000-000000000007"
+    their = assignment(RG_ID, rbac.READER, principal=someone)
+    their = {**their, "properties": {**their["properties"], "principalType": "User"},
+             "sandbox": {"createdSecondsAgo": 5}}
+    sb = make_sandbox(world(resources=[registry(), identity(), young, old, their],
+                            behaviour={"rbacPropagationSeconds": 120}))
+    assert not sb.world.allows(IDENTITY_PRINCIPAL, rbac.PULL_ACTION, REGISTRY_ID)
+    assert sb.world.allows(OTHER_PRINCIPAL, rbac.PULL_ACTION, REGISTRY_ID)
+    (listed,) = [a for a in sdk.authz(sb).role_assignments.list_for_scope(REGISTRY_ID)
+                 if a.principal_id == IDENTITY_PRINCIPAL]
+    age = (datetime.now(UTC) - listed.created_on).total_seconds()
+    assert 25 <= age <= 60  # ARM's createdOn tells how young it is
+    assert "sandbox" not in sb.world.get(young["id"])  # sandbox-only: ARM never shows it
+    assert principal_type_of(sb.world, someone) == "User"  # known from the scenario's assignment, young or not
+    sb.world.advance(91)
+    assert sb.world.allows(IDENTITY_PRINCIPAL, rbac.PULL_ACTION, REGISTRY_ID)
+
+
 def test_reusing_a_name_for_another_principal_is_409_update_not_permitted(make_sandbox):
     sb = make_sandbox(world(resources=[registry(), identity(),
                                        assignment(REGISTRY_ID, rbac.ACR_PULL, name=OWNER_NAME)]))
@@ -278,11 +318,47 @@ def test_custom_role_wildcards_and_not_actions(make_sandbox):
         roleDefinitions=[all_but_pull, any_read]))
     assert sb.world.allows(IDENTITY_PRINCIPAL, "Microsoft.ContainerRegistry/registries/write", REGISTRY_ID)
     assert not sb.world.allows(IDENTITY_PRINCIPAL, rbac.PULL_ACTION, REGISTRY_ID)  # notActions wins
-    assert sb.world.allows(OTHER_PRINCIPAL, rbac.PULL_ACTION, REGISTRY_ID)  # */read spans path segments
+    # ACR's pull ignores a custom role's wildcard without ARM private link ...
+    assert not sb.world.allows(OTHER_PRINCIPAL, rbac.PULL_ACTION, REGISTRY_ID)
+    assert sb.world.allows(OTHER_PRINCIPAL, "Microsoft.ContainerRegistry/registries/read", REGISTRY_ID)  # ARM's: does
     assert not sb.world.allows(OTHER_PRINCIPAL, "Microsoft.ContainerRegistry/registries/write", REGISTRY_ID)
     customs = list(sdk.authz(sb).role_definitions.list(SUB_ID, filter="type eq 'CustomRole'"))
     assert {r.role_name for r in customs} == {"Registry operator without pull", "Registry reader"}
     assert all(r.id.startswith(f"{SUB_ID}/providers/Microsoft.Authorization/roleDefinitions/") for r in customs)
+    # ... and honours it in a tenant with ARM private link, where */read spans path segments
+    linked = make_sandbox(world(
+        resources=[registry(), identity(),
+                   assignment(REGISTRY_ID, "c0000000-0000-4000-8000-000000000002", principal=OTHER_PRINCIPAL)],
+        roleDefinitions=[any_read],
+        behaviour={"rbacPropagationSeconds": 0, "tenantHasArmPrivateLink": True}))
+    assert linked.world.allows(OTHER_PRINCIPAL, rbac.PULL_ACTION, REGISTRY_ID)
+
+
+def test_built_in_wildcards_count_for_acrs_pull_without_arm_private_link(make_sandbox):
+    sb = make_sandbox(world(resources=[registry(), identity(), assignment(RG_ID, rbac.READER)]))
+    assert sb.world.allows(IDENTITY_PRINCIPAL, rbac.PULL_ACTION, REGISTRY_ID)  # Reader's */read, as Azure defines it
+
+
+def test_the_acr_repository_roles_are_azures_own_ids_and_data_actions():
+    """MicrosoftDocs azure-docs articles/role-based-access-control/built-in-roles/containers.md (2025-06-30)."""
+    roles = {r["properties"]["roleName"]: r for r in rbac.builtin_role_definitions()}
+    expected = {
+        "Container Registry Repository Reader": ("b93aa761-3e63-49ed-ac28-beffa264f7ac", ["metadata/read",
+                                                                                         "content/read"]),
+        "Container Registry Repository Writer": ("2a1e307c-b015-4ebd-883e-5b7698a07328", [
+            "metadata/read", "content/read", "metadata/write", "content/write"]),
+        "Container Registry Repository Contributor": ("2efddaa5-3f1f-4df3-97df-af3f13818f4c", [
+            "metadata/read", "content/read", "metadata/write", "content/write", "metadata/delete", "content/delete"]),
+    }
+    for name, (guid, data_actions) in expected.items():
+        (permission,) = roles[name]["properties"]["permissions"]
+        assert roles[name]["name"] == guid
+        assert permission["actions"] == [] and permission["notActions"] == []
+        assert permission["dataActions"] == [f"Microsoft.ContainerRegistry/registries/repositories/{a}"
+                                             for a in data_actions]
+    (lister,) = roles["Container Registry Repository Catalog Lister"]["properties"]["permissions"]
+    assert roles["Container Registry Repository Catalog Lister"]["name"] == "bfdb9389-c9a5-478a-bb2f-ba9ca092c3c7"
+    assert lister["dataActions"] == ["Microsoft.ContainerRegistry/registries/catalog/read"] and lister["actions"] == []
 
 
 def test_contributor_cannot_write_role_assignments(make_sandbox):
@@ -417,7 +493,7 @@ def test_custom_role_created_through_the_sdk_can_be_assigned(make_sandbox):
     guid = "c0000000-0000-4000-8000-000000000004"
     made = client.role_definitions.create_or_update(SUB_ID, guid, RoleDefinition(
         role_name="Pull only", description="pulls", role_type="CustomRole", assignable_scopes=[SUB_ID],
-        permissions=[Permission(actions=["Microsoft.ContainerRegistry/registries/pull/*"])]))
+        permissions=[Permission(actions=["Microsoft.ContainerRegistry/registries/pull/read"])]))
     assert made.id == f"{SUB_ID}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
     client.role_assignments.create(REGISTRY_ID, "3f0c0e8e-0000-4000-8000-000000000011", params(guid))
     assert sb.world.allows(IDENTITY_PRINCIPAL, rbac.PULL_ACTION, REGISTRY_ID)

@@ -25,8 +25,7 @@ CAUSE_CODES = {cause.code for cause in causes()}
 # The contract's table now also lists the causes of the current Azure documentation, which issue 10
 # ("Diagnose Azure as it is today") adds to the app; until then they are named here, so the test
 # still fails on any other drift between the app and the contract, and on these once they land.
-CONTRACT_PENDING = {"ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY", "ACI_VNET_REGISTRY_UNREACHABLE",
-                    "ACI_PRIVATE_ENDPOINT_IN_DELEGATED_SUBNET", "ACR_PULL_PERMISSION_PROPAGATING"}
+CONTRACT_PENDING = {"ACI_VNET_REGISTRY_UNREACHABLE", "ACI_PRIVATE_ENDPOINT_IN_DELEGATED_SUBNET"}
 # Retired by the contract: this version never emits them, so no check registers them (the current
 # docs support VNet-injected and Windows groups with a user-assigned identity).
 CONTRACT_RETIRED = {"ACI_VNET_UNSUPPORTED", "ACI_WINDOWS_UNSUPPORTED"}

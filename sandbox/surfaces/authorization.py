@@ -17,10 +17,12 @@
   ``type eq 'BuiltInRole'|'CustomRole'``; PUT/DELETE of custom roles. Ids are returned under the
   subscription of the scope asked for, as ARM does.
 
-Errors use ARM's codes: ``RoleAssignmentExists``, ``RoleAssignmentUpdateNotPermitted``,
+Errors use ARM's codes: ``RoleAssignmentExists`` (the same principal, role and scope, whatever the
+condition), ``RoleAssignmentUpdateNotPermitted``,
 ``PrincipalNotFound``, ``RoleDefinitionDoesNotExist``, ``InvalidRoleAssignmentId``. Writes are
 recorded (Activity Log and Event Grid) whether they succeed or fail, and new assignments take
-effect only after ``behaviour.rbacPropagationSeconds``.
+effect only after ``behaviour.rbacPropagationSeconds`` (a scenario's assignment created
+``sandbox.createdSecondsAgo`` before the run too; its ``createdOn`` tells).
 """
 
 from __future__ import annotations
@@ -105,11 +107,10 @@ def principal_type_of(world: World, principal_id: str) -> str | None:
         return "Group"
     with world.lock:
         resources = list(world.resources.items())
-        created = dict(world.created_at)
     for key, res in resources:
         if str(res.get("type", "")).lower() == RA_TYPE.lower():
             props = res.get("properties", {})
-            if created.get(key) == float("-inf") and str(props.get("principalId", "")).lower() == pid:
+            if key in world.scenario_resource_ids and str(props.get("principalId", "")).lower() == pid:
                 return str(props.get("principalType") or "ServicePrincipal")
             continue
         if str(res.get("properties", {}).get("principalId", "")).lower() == pid:
@@ -415,6 +416,11 @@ def put_role_assignment(req: Request) -> Response:
                                     "Tenant ID, application ID, principal ID, and scope are not allowed to be "
                                     "updated."))
         else:
+            # One assignment per (principal, role, scope), whatever its condition: "Is it possible to create
+            # a role assignment with and without a condition, but using the same tuple of security
+            # principal, role definition, and scope? No" (MicrosoftDocs azure-docs
+            # articles/role-based-access-control/conditions-faq.md, ms.date 2023-05-09, commit
+            # 4f3138fb00cb8ddd75692b995ee429e68966b614). A second one with another condition is refused too.
             for other in world.role_assignments():
                 o = other["properties"]
                 if (_same_scope(str(o.get("scope", "")), scope)

@@ -190,3 +190,14 @@ def test_local_settings_sample_has_the_functions_shape_and_every_setting() -> No
     parsed = Settings.from_env(values)
     assert parsed.secret_values() == ()
     assert parsed.dry_run is True  # a fresh local setup changes nothing until someone says so
+
+
+def test_the_pull_permission_settings_and_their_defaults() -> None:
+    assert (Settings().rbac_propagation_minutes, Settings().tenant_has_arm_private_link) == (10, False)
+    s = Settings.from_env({"REMEDIATION_RBAC_PROPAGATION_MINUTES": "0",
+                           "REMEDIATION_TENANT_HAS_ARM_PRIVATE_LINK": "TRUE"})
+    assert (s.rbac_propagation_minutes, s.tenant_has_arm_private_link) == (0, True)
+    with pytest.raises(SettingsError, match="REMEDIATION_RBAC_PROPAGATION_MINUTES"):
+        Settings.from_env({"REMEDIATION_RBAC_PROPAGATION_MINUTES": "-1"})
+    with pytest.raises(SettingsError, match="REMEDIATION_TENANT_HAS_ARM_PRIVATE_LINK"):
+        Settings.from_env({"REMEDIATION_TENANT_HAS_ARM_PRIVATE_LINK": "yes"})

@@ -210,9 +210,12 @@ def _custom_role(actions: list[str], not_actions: list[str]) -> dict[str, Any]:
                                             "dataActions": [], "notDataActions": []}]}}
 
 
-def test_custom_role_with_wildcard_action_pulls(make_sandbox):
-    sb = _sandbox(make_sandbox, assignment(REGISTRY_ID, CUSTOM),
-                  roleDefinitions=[_custom_role(["Microsoft.ContainerRegistry/*/read"], [])])
+def test_custom_role_with_wildcard_action_pulls_only_in_a_tenant_with_arm_private_link(make_sandbox):
+    # container-registry-rbac-custom-roles.md: ACR honours a custom role's wildcard only with ARM private link
+    wildcard = [_custom_role(["Microsoft.ContainerRegistry/*/read"], [])]
+    _assert_inaccessible(_sandbox(make_sandbox, assignment(REGISTRY_ID, CUSTOM), roleDefinitions=wildcard))
+    sb = _sandbox(make_sandbox, assignment(REGISTRY_ID, CUSTOM), roleDefinitions=wildcard,
+                  behaviour={"rbacPropagationSeconds": 0, "tenantHasArmPrivateLink": True})
     assert _create(sb).provisioning_state == "Succeeded"
 
 

@@ -65,6 +65,9 @@ class Settings:
     key cannot make the app deploy arbitrary containers with the app's rights."""
     inline_budget_seconds: int = 200
     """A replay runs inside the HTTP request only when its worst case fits (HTTP answers within 230 s)."""
+    retry_unexplained: bool = True
+    """``true``: an image-pull failure that every check could decide and none explains (``UNKNOWN``)
+    is redeployed once, unchanged: Azure reports transient ``InaccessibleImage`` failures that clear."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -353,6 +356,7 @@ _SPECS: dict[str, _Spec] = {
     "REMEDIATION_JOBS_QUEUE": _Spec("jobs_queue", _parse_queue_name),
     "REMEDIATION_INLINE_BUDGET_SECONDS": _Spec("inline_budget_seconds", _int_at_least(0)),
     "REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS": _Spec("redeploy_replayed_definitions", _parse_bool),
+    "REMEDIATION_RETRY_UNEXPLAINED": _Spec("retry_unexplained", _parse_bool),
 }
 
 SETTING_NAMES: tuple[str, ...] = tuple(_SPECS)

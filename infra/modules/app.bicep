@@ -410,6 +410,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     REMEDIATION_INLINE_BUDGET_SECONDS: '200'
     // A definition sent with a replay is only diagnosed: a function key must not deploy arbitrary containers.
     REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS: 'false'
+    // An unexplained image-pull failure (UNKNOWN) is redeployed once, unchanged: transient failures clear.
+    REMEDIATION_RETRY_UNEXPLAINED: 'true'
 
     // Secrets: Key Vault references, or empty (that channel is off) when no secret is named.
     TEAMS_WEBHOOK_URL: empty(teamsWebhookUrlSecretName) ? '' : '${keyVaultReferencePrefix}${teamsWebhookUrlSecretName})'

@@ -5,6 +5,7 @@ event ARM raises when the long-running operation ends, and its redeploy is verif
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,17 @@ def test_the_function_app_remediates_an_asynchronous_pull_failure(world: World) 
     assert group is not None and group["properties"]["provisioningState"] == "Succeeded"
     names = [e["name"] for e in group["properties"]["containers"][0]["properties"]["instanceView"]["events"]]
     assert {"Pulled", "Started"} <= set(names) and "Failed" not in names
+
+
+def test_a_failed_group_tells_the_error_by_its_events_while_the_activity_log_lags() -> None:
+    scenario = _scenario(activityLogLagSeconds=3600)
+    with Sandbox(scenario) as sb:
+        event = failed_event(sb, scenario)
+        engine = engine_for(sb, scenario, demo_settings(sb, scenario), virtual_clock=True)
+        engine.gather_options = replace(engine.gather_options, activity_log_wait_seconds=0)
+        report = engine.run(parse_event(event), trigger="eventgrid")
+        assert report["errorCode"] == "InaccessibleImage"  # from the Failed warning of the instance view
+        assert [c["code"] for c in report["causes"]] == ["ACR_PULL_PERMISSION_MISSING"]
+        # who made the write, and whether it is still the group's intent, wait for the log
+        assert report["outcome"] == "diagnosed" and report.get("retryable") is True
+        assert sb.world.writes(sb.world.remediator) == []

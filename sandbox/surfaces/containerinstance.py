@@ -6,6 +6,12 @@ would perform it); a failure answers 400 in ARM's shape with the service's own c
 message. A valid group answers 201/200 ``Pending`` and becomes ``Succeeded`` (containers
 Running, instance-view events) when its async operation completes.
 
+With ``behaviour.pullFailureMode: async`` the pull happens once the create is accepted: a pull
+that fails then ends the operation ``Failed`` (the group stays, ``Failed``, with ACI's
+``Pulling``/``Failed``/``BackOff`` events), and ARM records and raises the failure at that point.
+``behaviour.eventsLagSeconds`` makes instance-view events show up late, and a fault
+``{"match": "PULL <image pattern>", "pull": "fail", "times": n}`` fails matching pulls.
+
 The deployments surface creates groups inside template deployments with :func:`validate`
 and :func:`provision`, the same two steps the PUT handler uses.
 """

@@ -221,6 +221,10 @@ def _writes(action: Action) -> bool:
 
 def _for_this_run(actions: list[Action], ctx: Context, resume: bool) -> tuple[list[Action], tuple[str, ...]]:
     """The plan as this kind of run may carry it out: a resume adds its redeploy, a sweep drops any."""
+    if resume:
+        # the fixes an earlier run applied explain the failure now found unexplained: the redeploy it
+        # owes is the resume's own, not a retry of an unexplained failure (which the attempt refuses)
+        actions = [a for a in actions if not (a.kind == REDEPLOY.name and a.cause == UNKNOWN.code)]
     redeploys = any(a.kind == REDEPLOY.name for a in actions)
     if resume and ctx.definition is not None and not redeploys:
         actions.append(Action(kind=REDEPLOY.name, target=ctx.signal.resource_id, cause="resume",

@@ -108,3 +108,11 @@ def test_the_function_app_retries_once_and_not_for_the_next_failure(world: World
     assert newest["outcome"] == "diagnosed"
     assert "redeployed once" in newest["actions"][0]["detail"]
     assert len(world.remediator_writes()) == puts
+
+
+def test_a_resumed_run_redeploys_as_the_resume_not_as_a_retry() -> None:
+    # the earlier run's fix explains the failure now found unexplained; its attempt must not refuse the redeploy
+    ctx = make_ctx()
+    decided = gate(plan([finding(UNKNOWN.code, fixable=False)], ctx), ctx, Settings(), attempts_in_window=1,
+                   resume=True)
+    assert [(a.kind, a.cause, a.status) for a in decided.to_apply] == [("redeploy", "resume", "planned")]

@@ -139,3 +139,18 @@ def test_a_failed_group_tells_the_error_by_its_events_while_the_activity_log_lag
         # who made the write, and whether it is still the group's intent, wait for the log
         assert report["outcome"] == "diagnosed" and report.get("retryable") is True
         assert sb.world.writes(sb.world.remediator) == []
+
+
+def test_a_deployment_in_async_mode_leaves_the_failed_group_and_is_remediated() -> None:
+    data = json.loads(SCENARIO.read_text())
+    data["failedWrite"]["via"] = "deployment"
+    scenario = parse_scenario(data, "test")
+    with Sandbox(scenario) as sb:
+        event = failed_event(sb, scenario)
+        failed = sb.world.get(GROUP)
+        assert failed is not None and failed["properties"]["provisioningState"] == "Failed"
+        events = failed["properties"]["containers"][0]["properties"]["instanceView"]["events"]
+        assert [e["name"] for e in events] == ["Pulling", "Failed", "BackOff"]
+        report = engine_for(sb, scenario, demo_settings(sb, scenario), virtual_clock=True).run(
+            parse_event(event), trigger="eventgrid")
+        assert report["outcome"] == "remediated"

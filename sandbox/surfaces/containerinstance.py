@@ -315,6 +315,20 @@ def validate(world: World, resource_id: str, body: dict[str, Any], api_version: 
     return _validate(world, _name_of(resource_id), body, api_version)
 
 
+def create_in_deployment(world: World, resource_id: str, body: dict[str, Any],
+                         api_version: str) -> dict[str, Any] | None:
+    """A template deployment's write of the group: :func:`validate`, then :func:`provision`; the
+    ARM error, or None. In async pull mode a pull failure also leaves the group ``Failed`` with its
+    events, as the accepted create would."""
+    error = validate(world, resource_id, body, api_version)
+    if error is None:
+        provision(world, resource_id, body, api_version)
+    elif pulls_async(world) and _check_definition(world, _name_of(resource_id), body, api_version, None) is None:
+        with world.lock:
+            _fail_pull(world, resource_id, body)
+    return error
+
+
 # --- stored shape -------------------------------------------------------------------------
 
 
@@ -721,4 +735,4 @@ def start_group(req: Request) -> Response:
     return Response(204)
 
 
-__all__ = ["ImageRef", "build_group", "parse_image", "provision", "pulls_async", "validate"]
+__all__ = ["ImageRef", "build_group", "create_in_deployment", "parse_image", "provision", "pulls_async", "validate"]

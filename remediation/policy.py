@@ -59,6 +59,7 @@ from remediation.actions.assign_role import ASSIGN_ROLE
 from remediation.actions.enable_trusted_services import ENABLE_TRUSTED_SERVICES
 from remediation.actions.propose_definition import PROPOSE_DEFINITION
 from remediation.actions.redeploy import REDEPLOY
+from remediation.checks import UNKNOWN
 from remediation.model import (
     CURRENT_ACI_API_VERSION,
     Action,
@@ -220,6 +221,10 @@ def _writes(action: Action) -> bool:
 
 def _for_this_run(actions: list[Action], ctx: Context, resume: bool) -> tuple[list[Action], tuple[str, ...]]:
     """The plan as this kind of run may carry it out: a resume adds its redeploy, a sweep drops any."""
+    if resume:
+        # the fixes an earlier run applied explain the failure now found unexplained: the redeploy it
+        # owes is the resume's own, not a retry of an unexplained failure (which the attempt refuses)
+        actions = [a for a in actions if not (a.kind == REDEPLOY.name and a.cause == UNKNOWN.code)]
     redeploys = any(a.kind == REDEPLOY.name for a in actions)
     if resume and ctx.definition is not None and not redeploys:
         actions.append(Action(kind=REDEPLOY.name, target=ctx.signal.resource_id, cause="resume",
@@ -277,6 +282,20 @@ def _action_refusal(
         return "skipped: REMEDIATION_FIX_TRUSTED_SERVICES is false (reported only)"
     if action.kind == REDEPLOY.name and ctx.definition is None:
         return "skipped: no definition of the container group is available to redeploy from"
+    if action.kind == REDEPLOY.name and action.cause == UNKNOWN.code:
+        return _retry_refusal(settings, attempts)
+    return None
+
+
+def _retry_refusal(settings: Settings, attempts: int) -> str | None:
+    """Why an unexplained failure is not redeployed: switched off, or already tried. "Once" counts the
+    ledger's attempts for the group in the attempt window (the journal records one before the first
+    write), so the retry's own failure, or the deployer's next failure of the group, is not retried."""
+    if not settings.retry_unexplained:
+        return "skipped: no cause was found, and REMEDIATION_RETRY_UNEXPLAINED is false"
+    if attempts:
+        return (f"skipped: an unexplained failure is redeployed once, and {attempts} attempt(s) on this group are "
+                f"recorded in the last {settings.attempt_window_minutes} minutes")
     return None
 
 

@@ -71,6 +71,9 @@ class Settings:
     tenant_has_arm_private_link: bool = False
     """``true``: wildcard actions in custom roles count as pull; ACR honours them only in tenants with
     Azure Resource Manager private link."""
+    retry_unexplained: bool = True
+    """``true``: an image-pull failure that every check could decide and none explains (``UNKNOWN``)
+    is redeployed once, unchanged: Azure reports transient ``InaccessibleImage`` failures that clear."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -361,6 +364,7 @@ _SPECS: dict[str, _Spec] = {
     "REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS": _Spec("redeploy_replayed_definitions", _parse_bool),
     "REMEDIATION_RBAC_PROPAGATION_MINUTES": _Spec("rbac_propagation_minutes", _int_at_least(0)),
     "REMEDIATION_TENANT_HAS_ARM_PRIVATE_LINK": _Spec("tenant_has_arm_private_link", _parse_bool),
+    "REMEDIATION_RETRY_UNEXPLAINED": _Spec("retry_unexplained", _parse_bool),
 }
 
 SETTING_NAMES: tuple[str, ...] = tuple(_SPECS)

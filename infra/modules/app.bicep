@@ -414,6 +414,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     REMEDIATION_RBAC_PROPAGATION_MINUTES: '10'
     // ACR honours wildcard actions of custom roles only in tenants with Azure Resource Manager private link.
     REMEDIATION_TENANT_HAS_ARM_PRIVATE_LINK: 'false'
+    // An unexplained image-pull failure (UNKNOWN) is redeployed once, unchanged: transient failures clear.
+    REMEDIATION_RETRY_UNEXPLAINED: 'true'
 
     // Secrets: Key Vault references, or empty (that channel is off) when no secret is named.
     TEAMS_WEBHOOK_URL: empty(teamsWebhookUrlSecretName) ? '' : '${keyVaultReferencePrefix}${teamsWebhookUrlSecretName})'

@@ -3,7 +3,11 @@
 While the pull still fails with ``InaccessibleImage`` only because a new role assignment or
 network change has not propagated yet, retry with backoff inside a time budget (RBAC can take
 up to ten minutes). Then require ``provisioningState == Succeeded`` and, in every container,
-``Pulled`` and ``Started`` events newer than this deployment.
+``Pulled`` and ``Started`` events newer than this deployment, read again with backoff until they
+appear (the troubleshooting guide, MicrosoftDocs/SupportArticles-docs
+``support/azure/azure-container-instances/management/acr-image-pull-failures-managed-identity.md``,
+ms.date 2026-09-09, "Verify the resolution": events can appear late; events of the earlier failed
+deployment do not count, tell them apart by their timestamps).
 """
 
 from __future__ import annotations
@@ -89,23 +93,66 @@ def missing_secrets(body: Any) -> list[str]:
     return found
 
 
-def _events_ok(group: ContainerGroup, since: datetime) -> tuple[bool, str]:
+FAILURE_EVENTS = {"Failed", "InaccessibleImage"}
+"""Instance-view event names that mean a pull failed (ACI's ``Failed`` warning "Failed to pull image …")."""
+
+
+def _stamp(event: Any) -> datetime | None:
+    stamp = event.last_timestamp or event.first_timestamp
+    if stamp is not None and stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return cast(datetime | None, stamp)
+
+
+def _fresh(event: Any, since: datetime) -> bool:
+    # an event without a timestamp cannot be told apart from the failed deployment's: it never counts
+    stamp = _stamp(event)
+    return stamp is not None and stamp > since
+
+
+def _newest_event(group: ContainerGroup) -> datetime | None:
+    """The newest instance-view event timestamp of ``group``'s containers (None without events)."""
+    stamps: list[datetime] = []
     for container in group.containers or []:
         view = container.instance_view
-        names: set[str] = set()
-        events: list[Any] = list(view.events) if view and view.events else []
+        events: list[Any] = list(view.events or []) if view else []
         for event in events:
-            stamp = event.last_timestamp or event.first_timestamp
-            if stamp is not None and stamp.tzinfo is None:
-                stamp = stamp.replace(tzinfo=UTC)
-            if stamp is None or stamp >= since:
-                names.add(event.name)
-        if not {"Pulled", "Started"} <= names:
-            return False, f"container {container.name} has no Pulled and Started events since the redeploy"
+            stamp = _stamp(event)
+            if stamp is not None:
+                stamps.append(stamp)
+    return max(stamps, default=None)
+
+
+def _events_ok(group: ContainerGroup, since: datetime) -> tuple[bool | None, str]:
+    """Whether every container pulled and started after ``since``, by the events' own timestamps.
+
+    True: ``Pulled`` and ``Started`` newer than ``since`` in every container. False: a pull failure
+    newer than ``since`` (the redeploy failed). None: not yet, the events may still come.
+    """
+    waiting: list[str] = []
+    for container in group.containers or []:
+        view = container.instance_view
+        events: list[Any] = list(view.events) if view and view.events else []
+        fresh = [event for event in events if _fresh(event, since)]
+        failed = next((e for e in fresh if e.name in FAILURE_EVENTS), None)
+        if failed is not None:
+            return False, f"container {container.name}: {failed.name} after the redeploy: {failed.message}"
+        if not {"Pulled", "Started"} <= {event.name for event in fresh}:
+            waiting.append(str(container.name))
+    if waiting:
+        return None, f"container {', '.join(waiting)} has no Pulled and Started events since the redeploy"
     return True, ""
 
 
 def redeploy(clients: AzureClients, definition: GroupDefinition, options: RedeployOptions) -> RedeployResult:
+    """PUT the definition, retrying while a fix propagates, then wait for it to run.
+
+    Verification follows the troubleshooting guide: ``provisioningState`` Succeeded, then in every
+    container ``Pulled`` and ``Started`` events newer than the redeploy. Events can appear late, so
+    the group is read again with backoff (``options.sleep``) until they do or the budget is spent;
+    events of the earlier failed deployment never count, by their timestamps; a pull failure newer
+    than the redeploy fails it (or retries it, while a fix may still be propagating).
+    """
     sub, rg, _, name = parse_resource_id(definition.resource_id)
     if not definition.complete:
         return RedeployResult("skipped", 0, "only part of the definition is known (from the error message)")
@@ -116,13 +163,17 @@ def redeploy(clients: AzureClients, definition: GroupDefinition, options: Redepl
     client = clients.container_instance(sub)
     # the JSON itself: the SDK's model would silently drop fields it does not know
     body = json.dumps(deployable_body(definition)).encode()
-    deadline = time.monotonic() + options.budget_seconds
+    budget = _Budget(options)
+    floor = _events_before(client, rg, name)
     delay = options.first_delay
     attempts = 0
     while True:
         attempts += 1
-        # a small margin for clock skew between this host and ARM; older events are a previous run's
+        # a small margin for clock skew between this host and ARM, and never older than the events
+        # the group already showed: those are the failed deployment's
         started = datetime.now(UTC) - timedelta(seconds=10)
+        if floor is not None:
+            started = max(started, floor)
         try:
             group = client.container_groups.begin_create_or_update(
                 rg, name, cast(Any, body), content_type="application/json",
@@ -131,12 +182,9 @@ def redeploy(clients: AzureClients, definition: GroupDefinition, options: Redepl
             code = exc.error.code if exc.error is not None else str(exc.status_code)
             message = str(exc.error.message) if exc.error is not None else str(exc)
             error = ErrorInfo(code or "", message, "redeploy")
-            if (options.retry_on_propagation and code in PROPAGATION_CODES
-                    and time.monotonic() + delay < deadline):
-                if options.progress:
-                    options.progress(f"attempt {attempts}: {code}; the fix may not have propagated yet, retrying "
-                                     f"in {delay:.0f}s")
-                options.sleep(delay)
+            if options.retry_on_propagation and code in PROPAGATION_CODES and budget.allows(delay):
+                budget.wait(delay, f"attempt {attempts}: {code}; the fix may not have propagated yet, retrying "
+                                   f"in {delay:.0f}s")
                 delay = min(delay * 2, options.max_delay)
                 continue
             return RedeployResult("failed", attempts, f"{code}: {message}", error, retryable=is_transient(exc))
@@ -145,8 +193,56 @@ def redeploy(clients: AzureClients, definition: GroupDefinition, options: Redepl
         state = str(group.provisioning_state or "")
         if state != "Succeeded":
             return RedeployResult("failed", attempts, f"provisioningState is {group.provisioning_state}")
-        fresh = client.container_groups.get(rg, name, api_version=CURRENT_ACI_API_VERSION)
-        ok, why = _events_ok(fresh, started)
-        if not ok:
-            return RedeployResult("failed", attempts, why)
-        return RedeployResult("succeeded", attempts, f"running (api-version {CURRENT_ACI_API_VERSION})")
+        ok, why = _await_events(client, rg, name, started, budget, options)
+        if ok:
+            return RedeployResult("succeeded", attempts, f"running (api-version {CURRENT_ACI_API_VERSION})")
+        if ok is False and options.retry_on_propagation and budget.allows(delay):
+            budget.wait(delay, f"attempt {attempts}: {why}; the fix may not have propagated yet, retrying "
+                               f"in {delay:.0f}s")
+            delay = min(delay * 2, options.max_delay)
+            continue
+        return RedeployResult("failed", attempts, why)
+
+
+class _Budget:
+    """The redeploy's time budget, counting waits through ``options.sleep`` (which a test may make
+    move a virtual clock instead of sleeping) as well as time that really passed."""
+
+    def __init__(self, options: RedeployOptions) -> None:
+        self.options = options
+        self.t0 = time.monotonic()
+        self.slept = 0.0
+
+    def allows(self, seconds: float) -> bool:
+        return max(time.monotonic() - self.t0, self.slept) + seconds < self.options.budget_seconds
+
+    def wait(self, seconds: float, why: str) -> None:
+        if self.options.progress:
+            self.options.progress(why)
+        self.options.sleep(seconds)
+        self.slept += seconds
+
+
+def _events_before(client: Any, rg: str, name: str) -> datetime | None:
+    """The newest event the group shows before the redeploy (None: no group, or no events)."""
+    try:
+        return _newest_event(client.container_groups.get(rg, name, api_version=CURRENT_ACI_API_VERSION))
+    except HttpResponseError:
+        # not found (a rejected create leaves no group) or not readable: the clock margin alone decides
+        return None
+
+
+def _await_events(client: Any, rg: str, name: str, since: datetime, budget: _Budget,
+                  options: RedeployOptions) -> tuple[bool | None, str]:
+    """Read the group until every container pulled and started after ``since``, a pull failed, or
+    the budget runs out; the guide says events can appear late."""
+    poll = options.first_delay
+    while True:
+        group = client.container_groups.get(rg, name, api_version=CURRENT_ACI_API_VERSION)
+        ok, why = _events_ok(group, since)
+        if ok is not None:
+            return ok, why
+        if not budget.allows(poll):
+            return None, f"{why} within the {options.budget_seconds:.0f}s budget"
+        budget.wait(poll, f"{why} yet; looking again in {poll:.0f}s")
+        poll = min(poll * 2, options.max_delay)

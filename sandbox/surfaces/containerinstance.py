@@ -6,6 +6,12 @@ would perform it); a failure answers 400 in ARM's shape with the service's own c
 message. A valid group answers 201/200 ``Pending`` and becomes ``Succeeded`` (containers
 Running, instance-view events) when its async operation completes.
 
+With ``behaviour.pullFailureMode: async`` the pull happens once the create is accepted: a pull
+that fails then ends the operation ``Failed`` (the group stays, ``Failed``, with ACI's
+``Pulling``/``Failed``/``BackOff`` events), and ARM records and raises the failure at that point.
+``behaviour.eventsLagSeconds`` makes instance-view events show up late, and a fault
+``{"match": "PULL <image pattern>", "pull": "fail", "times": n}`` fails matching pulls.
+
 The deployments surface creates groups inside template deployments with :func:`validate`
 and :func:`provision`, the same two steps the PUT handler uses.
 """
@@ -13,6 +19,7 @@ and :func:`provision`, the same two steps the PUT handler uses.
 from __future__ import annotations
 
 import copy
+import fnmatch
 import hashlib
 import json
 import uuid
@@ -21,9 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import rbac
-from ..arm import log_started, not_found, page, record_write, require_resource_group, resource_id_of
+from ..arm import activity_record, log_started, not_found, page, record_write, require_resource_group, resource_id_of
 from ..server import ArmError, Request, Response, may_read, route
-from ..world import World, iso
+from ..world import World, iso, parse_iso
 from .containerregistry import as_aci_pulls_see_it
 from .registry_data import resolve_reference
 
@@ -240,7 +247,21 @@ def _can_pull(world: World, registry: dict[str, Any], ref: ImageRef, cred: dict[
     return _image_exists(world, str(reg_props.get("loginServer", "")), ref)
 
 
+def _pull_fault(world: World, image: str) -> bool:
+    """A scenario fault ``{"match": "PULL <image pattern>", "pull": "fail", "times": n}``: the pull of a
+    matching image fails (``InaccessibleImage``) though nothing is wrong, as Azure reports transient
+    pull failures that clear without a change (CONTRACT.md §1, UNKNOWN)."""
+    for i, fault in enumerate(world.behaviour.get("faults") or []):
+        method, _, pattern = str(fault.get("match", "")).strip().partition(" ")
+        if ("pull" in fault and method.upper() == "PULL"
+                and fnmatch.fnmatch(image.lower(), pattern.strip().lower()) and world.use_fault(i, fault)):
+            return True
+    return False
+
+
 def _pull_error(world: World, name: str, props: dict[str, Any], image: str) -> dict[str, Any] | None:
+    if _pull_fault(world, image):
+        return _inaccessible(name, image)
     ref = parse_image(image)
     if ref.host is None:
         return None  # Docker Hub
@@ -254,6 +275,10 @@ def _pull_error(world: World, name: str, props: dict[str, Any], image: str) -> d
         registry = as_aci_pulls_see_it(world, registry)
     if registry is not None and _can_pull(world, registry, ref, cred):
         return None
+    return _inaccessible(name, image)
+
+
+def _inaccessible(name: str, image: str) -> dict[str, Any]:
     return _error("InaccessibleImage",
                   f"The image '{image}' in container group '{name}' is not accessible. "
                   "Please check the image and registry credential.")
@@ -264,10 +289,8 @@ def _images(props: dict[str, Any]) -> list[str]:
     return [str(c.get("properties", {}).get("image", "")) for c in items if isinstance(c, dict)]
 
 
-def _validate(world: World, name: str, body: Any, api_version: str, raw: bytes | None = None) -> dict[str, Any] | None:
-    error = _check_definition(world, name, body, api_version, raw)
-    if error:
-        return error
+def _pull_errors(world: World, name: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The first image of a checked definition that the group could not pull, as ACI's error."""
     props = body["properties"]
     with world.lock:
         for image in _images(props):
@@ -277,9 +300,33 @@ def _validate(world: World, name: str, body: Any, api_version: str, raw: bytes |
     return None
 
 
+def _validate(world: World, name: str, body: Any, api_version: str, raw: bytes | None = None) -> dict[str, Any] | None:
+    return _check_definition(world, name, body, api_version, raw) or _pull_errors(world, name, body)
+
+
+def pulls_async(world: World) -> bool:
+    """``behaviour.pullFailureMode: async``: ACI accepts a valid group and pulls afterwards, so a pull
+    failure ends the accepted create as Failed instead of answering the PUT with 400."""
+    return str(world.behaviour.get("pullFailureMode") or "sync").lower() == "async"
+
+
 def validate(world: World, resource_id: str, body: dict[str, Any], api_version: str) -> dict[str, Any] | None:
     """The ARM error object (``{"code", "message"}``) ACI answers for this PUT, or None if it succeeds."""
     return _validate(world, _name_of(resource_id), body, api_version)
+
+
+def create_in_deployment(world: World, resource_id: str, body: dict[str, Any],
+                         api_version: str) -> dict[str, Any] | None:
+    """A template deployment's write of the group: :func:`validate`, then :func:`provision`; the
+    ARM error, or None. In async pull mode a pull failure also leaves the group ``Failed`` with its
+    events, as the accepted create would."""
+    error = validate(world, resource_id, body, api_version)
+    if error is None:
+        provision(world, resource_id, body, api_version)
+    elif pulls_async(world) and _check_definition(world, _name_of(resource_id), body, api_version, None) is None:
+        with world.lock:
+            _fail_pull(world, resource_id, body)
+    return error
 
 
 # --- stored shape -------------------------------------------------------------------------
@@ -349,6 +396,31 @@ def _running_view(image: str, ts: float, restart_count: int = 0) -> dict[str, An
             _event("Started", "Started container", ts),
         ],
     }
+
+
+def _failed_pull_view(image: str, ts: float) -> dict[str, Any]:
+    """A container whose image ACI could not pull: it retried, then failed the deployment, and the
+    instance view shows ``Pulling``, ``Failed`` (Warning, "Failed to pull image …") and ``BackOff``
+    (MicrosoftDocs/azure-compute-docs, articles/container-instances/container-instances-troubleshooting.md)."""
+    failed = _event("Failed", f'Failed to pull image "{image}": the registry refused the pull', ts)
+    failed["type"] = "Warning"
+    return {
+        "restartCount": 0,
+        "currentState": {"state": "Waiting", "detailStatus": "ErrImagePull"},
+        "events": [_event("Pulling", f'pulling image "{image}"', ts), failed,
+                   _event("BackOff", f'Back-off pulling image "{image}"', ts)],
+    }
+
+
+def _fail_pull(world: World, resource_id: str, body: dict[str, Any]) -> None:
+    """Store the accepted group as ACI leaves it when its pull fails: ``Failed``, with the events."""
+    previous = world.get(resource_id)
+    group = build_group(world, previous["id"] if previous else resource_id, body, state="Failed", previous=previous)
+    now = world.now()
+    for container in group["properties"]["containers"]:
+        cprops = container.setdefault("properties", {})
+        cprops["instanceView"] = _failed_pull_view(str(cprops.get("image", "")), now)
+    world.put(group)
 
 
 def _container(definition: dict[str, Any], state: str, ts: float) -> dict[str, Any]:
@@ -427,6 +499,24 @@ def _settle(world: World, resource_id: str | None = None) -> None:
             world.poll_operation(op_id)
 
 
+def _as_seen(world: World, group: dict[str, Any]) -> dict[str, Any]:
+    """The group as a reader sees it now: instance-view events only once ``eventsLagSeconds`` have
+    passed since their timestamp (the troubleshooting guide, MicrosoftDocs/SupportArticles-docs
+    support/azure/azure-container-instances/management/acr-image-pull-failures-managed-identity.md,
+    ms.date 2026-09-09: events can appear late; if Started is missing, wait and look again)."""
+    lag = world.knob("eventsLagSeconds", 0.0)
+    if lag <= 0:
+        return group
+    seen = copy.deepcopy(group)
+    cutoff = world.now() - lag
+    for container in (seen.get("properties") or {}).get("containers") or []:
+        view = (container.get("properties") or {}).get("instanceView")
+        if isinstance(view, dict) and view.get("events"):
+            view["events"] = [e for e in view["events"]
+                              if parse_iso(str(e.get("lastTimestamp") or e.get("firstTimestamp"))) <= cutoff]
+    return seen
+
+
 # --- ARM routes ---------------------------------------------------------------------------
 
 
@@ -487,7 +577,11 @@ def put_group(req: Request) -> Response:
         record_write(req, resource_id=rid, operation_name=WRITE, status_code=403, error=linked,
                      request_body=_redacted(body), existed=existed)
         raise ArmError(403, linked["code"], linked["message"])
-    error = _validate(world, req.params["name"], body, req.api_version, req.raw_body)
+    # in async mode ACI validates the definition now and pulls once the create is accepted
+    later = pulls_async(world)
+    error = _check_definition(world, req.params["name"], body, req.api_version, req.raw_body)
+    if error is None and not later:
+        error = _pull_errors(world, req.params["name"], body)
     if error:
         record_write(req, resource_id=rid, operation_name=WRITE, status_code=400, error=error,
                      request_body=_redacted(body), existed=existed)
@@ -497,6 +591,13 @@ def put_group(req: Request) -> Response:
         group = build_group(world, rid, body, state="Pending", previous=world.get(rid))
         world.put(group)
     log_started(req, resource_id=rid, operation_name=WRITE, request_body=_redacted(body))
+    if later:
+        # the request's own end: accepted as a long-running operation; the operation's end follows with
+        # the same correlation id (an Administrative write records its start and its success or failure:
+        # MicrosoftDocs/azure-docs, articles/azure-monitor/platform/activity-log-schema.md, whose
+        # subStatus values include Created (201) and Accepted (202))
+        world.log_activity(activity_record(req, resource_id=rid, operation_name=WRITE, status="Accepted",
+                                           status_code=status))
     op_id: list[str] = []
 
     def complete() -> dict[str, Any] | None:
@@ -504,13 +605,25 @@ def put_group(req: Request) -> Response:
             current = _pending(world).get(rid.lower()) == op_id[0]
             if current and world.get(rid) is None:
                 _pending(world).pop(rid.lower(), None)
-                failure = _error("Canceled", f"The container group '{req.params['name']}' was deleted while "
-                                 "it was being created.")
-                record_write(req, resource_id=rid, operation_name=WRITE, status_code=409, error=failure,
+                canceled = _error("Canceled", f"The container group '{req.params['name']}' was deleted while "
+                                  "it was being created.")
+                record_write(req, resource_id=rid, operation_name=WRITE, status_code=409, error=canceled,
                              started_logged=True, existed=existed)
-                return failure
-            if current:  # a later write to the same group supersedes this one
+                return canceled
+            failure = _pull_errors(world, req.params["name"], body) if current and later else None
+            if failure:
+                _fail_pull(world, rid, body)
+                _pending(world).pop(rid.lower(), None)
+            elif current:  # a later write to the same group supersedes this one
                 provision(world, rid, body, req.api_version)
+        if failure:
+            # ARM raises the write's event when its long-running operation ends: ResourceWriteFailure
+            # here (the eventual outcome of an operation is what Resource*Success/Failure report:
+            # Azure/azure-rest-api-specs issue #7023), with the error in the Activity Log's final record
+            # (the final record's statusCode is not documented; the one ACI answers the same error with)
+            record_write(req, resource_id=rid, operation_name=WRITE, status_code=400, error=failure,
+                         started_logged=True, existed=existed)
+            return failure
         record_write(req, resource_id=rid, operation_name=WRITE, status_code=status, started_logged=True,
                      existed=existed)
         return None
@@ -530,7 +643,7 @@ def get_group(req: Request) -> Response:
     found = req.world.get(rid)
     if found is None:
         raise not_found(rid)
-    return Response(200, found)
+    return Response(200, _as_seen(req.world, found))
 
 
 @route("DELETE", _BASE + "/{name}", action=DELETE)
@@ -552,7 +665,7 @@ def delete_group(req: Request) -> Response:
 
 def _listed(req: Request, scope: str) -> Response:
     _settle(req.world)
-    items = [g for g in req.world.of_type(TYPE, scope) if may_read(req, g["id"], READ)]
+    items = [_as_seen(req.world, g) for g in req.world.of_type(TYPE, scope) if may_read(req, g["id"], READ)]
     return Response(200, page(items))
 
 
@@ -622,4 +735,4 @@ def start_group(req: Request) -> Response:
     return Response(204)
 
 
-__all__ = ["ImageRef", "build_group", "parse_image", "provision", "validate"]
+__all__ = ["ImageRef", "build_group", "create_in_deployment", "parse_image", "provision", "pulls_async", "validate"]

@@ -7,8 +7,8 @@ What a caller can rely on:
   the sandbox cannot evaluate is refused with ``400 InvalidTemplate``, as ARM refuses it in validation.
   The deployment then runs as an async operation (``deploymentSeconds``, default 0): each resource
   is written in template order; container groups go through the ACI surface
-  (``containerinstance.validate`` / ``provision``) with the template's ``apiVersion``; other types
-  are stored as given.
+  (``containerinstance.create_in_deployment``: validate, then provision) with the template's
+  ``apiVersion``; other types are stored as given.
 - A failed resource fails the deployment with ARM's ``DeploymentFailed`` error, whose ``details``
   carry the resource's own error; the deployment operations list says which resource failed and why.
 - Every resource write and the deployment itself are logged to the Activity Log and raise their
@@ -103,9 +103,7 @@ class DeploymentRun:
         world, body = self.req.world, copy.deepcopy(res.body)
         operation_name = f"{res.type}/write"
         if res.type.lower() == CONTAINER_GROUPS.lower():
-            error = containerinstance.validate(world, res.id, body, res.api_version)
-            if error is None:
-                containerinstance.provision(world, res.id, body, res.api_version)
+            error = containerinstance.create_in_deployment(world, res.id, body, res.api_version)
         else:
             error = None
             world.put(_generic_resource(res))

@@ -1,0 +1,164 @@
+"""Verification after a redeploy, as the troubleshooting guide describes it: wait (within the budget)
+for ``Pulled`` and ``Started`` events newer than the redeploy; older events never count; a pull
+failure newer than the redeploy fails it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from azure.mgmt.containerinstance.models import ContainerGroup
+
+from remediation.azure.redeploy import RedeployOptions, _events_ok, redeploy
+from remediation.demo import demo_settings, engine_for
+from remediation.model import GroupDefinition
+from remediation.signal import parse_event
+from sandbox import Sandbox, parse_scenario
+from sandbox.surfaces.containerinstance import _as_seen, provision
+from tests.worlds import failed_event
+
+ROOT = Path(__file__).resolve().parents[1]
+GROUP_ID = ("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/myResourceGroup/providers/"
+            "Microsoft.ContainerInstance/containerGroups/acrtestcontainergroup")
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def _group(*events: tuple[str, datetime], state: str = "Succeeded") -> ContainerGroup:
+    return ContainerGroup.deserialize({
+        "location": "eastus",
+        "properties": {
+            "provisioningState": state, "osType": "Linux",
+            "containers": [{"name": "pythonworker", "properties": {
+                "image": "myacr.azurecr.io/pythonworker:v1",
+                "resources": {"requests": {"cpu": 1, "memoryInGB": 1.5}},
+                "instanceView": {"events": [
+                    {"name": name, "message": f"{name} container", "type": "Warning" if name == "Failed" else "Normal",
+                     "count": 1, "firstTimestamp": _iso(at), "lastTimestamp": _iso(at)} for name, at in events]}}}],
+        },
+    })
+
+
+NOW = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
+
+
+def test_events_older_than_the_redeploy_never_count() -> None:
+    before = NOW - timedelta(seconds=1)
+    assert _events_ok(_group(("Pulled", before), ("Started", before)), NOW)[0] is None
+
+
+def test_fresh_pulled_and_started_events_verify_the_redeploy() -> None:
+    after = NOW + timedelta(seconds=1)
+    assert _events_ok(_group(("Pulled", NOW - timedelta(minutes=5)), ("Pulled", after), ("Started", after)), NOW) \
+        == (True, "")
+
+
+def test_a_pull_failure_newer_than_the_redeploy_fails_it() -> None:
+    after = NOW + timedelta(seconds=1)
+    ok, why = _events_ok(_group(("Pulled", after), ("Started", after), ("Failed", after)), NOW)
+    assert ok is False and "Failed after the redeploy" in why
+
+
+def test_an_old_pull_failure_does_not_fail_the_redeploy() -> None:
+    after = NOW + timedelta(seconds=1)
+    assert _events_ok(_group(("Failed", NOW - timedelta(seconds=2)), ("Pulled", after), ("Started", after)), NOW)[0]
+
+
+class _Groups:
+    """The container group operations of a client whose group shows only the failed deployment's
+    events, a moment old (newer than a clock-skew margin would exclude)."""
+
+    def __init__(self, group: ContainerGroup) -> None:
+        self.group = group
+        self.puts = 0
+        self.gets = 0
+
+    def get(self, *_args: Any, **_kwargs: Any) -> ContainerGroup:
+        self.gets += 1
+        return self.group
+
+    def begin_create_or_update(self, *_args: Any, **_kwargs: Any) -> Any:
+        self.puts += 1
+        group = self.group
+
+        class _Poller:
+            def result(self) -> ContainerGroup:
+                return group
+
+        return _Poller()
+
+
+class _Clients:
+    def __init__(self, groups: _Groups) -> None:
+        self.groups = groups
+
+    def container_instance(self, _sub: str) -> Any:
+        return type("Client", (), {"container_groups": self.groups})()
+
+
+def test_the_failed_deployments_recent_events_are_told_apart_by_their_timestamps() -> None:
+    # Pulled and Started of the earlier deployment, two seconds old: within the 10 s clock margin,
+    # so only the newest event the group showed before the redeploy tells them apart
+    recent = datetime.now(UTC) - timedelta(seconds=2)
+    groups = _Groups(_group(("Pulled", recent), ("Started", recent), ("Killing", recent)))
+    definition = GroupDefinition(GROUP_ID, json.loads((ROOT / "scenarios/missing-acrpull.json").read_text())
+                                 ["failedWrite"]["body"], "2023-05-01", "activity-log")
+    slept: list[float] = []
+    result = redeploy(_Clients(groups), definition,  # type: ignore[arg-type]
+                      RedeployOptions(budget_seconds=20, first_delay=1, max_delay=4, sleep=slept.append,
+                                      retry_on_propagation=False))
+    assert result.status == "failed"
+    assert "no Pulled and Started events since the redeploy within the 20s budget" in result.detail
+    assert groups.puts == 1 and sum(slept) < 20 and len(slept) >= 3  # it looked again, with backoff
+
+
+def _scenario(behaviour: dict[str, Any], settings: dict[str, str] | None = None) -> Any:
+    data = json.loads((ROOT / "scenarios/missing-acrpull.json").read_text())
+    data["behaviour"].update(behaviour)
+    data.setdefault("settings", {}).update(settings or {})
+    return parse_scenario(data, "test")
+
+
+def test_the_redeploy_waits_for_late_events() -> None:
+    scenario = _scenario({"eventsLagSeconds": 20})
+    with Sandbox(scenario) as sb:
+        event = failed_event(sb, scenario)
+        clock = sb.world.now()
+        report = engine_for(sb, scenario, demo_settings(sb, scenario), virtual_clock=True).run(
+            parse_event(event), trigger="eventgrid")
+        assert report["outcome"] == "remediated", report["redeploy"]
+        assert (report["redeploy"]["status"], report["redeploy"]["attempts"]) == ("succeeded", 1)
+        assert sb.world.now() - clock >= 20  # it waited (on the sandbox clock) for the events to show
+
+
+def test_events_later_than_the_budget_fail_the_redeploy() -> None:
+    scenario = _scenario({"eventsLagSeconds": 600}, {"REMEDIATION_REDEPLOY_BUDGET_SECONDS": "30"})
+    with Sandbox(scenario) as sb:
+        event = failed_event(sb, scenario)
+        report = engine_for(sb, scenario, demo_settings(sb, scenario), virtual_clock=True).run(
+            parse_event(event), trigger="eventgrid")
+        assert report["redeploy"]["status"] == "failed"
+        redeploy_action = next(a for a in report["actions"] if a["kind"] == "redeploy")
+        assert "no Pulled and Started events since the redeploy within the 30s budget" in redeploy_action["detail"]
+
+
+def test_the_sandbox_shows_events_only_after_their_lag() -> None:
+    scenario = _scenario({"eventsLagSeconds": 20})
+    with Sandbox(scenario) as sb:
+        failed_event(sb, scenario)
+        provision(sb.world, GROUP_ID, scenario.failed_write["body"], "2023-05-01")
+        stored = sb.world.get(GROUP_ID)
+        assert stored is not None
+        assert stored["properties"]["containers"][0]["properties"]["instanceView"]["events"]
+
+        def events() -> list[Any]:
+            container = _as_seen(sb.world, stored)["properties"]["containers"][0]
+            return list(container["properties"]["instanceView"]["events"])
+
+        assert events() == []
+        sb.world.advance(21)
+        assert [e["name"] for e in events()] == ["Pulling", "Pulled", "Created", "Started"]

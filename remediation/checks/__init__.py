@@ -31,6 +31,7 @@ from typing import Any
 
 from remediation.images import is_acr
 from remediation.model import (
+    PRIVATE_ENDPOINT_WRITE,
     SYSTEM_IDENTITY_REFERENCES,
     Context,
     Finding,
@@ -70,6 +71,26 @@ def is_image_pull_error(code: str, message: str) -> bool:
     if code == "InvalidRequestContent":
         return "imageregistrycredentials" in message.lower()
     return code in IMAGE_PULL_ERROR_CODES
+
+
+PRIVATE_ENDPOINT_IN_DELEGATED_SUBNET_ERROR = "PrivateEndpointCreationNotAllowedAsSubnetIsDelegated"
+"""Network's code for a private endpoint PUT into a delegated subnet (MicrosoftDocs/SupportArticles-docs,
+support/azure/private-link/troubleshoot-private-endpoint-creation-failed.md, ms.date 2026-06-12)."""
+
+
+def is_image_pull_failure(ctx: Context) -> bool:
+    """Whether the context's failed write is one the guide covers: a container group's image-pull
+    error (:func:`is_image_pull_error`), or a registry's private endpoint refused because its subnet
+    is delegated (the guide's "ACR private endpoint uses the ACI-delegated subnet"). A private
+    endpoint of anything else, or whose definition could not be read, is not."""
+    if ctx.error is None:
+        return False
+    network = ctx.network
+    if network is not None and network.failed_endpoint is not None:
+        return ctx.error.code == PRIVATE_ENDPOINT_IN_DELEGATED_SUBNET_ERROR and bool(network.failed_endpoint.targets)
+    if ctx.signal.operation_name.lower() == PRIVATE_ENDPOINT_WRITE.lower():
+        return False
+    return is_image_pull_error(ctx.error.code, ctx.error.message)
 
 
 def document(title: str, *, lists_cause: bool = True, note: str = "") -> dict[str, Any]:
@@ -186,7 +207,7 @@ def run_checks(ctx: Context) -> list[Finding]:
     with the raw error and the gatherer's notes.
     """
     findings = [finding for registered in all_checks() for finding in registered.run(ctx)]
-    if findings or ctx.error is None or not is_image_pull_error(ctx.error.code, ctx.error.message):
+    if findings or ctx.error is None or not is_image_pull_failure(ctx):
         return findings
     return [
         UNKNOWN.finding(

@@ -25,8 +25,7 @@ CAUSE_CODES = {cause.code for cause in causes()}
 # The contract's table now also lists the causes of the current Azure documentation, which issue 10
 # ("Diagnose Azure as it is today") adds to the app; until then they are named here, so the test
 # still fails on any other drift between the app and the contract, and on these once they land.
-CONTRACT_PENDING = {"ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY", "ACI_VNET_REGISTRY_UNREACHABLE",
-                    "ACI_PRIVATE_ENDPOINT_IN_DELEGATED_SUBNET", "ACR_PULL_PERMISSION_PROPAGATING"}
+CONTRACT_PENDING = {"ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY", "ACR_PULL_PERMISSION_PROPAGATING"}
 # Retired by the contract: this version never emits them, so no check registers them (the current
 # docs support VNet-injected and Windows groups with a user-assigned identity).
 CONTRACT_RETIRED = {"ACI_VNET_UNSUPPORTED", "ACI_WINDOWS_UNSUPPORTED"}
@@ -167,7 +166,8 @@ def test_images_match_the_expected_diagnosis(path: Path) -> None:
     registries = {r["properties"]["loginServer"].lower()
                   for r in _of_type(data, "Microsoft.ContainerRegistry/registries")}
     causes = data["expect"]["causes"]
-    for container in data["failedWrite"]["body"]["properties"]["containers"]:
+    # a private endpoint's write (the ACI-delegated subnet cause) pulls no image
+    for container in data["failedWrite"]["body"]["properties"].get("containers", []):
         server, _, rest = container["properties"]["image"].partition("/")
         repo, _, tag = rest.partition(":")
         present = tag in images.get(server.lower(), {}).get(repo, [])
@@ -177,6 +177,30 @@ def test_images_match_the_expected_diagnosis(path: Path) -> None:
             assert server.lower() in registries and not present
         else:
             assert server.lower() in registries and present
+
+
+@pytest.mark.parametrize("path", FILES, ids=_ids(FILES))
+def test_networking_refers_to_networks_in_the_world(path: Path) -> None:
+    """Private endpoints sit in subnets of listed virtual networks; peerings and DNS zone links name
+    listed networks; a link lives under a listed zone; endpoints target listed registries."""
+    data = _raw(path)
+    vnets = {v["id"].lower(): v for v in _of_type(data, "Microsoft.Network/virtualNetworks")}
+    subnets = {s["id"].lower() for v in vnets.values() for s in v["properties"].get("subnets", [])}
+    registries = {r["id"].lower() for r in _of_type(data, "Microsoft.ContainerRegistry/registries")}
+    zones = {z["id"].lower() for z in _of_type(data, "Microsoft.Network/privateDnsZones")}
+    for vnet in vnets.values():
+        for peering in vnet["properties"].get("virtualNetworkPeerings", []):
+            assert peering["properties"]["remoteVirtualNetwork"]["id"].lower() in vnets, peering["id"]
+    for endpoint in _of_type(data, "Microsoft.Network/privateEndpoints"):
+        assert endpoint["properties"]["subnet"]["id"].lower() in subnets, endpoint["id"]
+        for conn in endpoint["properties"].get("privateLinkServiceConnections", []):
+            assert conn["properties"]["privateLinkServiceId"].lower() in registries, endpoint["id"]
+    for link in _of_type(data, "Microsoft.Network/privateDnsZones/virtualNetworkLinks"):
+        assert link["id"].lower().rsplit("/virtualnetworklinks/", 1)[0] in zones, link["id"]
+        assert link["properties"]["virtualNetwork"]["id"].lower() in vnets, link["id"]
+    failed = data["failedWrite"]
+    if "/providers/microsoft.network/privateendpoints/" in failed["resourceId"].lower():
+        assert failed["body"]["properties"]["subnet"]["id"].lower() in subnets
 
 
 def test_every_contract_cause_code_is_exercised() -> None:

@@ -31,7 +31,6 @@ from typing import Any
 
 from remediation.images import is_acr
 from remediation.model import (
-    PRIVATE_ENDPOINT_WRITE,
     SYSTEM_IDENTITY_REFERENCES,
     Context,
     Finding,
@@ -88,8 +87,6 @@ def is_image_pull_failure(ctx: Context) -> bool:
     network = ctx.network
     if network is not None and network.failed_endpoint is not None:
         return ctx.error.code == PRIVATE_ENDPOINT_IN_DELEGATED_SUBNET_ERROR and bool(network.failed_endpoint.targets)
-    if ctx.signal.operation_name.lower() == PRIVATE_ENDPOINT_WRITE.lower():
-        return False
     return is_image_pull_error(ctx.error.code, ctx.error.message)
 
 

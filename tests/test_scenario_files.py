@@ -316,3 +316,28 @@ def test_not_json_gives_line_and_column(tmp_path: Path) -> None:
 def test_missing_file_is_named(tmp_path: Path) -> None:
     message = _refused(tmp_path / "nope.json")
     assert "no such scenario file" in message
+
+
+@pytest.mark.parametrize(("resource_type", "remove"), [
+    ("Microsoft.Network/privateEndpoints", ("properties", "subnet")),
+    ("Microsoft.Network/privateDnsZones/virtualNetworkLinks", ("properties", "virtualNetwork")),
+    ("Microsoft.Network/virtualNetworks", ("properties", "virtualNetworkPeerings", 0, "properties",
+                                           "remoteVirtualNetwork")),
+])
+def test_networking_without_the_reference_it_is_read_by_is_named(tmp_path: Path, resource_type: str,
+                                                                  remove: tuple[Any, ...]) -> None:
+    data = _raw(SCENARIO_DIR / "vnet-private-endpoint.json")
+    index, resource = next((i, r) for i, r in enumerate(data["resources"]) if r["type"] == resource_type)
+    parent: Any = resource
+    for step in remove[:-1]:
+        parent = parent[step]
+    del parent[remove[-1]]
+    assert f"resources[{index}]" in _refused(_write(tmp_path, data))
+
+
+def test_a_private_endpoints_failed_write_is_accepted_and_another_type_is_named(tmp_path: Path) -> None:
+    data = _raw(SCENARIO_DIR / "private-endpoint-in-delegated-subnet.json")
+    load_scenario(_write(tmp_path, data, "ok.json"))
+    data["failedWrite"]["resourceId"] = data["failedWrite"]["resourceId"].replace(
+        "Microsoft.Network/privateEndpoints", "Microsoft.Network/virtualNetworks")
+    assert "failedWrite.resourceId" in _refused(_write(tmp_path, data))

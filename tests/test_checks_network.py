@@ -144,13 +144,25 @@ def test_registry_endpoint_in_the_aci_subnet_proposes_a_non_delegated_subnet() -
     assert found.evidence["registryIds"] == [REGISTRY_ID]
     assert found.evidence["nonDelegatedSubnets"] == [PE_SUBNET]
     (command,) = found.evidence["commands"]
-    assert "--subnet pe-subnet" in command and f"--private-connection-resource-id {REGISTRY_ID}" in command
+    assert f"--subnet {PE_SUBNET} " in command and f"--private-connection-resource-id {REGISTRY_ID}" in command
 
 
 def test_without_a_free_subnet_one_is_proposed() -> None:
     found = only(pe_context(subnets=(Subnet(ACI_SUBNET, (ACI,)),)), PE_CODE)
     create_subnet, create_endpoint = found.evidence["commands"]
-    assert create_subnet.startswith("az network vnet subnet create") and "--subnet <new-subnet>" in create_endpoint
+    assert create_subnet.startswith("az network vnet subnet create")
+    assert f"--subnet {ACI_VNET}/subnets/<new-subnet> " in create_endpoint
+
+
+def test_a_free_subnet_of_a_peered_network_is_proposed_after_the_aci_networks_own() -> None:
+    ctx = pe_context(subnets=(Subnet(ACI_SUBNET, (ACI,)),))
+    network = dataclasses.replace(ctx.network or NetworkFacts(), peerings={ACI_VNET.lower(): (HUB,)}, subnets={
+        ACI_VNET.lower(): (Subnet(ACI_SUBNET, (ACI,)),), HUB.lower(): (Subnet(f"{HUB}/subnets/pe"),)})
+    found = only(dataclasses.replace(ctx, network=network), PE_CODE)
+    assert found.evidence["nonDelegatedSubnets"] == [f"{HUB}/subnets/pe"]
+    assert found.evidence["peeredNetworks"] == [HUB]
+    (command,) = found.evidence["commands"]
+    assert f"--subnet {HUB}/subnets/pe " in command
 
 
 @pytest.mark.parametrize("ctx", [

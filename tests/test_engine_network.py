@@ -77,3 +77,22 @@ def test_networking_is_read_only_for_a_vnet_injected_group_and_a_restricted_regi
                      and "/providers/microsoft.network/" in r.path.lower()]
             assert bool(calls) is reads_network, name
             assert all(r.method == "GET" for r in calls)
+
+
+def test_a_free_subnet_in_a_peered_network_is_read_and_proposed() -> None:
+    data = _scenario("private-endpoint-in-delegated-subnet")
+    aci = next(r for r in data["resources"] if r["type"] == "Microsoft.Network/virtualNetworks")
+    hub = copy.deepcopy(aci)
+    hub["id"], hub["name"] = aci["id"].replace("/aci-vnet", "/hub-vnet"), "hub-vnet"
+    hub["properties"]["subnets"] = [s for s in hub["properties"]["subnets"] if s["name"] == "pe-subnet"]
+    for item in hub["properties"]["subnets"]:
+        item["id"] = item["id"].replace("/aci-vnet/", "/hub-vnet/")
+    aci["properties"]["subnets"] = [s for s in aci["properties"]["subnets"] if s["name"] == "aci-subnet"]
+    aci["properties"]["virtualNetworkPeerings"] = [{
+        "id": f"{aci['id']}/virtualNetworkPeerings/to-hub", "name": "to-hub",
+        "properties": {"peeringState": "Connected", "remoteVirtualNetwork": {"id": hub["id"]}}}]
+    data["resources"].append(hub)
+    report = _run_private_endpoint(data)
+    (cause,) = report["causes"]
+    assert cause["evidence"]["peeredNetworks"] == [hub["id"]]
+    assert cause["evidence"]["nonDelegatedSubnets"] == [f"{hub['id']}/subnets/pe-subnet"]

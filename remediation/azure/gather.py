@@ -346,8 +346,12 @@ class Gatherer:
                                partial(self._vnet, endpoint.vnet_id))
             if read is not None:
                 subnets, peers = read
-                facts = replace(facts, group_vnets=(endpoint.vnet_id,), subnets={endpoint.vnet_id.lower(): subnets},
-                                peerings={endpoint.vnet_id.lower(): peers})
+                # the peered networks' subnets are candidates for the endpoint too
+                peer_reads = {p: self._pool.submit(self._vnet, p) for p in peers}
+                peered = self._results(notes, peer_reads, lambda p: f"peered virtual network {p} could not be read")
+                facts = replace(facts, group_vnets=(endpoint.vnet_id,), peerings={endpoint.vnet_id.lower(): peers},
+                                subnets={endpoint.vnet_id.lower(): subnets,
+                                         **{p.lower(): found for p, (found, _) in peered.items()}})
         return Context(signal=signal, error=found.error, failed_write=found.failed_write, notes=tuple(notes),
                        network=facts)
 

@@ -36,17 +36,20 @@ def private_endpoint_in_delegated_subnet(ctx: Context, finding: FindingFactory) 
     # decided from the subnet as Azure returns it, not from the error text
     if subnet is None or ACI_DELEGATION.lower() not in {d.lower() for d in subnet.delegations}:
         return []
-    free = [s.id for s in subnets or () if not s.delegated]
-    peered = sorted(network.reachable(endpoint.vnet_id) - {endpoint.vnet_id.lower()})
+    peered = list(network.peerings.get(endpoint.vnet_id.lower(), ()))
+    # the ACI network's own subnets first, then those of the networks peered with it
+    free = [s.id for vnet in (endpoint.vnet_id, *peered) for s in network.subnets.get(vnet.lower(), ())
+            if not s.delegated]
     where = parse_resource_id(endpoint.id)
     vnet = parse_resource_id(endpoint.vnet_id)
-    target = free[0].rstrip("/").rsplit("/", 1)[-1] if free else "<new-subnet>"
+    # the CLI takes a subnet id with --subnet, so the free subnet may sit in a peered network
+    target = free[0] if free else f"{endpoint.vnet_id}/subnets/<new-subnet>"
     commands = [] if free else [
         f"az network vnet subnet create --resource-group {vnet.resource_group} --vnet-name {vnet.name} "
         "--name <new-subnet> --address-prefixes <free prefix>"]
     commands.append(
         f"az network private-endpoint create --resource-group {where.resource_group} --name {where.name} "
-        f"--vnet-name {vnet.name} --subnet {target} --private-connection-resource-id {endpoint.targets[0]} "
+        f"--subnet {target} --private-connection-resource-id {endpoint.targets[0]} "
         f"--group-id registry --connection-name {where.name}-connection")
     return [finding(
         f"Private endpoint {where.name} of registry {endpoint.targets[0].rsplit('/', 1)[-1]} was put in subnet "

@@ -53,7 +53,7 @@ def vnet_registry_unreachable(ctx: Context, finding: FindingFactory) -> list[Fin
                     "publicNetworkAccess": registry.public_network_access,
                     "defaultAction": registry.default_action,
                     "groupVirtualNetwork": vnet,
-                    "peeredNetworks": sorted(network.reachable(vnet) - {vnet.lower()}),
+                    "peeredNetworks": list(network.peerings.get(vnet.lower(), ())),
                     "privateEndpoints": [{"id": e.id, "subnet": e.subnet_id, "virtualNetwork": e.vnet_id}
                                          for e in endpoints],
                     "privateDnsZones": list(network.dns_zones),

@@ -20,12 +20,13 @@ import requests
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+from azure.mgmt.resource.resources import ResourceManagementClient
 
 from .azure.clients import AzureClients
 from .azure.gather import GatherOptions
 from .azure.redeploy import RedeployOptions
 from .engine import Engine
-from .model import FailureSignal, Skip
+from .model import PRIVATE_ENDPOINT_WRITE, FailureSignal, Skip
 from .notify import Notifier
 from .report import validate_report
 from .resource_ids import parse_resource_id
@@ -63,6 +64,12 @@ def user_write(sb: Any, scenario: Any) -> dict[str, str] | None:
             body = {"properties": {"mode": "Incremental", "template": template, "parameters": params}}
             deployments.deployments.begin_create_or_update(rg, fw.get("deploymentName", f"{name}-deploy"),
                                                            cast(Any, body)).result()
+        elif _is_private_endpoint(fw["resourceId"]):
+            # a registry's private endpoint (a scenario of the ACI-delegated subnet), through the generic client
+            client = ResourceManagementClient(cred, sub, **common)
+            client.resources.begin_create_or_update_by_id(
+                fw["resourceId"], cast(Any, json.dumps(fw["body"]).encode()),
+                api_version=fw.get("apiVersion", "2024-05-01"), content_type="application/json").result()
         else:
             aci = ContainerInstanceManagementClient(cred, sub, api_version=fw.get("apiVersion", "2023-05-01"), **common)
             raw = json.dumps(fw["body"]).encode()
@@ -78,6 +85,10 @@ def user_write(sb: Any, scenario: Any) -> dict[str, str] | None:
             code, message = details[0].code, details[0].message
         return {"code": str(code), "message": str(message)}
     return None
+
+
+def _is_private_endpoint(resource_id: str) -> bool:
+    return f"/providers/{PRIVATE_ENDPOINT_WRITE.rsplit('/', 1)[0]}/".lower() in resource_id.lower()
 
 
 def later_writes(sb: Any, scenario: Any) -> None:
@@ -137,9 +148,10 @@ def compare(expect: dict[str, Any] | None, reports: list[dict[str, Any]], world:
 
 
 def _main_report(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The report about the container group (a deployment's own event is skipped, not the story)."""
+    """The report about the failed write (a deployment's own event is skipped, not the story)."""
     for report in reports:
-        if "/containergroups/" in str(report.get("resourceId", "")).lower():
+        resource = str(report.get("resourceId", "")).lower()
+        if "/containergroups/" in resource or "/privateendpoints/" in resource:
             return report
     return reports[0] if reports else None
 

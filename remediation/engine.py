@@ -21,7 +21,7 @@ from .azure.apply import apply_actions
 from .azure.clients import AzureClients
 from .azure.gather import Gatherer, GatherOptions
 from .azure.redeploy import RedeployOptions, deployable_body, redeploy
-from .checks import is_image_pull_error, run_checks
+from .checks import is_image_pull_failure, run_checks
 from .checks.acr_pull_permission_propagating import PULL_PERMISSION_PROPAGATING
 from .definition import parse_definition
 from .errors import InputError
@@ -143,7 +143,7 @@ class _Run:
                                        "of the group could be recovered", **common)
             report["retryable"] = True
             return report
-        if ctx.error and not is_image_pull_error(ctx.error.code, ctx.error.message):
+        if ctx.error and not is_image_pull_failure(ctx):
             return self.report(skip_reason=f"not an image-pull failure ({ctx.error.code})", **common)
         healthy = None if signal.schema == "sweep" else _already_healthy(ctx)
         if healthy:  # a resumed run too: its redeploy already happened if the group runs these images

@@ -18,6 +18,8 @@ ActionStatus = Literal["applied", "planned", "skipped", "failed"]
 CURRENT_ACI_API_VERSION = "2023-05-01"
 MIN_IDENTITY_API_VERSION = "2021-07-01"
 SYSTEM_IDENTITY_REFERENCES = ("[system]", "system")
+PRIVATE_ENDPOINT_WRITE = "Microsoft.Network/privateEndpoints/write"
+"""The other failed write a run handles: a registry's private endpoint (the ACI-delegated subnet cause)."""
 
 
 @dataclass(frozen=True)
@@ -250,6 +252,9 @@ class Context:
     read_at: datetime | None = None
     """When the context was read: the assignments' ages are measured from it."""
     rbac: RbacRules = field(default_factory=RbacRules)
+    network: NetworkFacts | None = None
+    """The private networking around a VNet-injected group and its restricted registries, or around
+    a failed private endpoint write; None where none was read."""
 
 
 @dataclass(frozen=True)
@@ -284,3 +289,61 @@ class RedeployResult:
     detail: str = ""
     error: ErrorInfo | None = None
     retryable: bool = False
+
+
+@dataclass(frozen=True)
+class Subnet:
+    id: str
+    delegations: tuple[str, ...] = ()
+    """The service names the subnet is delegated to (``Microsoft.ContainerInstance/containerGroups``, ...)."""
+
+    @property
+    def vnet_id(self) -> str:
+        return self.id.rstrip("/").rpartition("/subnets/")[0] or self.id
+
+    @property
+    def delegated(self) -> bool:
+        return bool(self.delegations)
+
+
+@dataclass(frozen=True)
+class PrivateEndpoint:
+    """A private endpoint as read from Azure, or as a failed write attempted it."""
+
+    id: str
+    subnet_id: str
+    targets: tuple[str, ...] = ()
+    """The resource ids its connections target for the ``registry`` sub-resource."""
+
+    @property
+    def vnet_id(self) -> str:
+        return Subnet(self.subnet_id).vnet_id
+
+
+@dataclass(frozen=True)
+class NetworkFacts:
+    """What was read of the private networking (virtual networks, peerings, private endpoints and
+    ``privatelink.azurecr.io`` zone links); ids as Azure returned them."""
+
+    group_vnets: tuple[str, ...] = ()
+    """The virtual networks of the group's subnets (``subnetIds``)."""
+    peerings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Virtual network id (lower) → the ids of the networks it is peered with (``Connected``)."""
+    endpoints: dict[str, tuple[PrivateEndpoint, ...]] = field(default_factory=dict)
+    """Registry id (lower) → its private endpoints; a registry whose endpoints could not be read has no key."""
+    dns_zones: tuple[str, ...] | None = None
+    """The ``privatelink.azurecr.io`` zones found; None where they could not be listed."""
+    dns_links: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Zone id (lower) → the virtual networks linked to it."""
+    subnets: dict[str, tuple[Subnet, ...]] = field(default_factory=dict)
+    """Virtual network id (lower) → its subnets, for the networks read."""
+    failed_endpoint: PrivateEndpoint | None = None
+    """The private endpoint the failed write attempted (a ``privateEndpoints/write`` signal)."""
+
+    def linked(self, vnet_id: str) -> bool:
+        """Whether a ``privatelink.azurecr.io`` zone is linked to ``vnet_id``."""
+        return any(vnet_id.lower() in {v.lower() for v in vnets} for vnets in self.dns_links.values())
+
+    def reachable(self, vnet_id: str) -> set[str]:
+        """``vnet_id`` and the networks peered with it, lower-cased."""
+        return {vnet_id.lower(), *(p.lower() for p in self.peerings.get(vnet_id.lower(), ()))}

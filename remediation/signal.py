@@ -7,8 +7,8 @@ Accepted shapes, one event or a JSON array of them:
   ``deliveryAttempts``, ``lastDeliveryOutcome``, ... and parse the same way.
 - CloudEvents 1.0: ``specversion``, ``id``, ``type``, ``source``, ``subject``, ``time``, ``data``.
 
-An event that is not a failed container-group write is a :class:`Skip` (other event types, other
-resource types, other operations); an event that cannot be read raises :class:`InputError` with
+An event that is not a failed container-group or private-endpoint write is a :class:`Skip` (other
+event types, other resource types, other operations); an event that cannot be read raises :class:`InputError` with
 a one-line message naming the field, e.g. ``event.data.resourceUri is missing``. Text from a
 caller is decoded by :func:`decode_json`, within limits: UTF-8, no ``NaN``, at most
 :data:`MAX_DEPTH` levels of nesting.
@@ -26,13 +26,20 @@ from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent
 
 from remediation.errors import InputError
-from remediation.model import FailureSignal, Skip
+from remediation.model import PRIVATE_ENDPOINT_WRITE, FailureSignal, Skip
 from remediation.redaction import scrub
 from remediation.resource_ids import ascii_only, parse_resource_id
 
 WRITE_FAILURE = "Microsoft.Resources.ResourceWriteFailure"
 CONTAINER_GROUP_TYPE = "Microsoft.ContainerInstance/containerGroups"
 CONTAINER_GROUP_WRITE = "Microsoft.ContainerInstance/containerGroups/write"
+PRIVATE_ENDPOINT_TYPE = "Microsoft.Network/privateEndpoints"
+HANDLED_TYPES = (CONTAINER_GROUP_TYPE, PRIVATE_ENDPOINT_TYPE)
+WRITES = {CONTAINER_GROUP_TYPE.lower(): CONTAINER_GROUP_WRITE, PRIVATE_ENDPOINT_TYPE.lower(): PRIVATE_ENDPOINT_WRITE}
+"""The failed writes a run handles, by resource type (lower): a container group's, and a private
+endpoint's (a registry's endpoint in the ACI-delegated subnet). Whether the endpoint targets a
+registry is in its definition, which the event does not carry: the run reads it and skips
+endpoints of anything else."""
 
 OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 TENANT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/tenantid"
@@ -164,12 +171,13 @@ def _parse(payload: Any, where: str) -> FailureSignal | Skip:
         subscription, group, provider_type, name = parse_resource_id(ascii_only(resource_uri))
     except InputError as err:
         raise InputError(f"{where}.data.resourceUri: {err}") from err
-    if not group or provider_type.lower() != CONTAINER_GROUP_TYPE.lower():
-        return Skip(f"resource type {provider_type} is not {CONTAINER_GROUP_TYPE}", resource_id=resource_uri)
+    expected = WRITES.get(provider_type.lower()) if group else None
+    if expected is None:
+        return Skip(f"resource type {provider_type} is not {' or '.join(HANDLED_TYPES)}", resource_id=resource_uri)
     # ARM always sends operationName; a hand-written replay without it is taken as the write.
-    operation = _text(data.get("operationName")) or CONTAINER_GROUP_WRITE
-    if operation.lower() != CONTAINER_GROUP_WRITE.lower():
-        return Skip(f"operation {operation} is not {CONTAINER_GROUP_WRITE}", resource_id=resource_uri)
+    operation = _text(data.get("operationName")) or expected
+    if operation.lower() != expected.lower():
+        return Skip(f"operation {operation} is not {expected}", resource_id=resource_uri)
 
     claims = data.get("claims")
     claims = claims if isinstance(claims, Mapping) else {}

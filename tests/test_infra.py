@@ -471,7 +471,31 @@ def test_event_subscription_filters_failed_container_group_writes_only() -> None
     props = _props(advanced)
     assert _literal(props["operatorType"]) == "StringIn"
     assert _literal(props["key"]) == "data.operationName"
-    assert _strings(props["values"]) == ["Microsoft.ContainerInstance/containerGroups/write"]
+    assert _strings(props["values"]) == ["Microsoft.ContainerInstance/containerGroups/write",
+                                         "Microsoft.Network/privateEndpoints/write"]
+
+
+def test_the_signal_accepts_exactly_the_operations_the_event_filter_lets_through() -> None:
+    from remediation.model import FailureSignal, Skip
+    from remediation.signal import parse_event
+
+    (advanced,) = _items(_props(_path(_event_subscription(), "properties", "filter"))["advancedFilters"])
+    let_through = _strings(_props(advanced)["values"])
+    base = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers"
+    resources = {"Microsoft.ContainerInstance/containerGroups/write":
+                 f"{base}/Microsoft.ContainerInstance/containerGroups/g",
+                 "Microsoft.Network/privateEndpoints/write": f"{base}/Microsoft.Network/privateEndpoints/pe",
+                 "Microsoft.Network/virtualNetworks/write": f"{base}/Microsoft.Network/virtualNetworks/v"}
+    for operation in let_through:
+        assert operation in resources, f"the filter lets {operation} through; add it to this test"
+    for operation, resource_id in resources.items():
+        parsed = parse_event({"id": "1", "eventType": "Microsoft.Resources.ResourceWriteFailure",
+                              "subject": resource_id, "eventTime": "2026-12-01T10:00:00Z", "dataVersion": "2",
+                              "topic": "/subscriptions/x",
+                              "data": {"resourceUri": resource_id, "operationName": operation}})
+        accepted = isinstance(parsed, FailureSignal)
+        assert accepted == (operation in let_through), (operation, parsed)
+        assert accepted or isinstance(parsed, Skip)
 
 
 def test_event_subscription_delivers_to_the_function_trigger_with_retries() -> None:

@@ -22,10 +22,6 @@ REMEDIATOR = "bbbbbbbb-0000-0000-0000-000000000001"
 # CONTRACT.md §1 and §2: the codes and outcomes outside checks rely on; the codes are the app's
 # registry, which the contract test below holds to the contract's table.
 CAUSE_CODES = {cause.code for cause in causes()}
-# The contract's table now also lists the causes of the current Azure documentation, which issue 10
-# ("Diagnose Azure as it is today") adds to the app; until then they are named here, so the test
-# still fails on any other drift between the app and the contract, and on these once they land.
-CONTRACT_PENDING = {"ACI_VNET_REGISTRY_UNREACHABLE", "ACI_PRIVATE_ENDPOINT_IN_DELEGATED_SUBNET"}
 # Retired by the contract: this version never emits them, so no check registers them (the current
 # docs support VNet-injected and Windows groups with a user-assigned identity).
 CONTRACT_RETIRED = {"ACI_VNET_UNSUPPORTED", "ACI_WINDOWS_UNSUPPORTED"}
@@ -166,7 +162,8 @@ def test_images_match_the_expected_diagnosis(path: Path) -> None:
     registries = {r["properties"]["loginServer"].lower()
                   for r in _of_type(data, "Microsoft.ContainerRegistry/registries")}
     causes = data["expect"]["causes"]
-    for container in data["failedWrite"]["body"]["properties"]["containers"]:
+    # a private endpoint's write (the ACI-delegated subnet cause) pulls no image
+    for container in data["failedWrite"]["body"]["properties"].get("containers", []):
         server, _, rest = container["properties"]["image"].partition("/")
         repo, _, tag = rest.partition(":")
         present = tag in images.get(server.lower(), {}).get(repo, [])
@@ -178,13 +175,36 @@ def test_images_match_the_expected_diagnosis(path: Path) -> None:
             assert server.lower() in registries and present
 
 
+@pytest.mark.parametrize("path", FILES, ids=_ids(FILES))
+def test_networking_refers_to_networks_in_the_world(path: Path) -> None:
+    """Private endpoints sit in subnets of listed virtual networks; peerings and DNS zone links name
+    listed networks; a link lives under a listed zone; endpoints target listed registries."""
+    data = _raw(path)
+    vnets = {v["id"].lower(): v for v in _of_type(data, "Microsoft.Network/virtualNetworks")}
+    subnets = {s["id"].lower() for v in vnets.values() for s in v["properties"].get("subnets", [])}
+    registries = {r["id"].lower() for r in _of_type(data, "Microsoft.ContainerRegistry/registries")}
+    zones = {z["id"].lower() for z in _of_type(data, "Microsoft.Network/privateDnsZones")}
+    for vnet in vnets.values():
+        for peering in vnet["properties"].get("virtualNetworkPeerings", []):
+            assert peering["properties"]["remoteVirtualNetwork"]["id"].lower() in vnets, peering["id"]
+    for endpoint in _of_type(data, "Microsoft.Network/privateEndpoints"):
+        assert endpoint["properties"]["subnet"]["id"].lower() in subnets, endpoint["id"]
+        for conn in endpoint["properties"].get("privateLinkServiceConnections", []):
+            assert conn["properties"]["privateLinkServiceId"].lower() in registries, endpoint["id"]
+    for link in _of_type(data, "Microsoft.Network/privateDnsZones/virtualNetworkLinks"):
+        assert link["id"].lower().rsplit("/virtualnetworklinks/", 1)[0] in zones, link["id"]
+        assert link["properties"]["virtualNetwork"]["id"].lower() in vnets, link["id"]
+    failed = data["failedWrite"]
+    if "/providers/microsoft.network/privateendpoints/" in failed["resourceId"].lower():
+        assert failed["body"]["properties"]["subnet"]["id"].lower() in subnets
+
+
 def test_every_contract_cause_code_is_exercised() -> None:
     seen = {code for path in FILES for code in _raw(path)["expect"]["causes"]}
     assert seen == CAUSE_CODES
     if contract.CONTRACT.is_file():  # the registered codes must follow the contract's table
         table = set(contract.cause_table())
-        assert table - CONTRACT_PENDING == CAUSE_CODES
-        assert not CONTRACT_PENDING & CAUSE_CODES, "a pending code has landed: drop it from CONTRACT_PENDING"
+        assert table == CAUSE_CODES
         assert set(contract.retired_codes()) == CONTRACT_RETIRED
 
 
@@ -291,3 +311,28 @@ def test_not_json_gives_line_and_column(tmp_path: Path) -> None:
 def test_missing_file_is_named(tmp_path: Path) -> None:
     message = _refused(tmp_path / "nope.json")
     assert "no such scenario file" in message
+
+
+@pytest.mark.parametrize(("resource_type", "remove"), [
+    ("Microsoft.Network/privateEndpoints", ("properties", "subnet")),
+    ("Microsoft.Network/privateDnsZones/virtualNetworkLinks", ("properties", "virtualNetwork")),
+    ("Microsoft.Network/virtualNetworks", ("properties", "virtualNetworkPeerings", 0, "properties",
+                                           "remoteVirtualNetwork")),
+])
+def test_networking_without_the_reference_it_is_read_by_is_named(tmp_path: Path, resource_type: str,
+                                                                  remove: tuple[Any, ...]) -> None:
+    data = _raw(SCENARIO_DIR / "vnet-private-endpoint.json")
+    index, resource = next((i, r) for i, r in enumerate(data["resources"]) if r["type"] == resource_type)
+    parent: Any = resource
+    for step in remove[:-1]:
+        parent = parent[step]
+    del parent[remove[-1]]
+    assert f"resources[{index}]" in _refused(_write(tmp_path, data))
+
+
+def test_a_private_endpoints_failed_write_is_accepted_and_another_type_is_named(tmp_path: Path) -> None:
+    data = _raw(SCENARIO_DIR / "private-endpoint-in-delegated-subnet.json")
+    load_scenario(_write(tmp_path, data, "ok.json"))
+    data["failedWrite"]["resourceId"] = data["failedWrite"]["resourceId"].replace(
+        "Microsoft.Network/privateEndpoints", "Microsoft.Network/virtualNetworks")
+    assert "failedWrite.resourceId" in _refused(_write(tmp_path, data))

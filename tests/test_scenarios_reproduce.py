@@ -43,6 +43,10 @@ def _perform(sb: Sandbox, failed: dict[str, Any]) -> Any:
         poller = sdk.deployments(sb, sub=sub).deployments.begin_create_or_update(
             rg, failed["deploymentName"], deployment)
         return poller.result()
+    if resource_type_of(failed["resourceId"]).lower() == "microsoft.network/privateendpoints":
+        # a registry's private endpoint (the ACI-delegated subnet scenario), with the generic client
+        return sdk.resources(sb, sub=sub).resources.begin_create_or_update_by_id(
+            failed["resourceId"], failed["body"], api_version=failed["apiVersion"]).result()
     client = _aci_client(sb, sub, failed.get("apiVersion", "2023-05-01"))
     return client.container_groups.begin_create_or_update(rg, name, failed["body"]).result()
 

@@ -107,7 +107,8 @@ def test_write_failure_of_another_resource_type_is_skipped() -> None:
     event["eventType"] = "Microsoft.Resources.ResourceWriteFailure"
     result = parse_event(event)
     assert result == Skip(
-        "resource type Microsoft.Storage/storageAccounts is not Microsoft.ContainerInstance/containerGroups",
+        "resource type Microsoft.Storage/storageAccounts is not Microsoft.ContainerInstance/containerGroups or "
+        "Microsoft.Network/privateEndpoints",
         resource_id=event["data"]["resourceUri"],
     )
 

@@ -61,13 +61,16 @@ resource toFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06
       includedEventTypes: [
         'Microsoft.Resources.ResourceWriteFailure'
       ]
-      // ...of container groups. String comparisons in Event Grid filters are case-insensitive.
+      // ...of container groups, and of private endpoints (a registry's endpoint refused in the
+      // ACI-delegated subnet; the app skips endpoints of anything else). String comparisons in
+      // Event Grid filters are case-insensitive.
       advancedFilters: [
         {
           operatorType: 'StringIn'
           key: 'data.operationName'
           values: [
             'Microsoft.ContainerInstance/containerGroups/write'
+            'Microsoft.Network/privateEndpoints/write'
           ]
         }
       ]

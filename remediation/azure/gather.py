@@ -19,12 +19,14 @@ from functools import partial
 from typing import Any, TypeVar
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.rest import HttpRequest
 from azure.mgmt.containerregistry import models as acr
 
 from ..definition import DefinitionSource, DefinitionSources, choose_definition, parse_definition
 from ..errors import InputError
 from ..images import is_acr
 from ..model import (
+    PRIVATE_ENDPOINT_WRITE,
     Context,
     ErrorInfo,
     FailureSignal,
@@ -32,9 +34,12 @@ from ..model import (
     Identity,
     ImageRef,
     ImageStatus,
+    NetworkFacts,
+    PrivateEndpoint,
     Registry,
     RoleAssignment,
     RoleDefinition,
+    Subnet,
     WriteRecord,
 )
 from ..permissions import scope_applies
@@ -52,6 +57,9 @@ GROUP_OPERATIONS = ("Microsoft.ContainerInstance/containerGroups/write",
                     "Microsoft.ContainerInstance/containerGroups/delete")
 ACTIVITY_LOG_RETENTION = timedelta(days=90)
 """How far back the Activity Log keeps records, so how far back a sweep can look for who deployed a group."""
+NETWORK_API_VERSION = "2024-05-01"
+PRIVATE_DNS_API_VERSION = "2024-06-01"
+ACR_DNS_ZONE = "privatelink.azurecr.io"
 K = TypeVar("K")
 T = TypeVar("T")
 
@@ -157,6 +165,8 @@ class Gatherer:
     def gather(self, signal: FailureSignal) -> Context:
         """Every read the checks need for ``signal``. Raises :class:`InputError` for a replayed
         definition that cannot be read, since that is the caller's error."""
+        if signal.operation_name.lower() == PRIVATE_ENDPOINT_WRITE.lower():
+            return self._private_endpoint_context(signal)
         sweep = signal.schema == "sweep"
         pool = self._pool
         # these need nothing but the signal, so they start at once
@@ -205,6 +215,7 @@ class Gatherer:
         error = sources.error
         if error is None and signal.definition is None and sources.existing and not sweep:
             error = _error_from_instance_view(sources.existing)
+        network = self._network(signal, definition, registries, notes)
         return Context(
             signal=signal,
             error=error,
@@ -219,6 +230,7 @@ class Gatherer:
             group_writes=tuple(group_writes) if group_writes is not None else None,
             notes=tuple(notes),
             read_at=datetime.now(UTC),
+            network=network,
         )
 
     def _subscriptions(self, signal: FailureSignal) -> list[str]:
@@ -287,6 +299,120 @@ class Gatherer:
             if rd is not None:
                 roles.setdefault(rd.guid, rd)
         return roles
+
+    # -- private networking -------------------------------------------------------------------
+    # azure-mgmt-network and azure-mgmt-privatedns are not dependencies: the networking is read
+    # with the generic resource client at the specs' api-versions (azure-rest-api-specs,
+    # specification/network/resource-manager/Microsoft.Network/stable/2024-05-01/virtualNetwork.json
+    # and privateEndpoint.json; specification/privatedns/resource-manager/Microsoft.Network/PrivateDns,
+    # 2024-06-01), lists through the same client's pipeline (``send_request``).
+
+    def _network(self, signal: FailureSignal, definition: GroupDefinition | None,
+                 registries: Mapping[str, Registry | None], notes: list[str]) -> NetworkFacts | None:
+        """The networking a VNet-injected group's pull from a network-restricted registry goes
+        through; None for other groups (nothing is read)."""
+        restricted = {r.id.lower(): r for r in registries.values() if r is not None and r.network_restricted}
+        vnets = list(dict.fromkeys(Subnet(s).vnet_id for s in (definition.subnet_ids if definition else ())
+                                   if "/subnets/" in s.lower()))
+        if not vnets or not restricted:
+            return None
+        vnet_reads = {v: self._pool.submit(self._vnet, v) for v in vnets}
+        endpoint_reads = {rid: self._pool.submit(self._registry_endpoints, r) for rid, r in restricted.items()}
+        zones = self._noted(notes, "private DNS zones privatelink.azurecr.io could not be listed",
+                            partial(self._acr_zones, self._subscriptions(signal)))
+        link_reads = {z.lower(): self._pool.submit(self._zone_links, z) for z in zones or ()}
+        read_vnets = self._results(notes, vnet_reads, lambda v: f"virtual network {v} could not be read")
+        return NetworkFacts(
+            group_vnets=tuple(vnets),
+            peerings={v.lower(): peers for v, (_, peers) in read_vnets.items()},
+            endpoints=self._results(notes, endpoint_reads,
+                                    lambda rid: f"private endpoints of registry {rid} could not be read"),
+            dns_zones=tuple(zones) if zones is not None else None,
+            dns_links=self._results(notes, link_reads, lambda z: f"virtual network links of {z} could not be listed"),
+            subnets={v.lower(): subnets for v, (subnets, _) in read_vnets.items()},
+        )
+
+    def _private_endpoint_context(self, signal: FailureSignal) -> Context:
+        """The context of a failed private endpoint write: its error and definition from the
+        Activity Log (the failed request), and the subnet it named with its network's subnets."""
+        found = self._activity(signal)
+        notes = list(found.notes)
+        endpoint = _endpoint_from_body(signal.resource_id, found.request_body) if found.request_body else None
+        if endpoint is None:
+            notes.append("the private endpoint's definition is not in the Activity Log; whether it targets a "
+                         "registry is unknown")
+        facts = NetworkFacts(failed_endpoint=endpoint)
+        if endpoint is not None and endpoint.subnet_id:
+            read = self._noted(notes, f"virtual network {endpoint.vnet_id} could not be read",
+                               partial(self._vnet, endpoint.vnet_id))
+            if read is not None:
+                subnets, peers = read
+                # the peered networks' subnets are candidates for the endpoint too
+                peer_reads = {p: self._pool.submit(self._vnet, p) for p in peers}
+                peered = self._results(notes, peer_reads, lambda p: f"peered virtual network {p} could not be read")
+                facts = replace(facts, group_vnets=(endpoint.vnet_id,), peerings={endpoint.vnet_id.lower(): peers},
+                                subnets={endpoint.vnet_id.lower(): subnets,
+                                         **{p.lower(): found for p, (found, _) in peered.items()}})
+        return Context(signal=signal, error=found.error, failed_write=found.failed_write, notes=tuple(notes),
+                       network=facts)
+
+    def _arm(self, resource_id: str, api_version: str) -> dict[str, Any]:
+        """A resource's ARM JSON (``id``, ``name``, ``properties``...) through the generic client."""
+        where = parse_resource_id(resource_id)
+        found = self.clients.resources(where.subscription).resources.get_by_id(resource_id, api_version=api_version)
+        return {"id": found.id or resource_id, "name": found.name, "properties": found.properties or {}}
+
+    def _arm_list(self, subscription_id: str, path: str, api_version: str) -> list[dict[str, Any]]:
+        """Every item of an ARM list (``value``, following ``nextLink``)."""
+        client = self.clients.resources(subscription_id)
+        url: str | None = f"{path}?api-version={api_version}"
+        items: list[dict[str, Any]] = []
+        while url:
+            response = client.send_request(HttpRequest("GET", url))
+            response.raise_for_status()
+            body = response.json()
+            items += [item for item in body.get("value") or [] if isinstance(item, dict)]
+            url = body.get("nextLink")
+        return items
+
+    def _vnet(self, vnet_id: str) -> tuple[tuple[Subnet, ...], tuple[str, ...]]:
+        """A virtual network's subnets (with delegations) and ``Connected`` peerings' remote networks."""
+        props = self._arm(vnet_id, NETWORK_API_VERSION)["properties"]
+        subnets = tuple(Subnet(str(s.get("id", "")), tuple(
+            str((d.get("properties") or {}).get("serviceName", "")) for d in (s.get("properties") or {}).get(
+                "delegations") or [])) for s in props.get("subnets") or [])
+        peers = tuple(str(((p.get("properties") or {}).get("remoteVirtualNetwork") or {}).get("id", ""))
+                      for p in props.get("virtualNetworkPeerings") or []
+                      if str((p.get("properties") or {}).get("peeringState", "")).lower() == "connected")
+        return subnets, peers
+
+    def _registry_endpoints(self, registry: Registry) -> tuple[PrivateEndpoint, ...]:
+        """The private endpoints the registry lists connections for, each read for its subnet."""
+        where = parse_resource_id(registry.id)
+        connections = self.clients.container_registry(where.subscription).private_endpoint_connections.list(
+            where.resource_group or "", where.name)
+        ids = [c.private_endpoint.id for c in connections if c.private_endpoint is not None and c.private_endpoint.id]
+        out = []
+        for endpoint_id in dict.fromkeys(ids):
+            body = self._arm(endpoint_id, NETWORK_API_VERSION)
+            found = _endpoint_from_body(endpoint_id, body)
+            if found is not None:
+                out.append(found)
+        return tuple(out)
+
+    def _acr_zones(self, subscriptions: list[str]) -> list[str]:
+        """The ids of the ``privatelink.azurecr.io`` private DNS zones in ``subscriptions``."""
+        return [str(z.get("id")) for sub in subscriptions
+                for z in self._arm_list(sub, f"/subscriptions/{sub}/providers/Microsoft.Network/privateDnsZones",
+                                        PRIVATE_DNS_API_VERSION)
+                if str(z.get("name", "")).lower() == ACR_DNS_ZONE and z.get("id")]
+
+    def _zone_links(self, zone_id: str) -> tuple[str, ...]:
+        """The virtual networks linked to a private DNS zone."""
+        links = self._arm_list(parse_resource_id(zone_id).subscription, f"{zone_id}/virtualNetworkLinks",
+                               PRIVATE_DNS_API_VERSION)
+        return tuple(str(((link.get("properties") or {}).get("virtualNetwork") or {}).get("id", ""))
+                     for link in links if ((link.get("properties") or {}).get("virtualNetwork") or {}).get("id"))
 
     # -- activity log -------------------------------------------------------------------------
 
@@ -525,6 +651,26 @@ def _operation_errors(operations: Iterable[Any], resource_id: str) -> Iterator[E
             found = _error_from_status_message(raw.as_dict() if hasattr(raw, "as_dict") else raw)
             if found:
                 yield ErrorInfo(found[0], found[1], "deployment")
+
+
+def _endpoint_from_body(endpoint_id: str, body: Mapping[str, Any]) -> PrivateEndpoint | None:
+    """A private endpoint from its ARM JSON: its subnet and the resources it targets for ``registry``."""
+    props = body.get("properties")
+    if not isinstance(props, Mapping):
+        return None
+    subnet = props.get("subnet")
+    subnet_id = str(subnet.get("id") or "") if isinstance(subnet, Mapping) else ""
+    targets = []
+    for key in ("privateLinkServiceConnections", "manualPrivateLinkServiceConnections"):
+        for conn in props.get(key) or []:
+            conn_props = conn.get("properties") if isinstance(conn, Mapping) else None
+            if not isinstance(conn_props, Mapping):
+                continue
+            group_ids = [str(g).lower() for g in conn_props.get("groupIds") or []]
+            target = str(conn_props.get("privateLinkServiceId") or "")
+            if target and "/microsoft.containerregistry/registries/" in target.lower() and "registry" in group_ids:
+                targets.append(target)
+    return PrivateEndpoint(endpoint_id, subnet_id, tuple(dict.fromkeys(targets)))
 
 
 def _registry_servers(definition: GroupDefinition | None) -> list[str]:

@@ -73,6 +73,24 @@ def is_image_pull_error(code: str, message: str) -> bool:
     return code in IMAGE_PULL_ERROR_CODES
 
 
+PRIVATE_ENDPOINT_IN_DELEGATED_SUBNET_ERROR = "PrivateEndpointCreationNotAllowedAsSubnetIsDelegated"
+"""Network's code for a private endpoint PUT into a delegated subnet (MicrosoftDocs/SupportArticles-docs,
+support/azure/private-link/troubleshoot-private-endpoint-creation-failed.md, ms.date 2026-06-12)."""
+
+
+def is_image_pull_failure(ctx: Context) -> bool:
+    """Whether the context's failed write is one the guide covers: a container group's image-pull
+    error (:func:`is_image_pull_error`), or a registry's private endpoint refused because its subnet
+    is delegated (the guide's "ACR private endpoint uses the ACI-delegated subnet"). A private
+    endpoint of anything else, or whose definition could not be read, is not."""
+    if ctx.error is None:
+        return False
+    network = ctx.network
+    if network is not None and network.failed_endpoint is not None:
+        return ctx.error.code == PRIVATE_ENDPOINT_IN_DELEGATED_SUBNET_ERROR and bool(network.failed_endpoint.targets)
+    return is_image_pull_error(ctx.error.code, ctx.error.message)
+
+
 @dataclass(frozen=True)
 class Document:
     """A Microsoft document a cause comes from: its title, address and revision date (``ms.date``)."""
@@ -234,7 +252,7 @@ def run_checks(ctx: Context) -> list[Finding]:
     with the raw error and the gatherer's notes.
     """
     findings = [finding for registered in all_checks() for finding in registered.run(ctx)]
-    if findings or ctx.error is None or not is_image_pull_error(ctx.error.code, ctx.error.message):
+    if findings or ctx.error is None or not is_image_pull_failure(ctx):
         return findings
     return [
         UNKNOWN.finding(

@@ -7,6 +7,7 @@ from . import (  # noqa: F401
     deployments,
     identity,
     monitor,
+    network,
     registry_data,
     resources,
     sinks,

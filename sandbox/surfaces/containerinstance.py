@@ -27,7 +27,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from .. import rbac
+from .. import network, rbac
 from ..arm import activity_record, log_started, not_found, page, record_write, require_resource_group, resource_id_of
 from ..server import ArmError, Request, Response, may_read, route
 from ..world import World, iso, parse_iso
@@ -259,6 +259,15 @@ def _pull_fault(world: World, image: str) -> bool:
     return False
 
 
+def _reaches(world: World, props: dict[str, Any], registry: dict[str, Any]) -> bool:
+    """A VNet-injected group reaches a network-restricted registry only through a private endpoint
+    in its network or a peered one, with the ``privatelink.azurecr.io`` zone linked (sandbox/network.py)."""
+    subnet_ids = [str(s.get("id", "")) if isinstance(s, dict) else str(s) for s in props.get("subnetIds") or []]
+    if not subnet_ids or not _restricted(registry.get("properties", {})):
+        return True
+    return network.private_path(world, subnet_ids, str(registry["id"]))
+
+
 def _pull_error(world: World, name: str, props: dict[str, Any], image: str) -> dict[str, Any] | None:
     if _pull_fault(world, image):
         return _inaccessible(name, image)
@@ -273,7 +282,7 @@ def _pull_error(world: World, name: str, props: dict[str, Any], image: str) -> d
     if registry is not None:
         # a network change the registry's owner just made may not have reached ACI's pull path yet
         registry = as_aci_pulls_see_it(world, registry)
-    if registry is not None and _can_pull(world, registry, ref, cred):
+    if registry is not None and _can_pull(world, registry, ref, cred) and _reaches(world, props, registry):
         return None
     return _inaccessible(name, image)
 

@@ -23,6 +23,7 @@ import copy
 import weakref
 from typing import Any
 
+from .. import network
 from ..arm import log_started, not_found, page, record_write, require_resource_group, resource_id_of
 from ..server import ArmError, Request, Response, may_read, route
 from ..world import World, iso
@@ -197,7 +198,15 @@ def current_registry(world: World, resource_id: str) -> dict[str, Any] | None:
     """The registry's ARM view now, or None; a due create/update is completed first."""
     _settle(world, resource_id)
     found = world.get(resource_id)
-    return registry_view(found) if found is not None else None
+    if found is None:
+        return None
+    view = registry_view(found)
+    listed = view["properties"]["privateEndpointConnections"]
+    known = {str(((c.get("properties") or {}).get("privateEndpoint") or {}).get("id", "")).lower() for c in listed}
+    # ACR lists a connection for every private endpoint that targets the registry
+    listed += [c for c in network.registry_connections(world, view["id"])
+               if c["properties"]["privateEndpoint"]["id"].lower() not in known]
+    return view
 
 
 def _start_write(req: Request, rid: str, body: Any, *, existed: bool) -> dict[str, str]:

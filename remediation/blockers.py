@@ -230,7 +230,9 @@ def _mentions_network(rule: Mapping[str, Any]) -> bool:
         elif isinstance(node, list):
             for item in node:
                 yield from fields(item)
-    return any(f.startswith(_REGISTRY_ALIAS) and f[len(_REGISTRY_ALIAS):] in NETWORK_FIELDS for f in fields(rule))
+    # an array alias (``…[*]``) names the same property
+    return any(f.startswith(_REGISTRY_ALIAS) and f[len(_REGISTRY_ALIAS):].split("[")[0] in NETWORK_FIELDS
+               for f in fields(rule))
 
 
 def _modify_operations(rule: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:

@@ -240,10 +240,13 @@ def test_a_policy_that_would_not_act_on_the_registry_says_nothing(kw: dict[str, 
 
 
 def test_a_policy_about_other_registry_properties_says_nothing() -> None:
-    admin = {"if": {"allOf": [{"field": "type", "equals": "Microsoft.ContainerRegistry/registries"},
-                              {"field": "Microsoft.ContainerRegistry/registries/adminUserEnabled", "equals": "true"}]},
-             "then": {"effect": "deny"}}
-    result = decide([TRUSTED], network_ctx(policy_assignments=(policy(admin, "deny"),)))
+    # as the built-in ACR_AdminAccountDisabled_Modify does: it matches the PATCH, but changes another property
+    admin = "Microsoft.ContainerRegistry/registries/adminUserEnabled"
+    modify_admin = {"if": {"allOf": [{"field": "type", "equals": "Microsoft.ContainerRegistry/registries"},
+                                     {"field": admin, "notEquals": False}]},
+                    "then": {"effect": "modify", "details": {
+                        "operations": [{"operation": "addOrReplace", "field": admin, "value": False}]}}}
+    result = decide([TRUSTED], network_ctx(policy_assignments=(policy(modify_admin, "Modify"),)))
     assert statuses(result)["enable-trusted-services"] == "planned" and result.warnings == ()
 
 

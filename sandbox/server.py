@@ -306,6 +306,9 @@ class _Handler(BaseHTTPRequestHandler):
                 locked = blockers.lock_refusal(req.world, req.method, req.path)
                 if locked:
                     raise ArmError(409, *locked)
+                disallowed = blockers.policy_refusal(req.world, req.method, req.path, req.json)
+                if disallowed:
+                    raise ArmError(403, *disallowed)
             return r.handler(req)
         if path_matched:
             raise ArmError(405, "MethodNotAllowed", f"The requested method '{req.method}' is not allowed.")

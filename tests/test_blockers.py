@@ -17,6 +17,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
 from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
+from azure.mgmt.containerregistry.models import RegistryUpdateParameters
 
 from remediation.blockers import EVERYONE, condition_matches, policy_verdicts, registry_after, resolve_effect
 from remediation.demo import demo_settings, engine_for
@@ -27,7 +28,7 @@ from remediation.report import validate_report
 from remediation.settings import Settings
 from remediation.signal import parse_event
 from sandbox import USER_PRINCIPAL, Sandbox, load_scenario, parse_scenario
-from sandbox.surfaces.policy import BUILTIN_DEFINITIONS
+from sandbox.policies import BUILTIN_DEFINITIONS
 
 from . import sdk
 from .test_plan import DEPLOYER, finding, make_ctx, make_registry, pull_finding
@@ -316,8 +317,8 @@ def _assign(sb: Sandbox, principal: str = USER_PRINCIPAL, name: str = "0b0b0b0b-
 def test_sandbox_a_readonly_lock_answers_scope_locked_for_writes_and_role_assignments() -> None:
     with sandbox_with(lock_resource(RG_ID, "ReadOnly")) as sb:
         with pytest.raises(HttpResponseError) as exc:
-            sdk.acr(sb).registries.begin_update(RG_ID.rsplit("/", 1)[-1], "myacr",
-                                                {"network_rule_bypass_options": "AzureServices"}).result()
+            sdk.acr(sb).registries.begin_update(RG_ID.rsplit("/", 1)[-1], "myacr", RegistryUpdateParameters(
+                network_rule_bypass_options="AzureServices")).result()
         status, code, message = _error(exc)
         assert (status, code) == (409, "ScopeLocked")
         assert message == (f"The scope '{REGISTRY_ID}' cannot perform write operation because following scope(s) "
@@ -395,6 +396,34 @@ def test_sandbox_serves_policy_assignments_and_builtin_definitions() -> None:
         assert get(f"{REGISTRY_ID}/providers/Microsoft.Authorization/policyAssignments")["value"] != []
         definition = get(BUILTIN_DEFINITIONS[MODIFY_PUBLIC_ACCESS]["id"])
         assert definition["properties"]["policyRule"]["then"]["details"]["operations"][0]["value"] == "Disabled"
+
+
+def _bypass_patch(sb: Sandbox, **props: Any) -> Any:
+    return sdk.acr(sb).registries.begin_update("myResourceGroup", "myacr", RegistryUpdateParameters(**props)).result()
+
+
+def test_sandbox_an_enforced_deny_policy_refuses_the_write_it_matches_only() -> None:
+    scenario = load_scenario(ROOT / "scenarios" / "policy-disables-trusted-services.json")
+    with Sandbox(scenario) as sb:
+        with pytest.raises(HttpResponseError) as exc:
+            _bypass_patch(sb, network_rule_bypass_options="AzureServices")
+        status, code, message = _error(exc)
+        assert (status, code) == (403, "RequestDisallowedByPolicy")
+        assert message.startswith("Resource 'myacr' was disallowed by policy. Policy identifiers: ")
+        assert "/policyAssignments/deny-acr-bypass" in message and "acr-deny-trusted-services-bypass" in message
+        assert _bypass_patch(sb, admin_user_enabled=False).network_rule_bypass_options == "None"
+
+
+@pytest.mark.parametrize("change", [{"enforcementMode": "DoNotEnforce"}, {"parameters": {"effect": {"value": "Audit"}}},
+                                    {"notScopes": [f"{SUB_ID}/resourceGroups/myResourceGroup"]}],
+                         ids=["do-not-enforce", "audit", "not-scope"])
+def test_sandbox_a_policy_that_does_not_deny_lets_the_write_through(change: dict[str, Any]) -> None:
+    data = bundled("policy-disables-trusted-services")
+    (assigned,) = [r for r in data["resources"] if r["type"] == "Microsoft.Authorization/policyAssignments"]
+    assigned["properties"].update(change)
+    with Sandbox(parse_scenario(data)) as sb:
+        assert _bypass_patch(sb, network_rule_bypass_options="AzureServices").network_rule_bypass_options == (
+            "AzureServices")
 
 
 # --- end to end: predicted, so never sent --------------------------------------------------------

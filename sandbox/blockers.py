@@ -168,8 +168,8 @@ def _matches(condition: Any, resource: dict[str, Any]) -> bool:
     if not isinstance(alias, str) or "[" in alias or len(keys) != 1:
         return False
     found, value = _field(resource, alias)
-    ((op, expected),) = keys.items()
-    text = str(value).lower()
+    ((key, expected),) = keys.items()
+    op, text = str(key), str(value).lower()
     if op == "exists":
         return found == (str(expected).lower() == "true")
     if op in ("equals", "notequals"):

@@ -509,3 +509,14 @@ def test_the_loaded_bundled_scenarios_hold_their_blockers() -> None:
     assert "Microsoft.Authorization/denyAssignments" in kinds["deny-assignment"]
     assert {"Microsoft.Authorization/policyAssignments",
             "Microsoft.Authorization/policyDefinitions"} <= kinds["policy-disables-trusted-services"]
+
+
+def test_a_lock_that_could_not_be_read_is_noted_and_azures_refusal_reported() -> None:
+    data = bundled("locked-registry")
+    data["behaviour"]["faults"] = [{"match": "GET */providers/Microsoft.Authorization/locks", "status": 403,
+                                    "code": "AuthorizationFailed"}]
+    report, _, _ = run_scenario(data)
+    assert any(note.startswith("locks in subscription ") for note in report["notes"])
+    (grant,) = [a for a in report["actions"] if a["kind"] == "assign-role"]
+    assert grant["status"] == "failed" and "ScopeLocked" in grant["detail"]
+    assert report["outcome"] == "failed"

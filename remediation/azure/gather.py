@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 from azure.mgmt.containerregistry import models as acr
-from azure.mgmt.core.exceptions import ARMErrorFormat
 
 from ..blockers import resolve_effect
 from ..definition import DefinitionSource, DefinitionSources, choose_definition, parse_definition
@@ -522,7 +521,7 @@ class Gatherer:
         while request is not None:
             response = client.send_request(request)
             if response.status_code >= 400:
-                raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+                raise HttpResponseError(response=response)
             body = response.json()
             items += [i for i in body.get("value") or [] if isinstance(i, dict)] if isinstance(body, dict) else []
             link = body.get("nextLink") if isinstance(body, dict) else None
@@ -567,7 +566,7 @@ class Gatherer:
         response = self.clients.resources(subscription).send_request(
             HttpRequest("GET", definition_id, params={"api-version": POLICY_API_VERSION}))
         if response.status_code >= 400:
-            raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+            raise HttpResponseError(response=response)
         body = response.json()
         return body if isinstance(body, dict) else {}
 

@@ -19,11 +19,12 @@ from azure.core.rest import HttpRequest
 from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
 from azure.mgmt.containerregistry.models import RegistryUpdateParameters
 
+from remediation.actions import KINDS
 from remediation.blockers import EVERYONE, condition_matches, policy_verdicts, registry_after, resolve_effect
 from remediation.demo import demo_settings, engine_for
 from remediation.model import Context, DenyAssignment, ManagementLock, PolicyAssignment
 from remediation.plan import plan
-from remediation.policy import Gate, gate
+from remediation.policy import WRITE_OPERATIONS, Gate, gate
 from remediation.report import validate_report
 from remediation.settings import Settings
 from remediation.signal import parse_event
@@ -520,3 +521,7 @@ def test_a_lock_that_could_not_be_read_is_noted_and_azures_refusal_reported() ->
     (grant,) = [a for a in report["actions"] if a["kind"] == "assign-role"]
     assert grant["status"] == "failed" and "ScopeLocked" in grant["detail"]
     assert report["outcome"] == "failed"
+
+
+def test_every_writing_kind_names_the_operation_deny_assignments_are_checked_for() -> None:
+    assert {name for name, kind in KINDS.items() if kind.writes} == set(WRITE_OPERATIONS)

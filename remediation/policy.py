@@ -87,6 +87,8 @@ WRITE_OPERATIONS = {
     REDEPLOY.name: "Microsoft.ContainerInstance/containerGroups/write",
 }
 """The ARM operation each writing kind performs at its target, which deny assignments are checked for."""
+IDENTITY_ASSIGN = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"
+"""What a container group PUT needs on each user-assigned identity it attaches."""
 
 
 @dataclass(frozen=True)
@@ -340,10 +342,15 @@ def _blocker_refusal(action: Action, ctx: Context, settings: Settings) -> str | 
     if lock is not None:
         return (f"skipped: the {lock.level} lock {lock.id} on {lock.scope} would refuse this write "
                 "(ScopeLocked); it can be made once the lock is removed")
-    deny = deny_refusing(ctx.deny_assignments, settings.remediator_principal_id, operation, action.target)
-    if deny is not None:
-        return (f"skipped: the deny assignment '{deny.name}' ({deny.id}) at {deny.scope} denies {operation} "
-                "to the app's identity (DenyAssignmentAuthorizationFailed)")
+    checks = [(operation, action.target)]
+    if action.kind == REDEPLOY.name and ctx.definition is not None:
+        # a group PUT with user-assigned identities is authorized for assigning each of them too
+        checks += [(IDENTITY_ASSIGN, identity) for identity in ctx.definition.user_assigned_identities]
+    for needed, at in checks:
+        deny = deny_refusing(ctx.deny_assignments, settings.remediator_principal_id, needed, at)
+        if deny is not None:
+            return (f"skipped: the deny assignment '{deny.name}' ({deny.id}) at {deny.scope} denies {needed} "
+                    "to the app's identity (DenyAssignmentAuthorizationFailed)")
     registry = find_registry(ctx, action.target) if action.kind == ENABLE_TRUSTED_SERVICES.name else None
     if registry is not None:
         after = registry_after(registry, action.params)

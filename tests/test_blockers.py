@@ -36,6 +36,7 @@ from .test_plan import DEPLOYER, finding, make_ctx, make_registry, pull_finding
 from .worlds import (
     ACR_PULL_ROLE,
     GROUP_ID,
+    IDENTITY_ID,
     IDENTITY_PRINCIPAL,
     REGISTRY_ID,
     REMEDIATOR,
@@ -185,6 +186,13 @@ def test_a_deny_assignment_naming_the_app_blocks_only_what_it_covers() -> None:
     result = decide([pull_finding()], pull_ctx(deny_assignments=(redeploys,)))
     assert statuses(result) == {"assign-role": "planned", "redeploy": "skipped"}
     assert "DenyAssignmentAuthorizationFailed" in detail(result, "redeploy")
+
+
+def test_a_deny_assignment_on_the_identity_blocks_the_redeploy_that_assigns_it() -> None:
+    on_identity = deny(IDENTITY_ID, actions=("Microsoft.ManagedIdentity/userAssignedIdentities/*",), not_actions=())
+    result = decide([pull_finding()], pull_ctx(deny_assignments=(on_identity,)))
+    assert statuses(result) == {"assign-role": "planned", "redeploy": "skipped"}
+    assert "userAssignedIdentities/assign/action" in detail(result, "redeploy")
 
 
 def test_a_deny_assignment_for_another_principal_does_not_block() -> None:

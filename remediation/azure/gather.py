@@ -200,7 +200,7 @@ class Gatherer:
             for server, registry in registries.items() if registry is not None
             for principal in dict.fromkeys([*principals, *deployers])
         }
-        blocker_reads = self._blocker_reads(signal, registries)
+        blocker_reads = self._blocker_reads(signal, registries, tuple(identities))
         image_reads = {
             image.raw: pool.submit(self._image_status, image)
             for image in (definition.images if definition else ())
@@ -457,20 +457,23 @@ class Gatherer:
 
     # -- blockers: locks, deny assignments, Azure Policy ------------------------------------------
 
-    def _blocker_reads(self, signal: FailureSignal, registries: Mapping[str, Registry | None]) -> _BlockerReads:
+    def _blocker_reads(self, signal: FailureSignal, registries: Mapping[str, Registry | None],
+                       identity_ids: tuple[str, ...]) -> _BlockerReads:
         """Start the reads of what would refuse a fix. Each is one list per subscription, of
         everything at or below it (and, for deny and policy assignments, above it), from which
-        :meth:`_blockers` keeps what applies at a registry or the group (not for a sweep, which never
-        redeploys): the locks on them, their
-        resource groups and subscriptions, the deny assignments at or above them, the policy
-        assignments that apply at the registries."""
+        :meth:`_blockers` keeps what applies: the locks on the registries and the group (not for a
+        sweep, which never redeploys), their resource groups and subscriptions; the deny assignments
+        at or above them and the identities a redeploy assigns; the policy assignments that apply at
+        the registries."""
         registry_ids = tuple(dict.fromkeys(r.id for r in registries.values() if r is not None))
         # a sweep never redeploys, so only the registries can be written
         targets = registry_ids if signal.schema == "sweep" else (*registry_ids, signal.resource_id)
-        subscriptions = list(dict.fromkeys(_subscription_of(t).lower() for t in targets))
+        deny_targets = targets if signal.schema == "sweep" else (*targets, *identity_ids)
+        subscriptions = list(dict.fromkeys(_subscription_of(t).lower() for t in deny_targets))
         pool = self._pool
         return _BlockerReads(
             targets=targets,
+            deny_targets=deny_targets,
             registry_ids=registry_ids,
             locks={sub: pool.submit(self._locks_in, sub) for sub in subscriptions},
             denies={sub: pool.submit(self._deny_assignments_in, sub) for sub in subscriptions},
@@ -490,7 +493,7 @@ class Gatherer:
             for lock in found if applies(lock.scope, reads.targets)]
         denies = [deny for found in self._results(
             notes, reads.denies, lambda sub: f"deny assignments in subscription {sub} could not be listed").values()
-            for deny in found if applies(deny.scope, reads.targets)]
+            for deny in found if applies(deny.scope, reads.deny_targets)]
         raw: dict[str, dict[str, Any]] = {}
         for found_assignments in self._results(
                 notes, reads.policies, lambda sub: f"policy assignments in subscription {sub} could not be listed",
@@ -587,6 +590,7 @@ class Gatherer:
 @dataclass(frozen=True)
 class _BlockerReads:
     targets: tuple[str, ...]
+    deny_targets: tuple[str, ...]
     registry_ids: tuple[str, ...]
     locks: Mapping[str, Future[list[ManagementLock]]]
     denies: Mapping[str, Future[list[DenyAssignment]]]

@@ -73,6 +73,7 @@ class _Run:
         self.started = datetime.now(UTC)
         self.timings: dict[str, float] = {}
         self.notes: list[str] = []
+        self.warnings: list[str] = []
 
     @contextmanager
     def stage(self, name: str) -> Iterator[dict[str, str]]:
@@ -100,7 +101,8 @@ class _Run:
         kw.setdefault("correlation_id", signal.correlation_id if signal else None)
         kw.setdefault("event_id", signal.event_id if signal else None)
         result = build_report(trigger=self.trigger, started_at=self.started, finished_at=datetime.now(UTC),
-                              timings=self.timings, notes=self.notes, secrets=self.settings.secret_values(), **kw)
+                              timings=self.timings, notes=self.notes, warnings=self.warnings,
+                              secrets=self.settings.secret_values(), **kw)
         validate_report(result)
         return result
 
@@ -156,6 +158,7 @@ class _Run:
             decision = gate(plan(findings, ctx), ctx, self.settings, resume=self.resume,
                             attempts_in_window=self.engine.journal.attempts_in_window(signal.resource_id))
             self.notes.extend(decision.notes)
+            self.warnings.extend(decision.warnings)
             findings = _with_gate_evidence(findings, decision)
             st["summary"] = (f"{len(decision.to_apply)} change(s) allowed of {len(decision.actions)} planned"
                              + (f"; skipped: {decision.skip_reason}" if decision.skip_reason else ""))

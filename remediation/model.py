@@ -255,6 +255,62 @@ class Context:
     network: NetworkFacts | None = None
     """The private networking around a VNet-injected group and its restricted registries, or around
     a failed private endpoint write; None where none was read."""
+    locks: tuple[ManagementLock, ...] = ()
+    """The management locks at the registries and the container group, their resource groups and
+    subscriptions (at or above each of them)."""
+    deny_assignments: tuple[DenyAssignment, ...] = ()
+    """The deny assignments at or above the registries and the container group."""
+    policy_assignments: tuple[PolicyAssignment, ...] = ()
+    """The Azure Policy assignments that apply at the registries, each with its definition's rule."""
+
+
+@dataclass(frozen=True)
+class ManagementLock:
+    """A ``Microsoft.Authorization/locks`` resource: ``ReadOnly`` refuses writes and deletes at its
+    scope and below, ``CanNotDelete`` only deletes."""
+
+    id: str
+    level: str
+    notes: str = ""
+
+    @property
+    def scope(self) -> str:
+        """The resource, resource group or subscription the lock is on (its id before ``/providers/…/locks/``)."""
+        at = self.id.lower().rfind("/providers/microsoft.authorization/locks/")
+        return self.id[:at] if at > 0 else self.id
+
+
+@dataclass(frozen=True)
+class DenyAssignment:
+    """A ``Microsoft.Authorization/denyAssignments`` resource (read-only in ARM): the ``principals``
+    may not perform ``actions`` (less ``not_actions``) at ``scope``, unless excluded."""
+
+    id: str
+    name: str
+    scope: str
+    actions: tuple[str, ...] = ()
+    not_actions: tuple[str, ...] = ()
+    principals: tuple[str, ...] = ()
+    exclude_principals: tuple[str, ...] = ()
+    applies_to_child_scopes: bool = True
+
+
+@dataclass(frozen=True)
+class PolicyAssignment:
+    """A ``Microsoft.Authorization/policyAssignments`` resource with what its definition says."""
+
+    id: str
+    name: str
+    scope: str
+    definition_id: str
+    display_name: str = ""
+    enforced: bool = True
+    """``enforcementMode`` is ``Default`` (``DoNotEnforce`` evaluates but never denies or modifies)."""
+    effect: str | None = None
+    """The effect as assigned (its ``[parameters('effect')]`` resolved), None where it cannot be told."""
+    rule: dict[str, Any] = field(default_factory=dict)
+    """The definition's ``policyRule`` (``if`` and ``then``)."""
+    not_scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,13 @@ outside the allowed scopes or opted out; ``REMEDIATION_FIX_TRUSTED_SERVICES=fals
 a registry the deployer cannot itself pull from, or a network change on one it may not write (a registry tagged
 ``REMEDIATION_OPT_OUT_TAG=allow`` consents to both, :func:`consents`); a redeploy without a
 definition, or with nothing changed for it to pick up. Where the deployer lacks the right,
-:attr:`Gate.cause_evidence` says which, for the cause's evidence.
+:attr:`Gate.cause_evidence` says which, for the cause's evidence. Then the blockers Azure would
+answer with (:mod:`remediation.blockers`), predicted rather than hit: a ``ReadOnly`` lock at the
+target or above (the registry for a role assignment or a network change, the group for a
+redeploy), a deny assignment covering the write for the app's own identity
+(``REMEDIATOR_PRINCIPAL_ID``), an enforced Azure Policy ``Deny`` matching the registry as a network
+change would leave it. Each such action is skipped with the blocker named; a policy that would
+deny or modify the registry's network properties is also a :attr:`Gate.warnings` entry.
 
 A ``propose-definition`` stays ``planned`` as a proposal for a person. It is applied only with
 ``REMEDIATION_APPLY_DEFINITION_FIXES=true``, when it is complete, lost no secret to redaction and
@@ -59,6 +65,7 @@ from remediation.actions.assign_role import ASSIGN_ROLE
 from remediation.actions.enable_trusted_services import ENABLE_TRUSTED_SERVICES
 from remediation.actions.propose_definition import PROPOSE_DEFINITION
 from remediation.actions.redeploy import REDEPLOY
+from remediation.blockers import deny_refusing, lock_refusing, policy_verdicts, registry_after
 from remediation.checks import UNKNOWN
 from remediation.model import (
     CURRENT_ACI_API_VERSION,
@@ -69,12 +76,20 @@ from remediation.model import (
     Trigger,
     WriteRecord,
 )
-from remediation.permissions import Right, pull_right, registry_write_right
+from remediation.permissions import REGISTRY_WRITE, Right, pull_right, registry_write_right
 from remediation.settings import Settings
 
 REPLAYED_DEFINITION_NOTE = ("diagnosis only: the definition came with the replay request "
                             "(REMEDIATION_REDEPLOY_REPLAYED_DEFINITIONS)")
 SWEEP_NOTE = "a sweep does not redeploy; the group's next deployment uses the fix"
+WRITE_OPERATIONS = {
+    ASSIGN_ROLE.name: "Microsoft.Authorization/roleAssignments/write",
+    ENABLE_TRUSTED_SERVICES.name: REGISTRY_WRITE,
+    REDEPLOY.name: "Microsoft.ContainerInstance/containerGroups/write",
+}
+"""The ARM operation each writing kind performs at its target, which deny assignments are checked for."""
+IDENTITY_ASSIGN = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"
+"""What a container group PUT needs on each user-assigned identity it attaches."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,8 @@ class Gate:
     retryable: bool = False
     """Writes were refused for want of a record a later attempt may read (the failed write's, in
     an Activity Log that lags)."""
+    warnings: tuple[str, ...] = ()
+    """Azure Policy assignments that would deny or modify what a fix writes, for the report."""
 
     @property
     def to_apply(self) -> tuple[Action, ...]:
@@ -159,6 +176,7 @@ def gate(
                 refusal, found = _deployer_refusal(action, ctx, settings, deployer)
                 if found is not None:
                     evidence.append((action.cause, action.target, {"deployer": found}))
+            refusal = refusal or _blocker_refusal(action, ctx, settings)
             decided.append(_skip(action, refusal) if refusal else replace(action, status="planned"))
 
     decided = _drop_pointless_redeploy(decided, redeploy_definition is not None)
@@ -178,6 +196,7 @@ def gate(
         notes=notes,
         cause_evidence=tuple(evidence),
         retryable=retryable,
+        warnings=_policy_warnings(planned, ctx),
     )
 
 
@@ -333,6 +352,45 @@ def _deployer_right(action: Action, ctx: Context, deployer: str, registry: Regis
     # the deployer's pull is ACR's pull too: a custom role's wildcard counts only with ARM private link
     return pull_right(deployer, assignments, ctx.role_definitions, registry, repositories,
                       custom_wildcards=ctx.rbac.custom_wildcards)
+
+
+def _blocker_refusal(action: Action, ctx: Context, settings: Settings) -> str | None:
+    """Why Azure would refuse this write whoever asked: a lock, a deny assignment, a Deny policy."""
+    operation = WRITE_OPERATIONS.get(action.kind)
+    if operation is None:
+        return None
+    lock = lock_refusing(ctx.locks, action.target)
+    if lock is not None:
+        return (f"skipped: the {lock.level} lock {lock.id} on {lock.scope} would refuse this write "
+                "(ScopeLocked); it can be made once the lock is removed")
+    checks = [(operation, action.target)]
+    if action.kind == REDEPLOY.name and ctx.definition is not None:
+        # a group PUT with user-assigned identities is authorized for assigning each of them too
+        checks += [(IDENTITY_ASSIGN, identity) for identity in ctx.definition.user_assigned_identities]
+    for needed, at in checks:
+        deny = deny_refusing(ctx.deny_assignments, settings.remediator_principal_id, needed, at)
+        if deny is not None:
+            return (f"skipped: the deny assignment '{deny.name}' ({deny.id}) at {deny.scope} denies {needed} "
+                    "to the app's identity (DenyAssignmentAuthorizationFailed)")
+    registry = find_registry(ctx, action.target) if action.kind == ENABLE_TRUSTED_SERVICES.name else None
+    if registry is not None:
+        after = registry_after(registry, action.params)
+        denied = next((v for v in policy_verdicts(ctx.policy_assignments, after) if v.effect == "deny" and v.decided),
+                      None)
+        if denied is not None:
+            return f"skipped: {denied.describe(registry.id)}"
+    return None
+
+
+def _policy_warnings(actions: Sequence[Action], ctx: Context) -> tuple[str, ...]:
+    """Each policy that would deny or modify the registry a network fix writes, once."""
+    found: list[str] = []
+    for action in actions:
+        registry = find_registry(ctx, action.target) if action.kind == ENABLE_TRUSTED_SERVICES.name else None
+        if registry is not None:
+            after = registry_after(registry, action.params)
+            found += [v.describe(registry.id) for v in policy_verdicts(ctx.policy_assignments, after)]
+    return tuple(dict.fromkeys(found))
 
 
 def _intent_refusal(ctx: Context, settings: Settings) -> tuple[str | None, bool]:

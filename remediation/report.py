@@ -3,6 +3,7 @@
 Every run produces one report with the required keys of the contract plus these extras (present
 when known): ``eventId``, ``dryRun``, ``startedAt``, ``finishedAt``, ``durationSeconds``,
 ``timings`` (seconds per stage), ``skipReason``, ``error``, ``errorMessage``, ``notes``,
+``warnings`` (Azure Policy assignments that would deny or modify what a fix writes),
 ``proposedDefinition`` (a corrected, redacted body) and ``commands`` (what a person can run for
 actions the app did not apply). Causes carry ``source`` and actions ``cause``/``params`` as extras.
 
@@ -85,6 +86,7 @@ def build_report(
     finished_at: datetime | None = None,
     timings: Mapping[str, float] | None = None,
     notes: Sequence[str] = (),
+    warnings: Sequence[str] = (),
     secrets: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The scrubbed report of one run. ``outcome`` defaults to :func:`outcome_for`.
@@ -118,6 +120,7 @@ def build_report(
         "durationSeconds": round((finished_at - started_at).total_seconds(), 3) if started_at and finished_at else None,
         "timings": {k: round(v, 3) for k, v in timings.items()} if timings else None,
         "notes": list(notes) or None,
+        "warnings": list(warnings) or None,
         "proposedDefinition": _proposed_definition(actions),
         "commands": commands_for(actions) if final != "skipped" else None,
     }

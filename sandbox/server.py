@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import rbac
+from . import blockers, rbac
 from .tokens import parse_token
 from .world import RequestRecord, World
 
@@ -172,21 +172,30 @@ def authorization_failed(caller: str, action: str, scope: str, *, condition: boo
 
 def check_authorization(req: Request, r: Route) -> None:
     """ARM's RBAC check of the route's action, for the callers the scenario restricts
-    (``World.enforces``: its remediator and its deployer)."""
-    world = req.world
-    if not r.action or not world.enforces(req.caller):
+    (``World.enforces``: its remediator and its deployer); then, for every caller, the deny
+    assignments (``sandbox/blockers.py``)."""
+    if not r.action:
         return
     scope = r.scope(req) if r.scope else req.path
+    if req.world.enforces(req.caller):
+        _check_role_assignments(req, r, scope)
+    denied = blockers.deny_refusal(req.world, req.caller or "", r.action, scope)
+    if denied:
+        raise ArmError(403, *denied)
+
+
+def _check_role_assignments(req: Request, r: Route, scope: str) -> None:
+    world, action = req.world, r.action or ""
     request_attrs, resource_attrs = r.attributes(req) if r.attributes else ({}, {})
-    if world.allows(req.caller or "", r.action, scope, request_attributes=request_attrs,
+    if world.allows(req.caller or "", action, scope, request_attributes=request_attrs,
                     resource_attributes=resource_attrs):
         return
     roles = world.role_definitions()
     has_condition = any(
         a["properties"].get("condition")
-        and rbac.role_grants(roles.get(rbac.guid_of(a["properties"]["roleDefinitionId"]), {}), r.action, data=False)
+        and rbac.role_grants(roles.get(rbac.guid_of(a["properties"]["roleDefinitionId"]), {}), action, data=False)
         for a in rbac.effective_assignments(world.role_assignments(), req.caller or "", scope, groups=world.groups))
-    raise authorization_failed(req.caller or "", r.action, scope, condition=has_condition)
+    raise authorization_failed(req.caller or "", action, scope, condition=has_condition)
 
 
 def may_read(req: Request, resource_id: str, action: str) -> bool:
@@ -294,6 +303,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if sub and not req.world.subscription_exists(sub):
                     raise ArmError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
                 check_authorization(req, r)
+                locked = blockers.lock_refusal(req.world, req.method, req.path)
+                if locked:
+                    raise ArmError(409, *locked)
+                disallowed = blockers.policy_refusal(req.world, req.method, req.path, req.json)
+                if disallowed:
+                    raise ArmError(403, *disallowed)
             return r.handler(req)
         if path_matched:
             raise ArmError(405, "MethodNotAllowed", f"The requested method '{req.method}' is not allowed.")

@@ -22,19 +22,23 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 from azure.mgmt.containerregistry import models as acr
 
+from ..blockers import resolve_effect
 from ..definition import DefinitionSource, DefinitionSources, choose_definition, parse_definition
 from ..errors import InputError
 from ..images import is_acr
 from ..model import (
     PRIVATE_ENDPOINT_WRITE,
     Context,
+    DenyAssignment,
     ErrorInfo,
     FailureSignal,
     GroupDefinition,
     Identity,
     ImageRef,
     ImageStatus,
+    ManagementLock,
     NetworkFacts,
+    PolicyAssignment,
     PrivateEndpoint,
     Registry,
     RoleAssignment,
@@ -60,6 +64,12 @@ ACTIVITY_LOG_RETENTION = timedelta(days=90)
 NETWORK_API_VERSION = "2024-05-01"
 PRIVATE_DNS_API_VERSION = "2024-06-01"
 ACR_DNS_ZONE = "privatelink.azurecr.io"
+LOCKS_API_VERSION = "2020-05-01"
+"""azure-rest-api-specs ``specification/resources/resource-manager/Microsoft.Authorization/stable/2020-05-01/
+locks.json``."""
+POLICY_API_VERSION = "2023-04-01"
+"""azure-rest-api-specs ``specification/resources/resource-manager/Microsoft.Authorization/stable/2023-04-01/
+policyAssignments.json`` and ``policyDefinitions.json``."""
 K = TypeVar("K")
 T = TypeVar("T")
 
@@ -199,6 +209,7 @@ class Gatherer:
             for server, registry in registries.items() if registry is not None
             for principal in dict.fromkeys([*principals, *deployers])
         }
+        blocker_reads = self._blocker_reads(signal, registries, tuple(identities))
         image_reads = {
             image.raw: pool.submit(self._image_status, image)
             for image in (definition.images if definition else ())
@@ -210,6 +221,7 @@ class Gatherer:
         assignments = self._merged_assignments(assignment_lists, notes)
         roles = self._roles(assignments, roles_by_name, notes)
         images = tuple(read.result() for read in image_reads.values())
+        locks, denies, policies = self._blockers(blocker_reads, notes)
         notes.extend(f"whether {s.image.raw} exists is unknown: {s.detail}" for s in images if s.exists is None)
 
         error = sources.error
@@ -231,6 +243,9 @@ class Gatherer:
             notes=tuple(notes),
             read_at=datetime.now(UTC),
             network=network,
+            locks=locks,
+            deny_assignments=denies,
+            policy_assignments=policies,
         )
 
     def _subscriptions(self, signal: FailureSignal) -> list[str]:
@@ -361,19 +376,6 @@ class Gatherer:
         where = parse_resource_id(resource_id)
         found = self.clients.resources(where.subscription).resources.get_by_id(resource_id, api_version=api_version)
         return {"id": found.id or resource_id, "name": found.name, "properties": found.properties or {}}
-
-    def _arm_list(self, subscription_id: str, path: str, api_version: str) -> list[dict[str, Any]]:
-        """Every item of an ARM list (``value``, following ``nextLink``)."""
-        client = self.clients.resources(subscription_id)
-        url: str | None = f"{path}?api-version={api_version}"
-        items: list[dict[str, Any]] = []
-        while url:
-            response = client.send_request(HttpRequest("GET", url))
-            response.raise_for_status()
-            body = response.json()
-            items += [item for item in body.get("value") or [] if isinstance(item, dict)]
-            url = body.get("nextLink")
-        return items
 
     def _vnet(self, vnet_id: str) -> tuple[tuple[Subnet, ...], tuple[str, ...]]:
         """A virtual network's subnets (with delegations) and ``Connected`` peerings' remote networks."""
@@ -570,6 +572,124 @@ class Gatherer:
             return _role_definition(rd)
         return None
 
+    # -- blockers: locks, deny assignments, Azure Policy ------------------------------------------
+
+    def _blocker_reads(self, signal: FailureSignal, registries: Mapping[str, Registry | None],
+                       identity_ids: tuple[str, ...]) -> _BlockerReads:
+        """Start the reads of what would refuse a fix. Each is one list per subscription, of
+        everything at or below it (and, for deny and policy assignments, above it), from which
+        :meth:`_blockers` keeps what applies: the locks on the registries and the group (not for a
+        sweep, which never redeploys), their resource groups and subscriptions; the deny assignments
+        at or above them and the identities a redeploy assigns; the policy assignments that apply at
+        the registries."""
+        registry_ids = tuple(dict.fromkeys(r.id for r in registries.values() if r is not None))
+        # a sweep never redeploys, so only the registries can be written
+        targets = registry_ids if signal.schema == "sweep" else (*registry_ids, signal.resource_id)
+        deny_targets = targets if signal.schema == "sweep" else (*targets, *identity_ids)
+        subscriptions = list(dict.fromkeys(_subscription_of(t).lower() for t in deny_targets))
+        pool = self._pool
+        return _BlockerReads(
+            targets=targets,
+            deny_targets=deny_targets,
+            registry_ids=registry_ids,
+            locks={sub: pool.submit(self._locks_in, sub) for sub in subscriptions},
+            denies={sub: pool.submit(self._deny_assignments_in, sub) for sub in subscriptions},
+            policies={sub: pool.submit(self._policy_assignments_in, sub)
+                      for sub in dict.fromkeys(_subscription_of(r).lower() for r in registry_ids)},
+        )
+
+    def _blockers(self, reads: _BlockerReads, notes: list[str]) -> tuple[
+            tuple[ManagementLock, ...], tuple[DenyAssignment, ...], tuple[PolicyAssignment, ...]]:
+        """The locks and deny assignments at or above a target, and the policy assignments that apply
+        at a registry with their definitions' rules and effects."""
+        def applies(scope: str, targets: Iterable[str]) -> bool:
+            return any(scope_applies(scope, target) for target in targets)
+
+        locks = [lock for found in self._results(
+            notes, reads.locks, lambda sub: f"locks in subscription {sub} could not be listed").values()
+            for lock in found if applies(lock.scope, reads.targets)]
+        denies = [deny for found in self._results(
+            notes, reads.denies, lambda sub: f"deny assignments in subscription {sub} could not be listed").values()
+            for deny in found if applies(deny.scope, reads.deny_targets)]
+        raw: dict[str, dict[str, Any]] = {}
+        for found_assignments in self._results(
+                notes, reads.policies, lambda sub: f"policy assignments in subscription {sub} could not be listed",
+        ).values():
+            for assignment in found_assignments:
+                if applies(str((assignment.get("properties") or {}).get("scope", "")), reads.registry_ids):
+                    raw.setdefault(str(assignment.get("id", "")).lower(), assignment)
+        definition_ids = {str((a.get("properties") or {}).get("policyDefinitionId", "")) for a in raw.values()}
+        definitions = self._results(
+            notes, {d: self._pool.submit(self._policy_definition, d) for d in definition_ids if d},
+            lambda d: f"policy definition {d} could not be read")
+        policies = []
+        for assignment in raw.values():
+            definition_id = str((assignment.get("properties") or {}).get("policyDefinitionId", ""))
+            if "/policysetdefinitions/" in definition_id.lower():
+                notes.append(f"policy assignment {assignment.get('id')} assigns an initiative ({definition_id}); "
+                             "its policies were not evaluated")
+                continue
+            policies.append(_policy_assignment(assignment, definitions.get(definition_id) or {}))
+        return _unique(locks), _unique(denies), tuple(policies)
+
+    def _arm_list(self, subscription: str, path: str, api_version: str) -> list[dict[str, Any]]:
+        """Every item of an ARM list at ``path``, following ``nextLink`` (for the types this SDK set
+        has no client for: locks and Azure Policy)."""
+        client = self.clients.resources(subscription)
+        request: HttpRequest | None = HttpRequest("GET", path, params={"api-version": api_version})
+        items: list[dict[str, Any]] = []
+        while request is not None:
+            response = client.send_request(request)
+            if response.status_code >= 400:
+                raise HttpResponseError(response=response)
+            body = response.json()
+            items += [i for i in body.get("value") or [] if isinstance(i, dict)] if isinstance(body, dict) else []
+            link = body.get("nextLink") if isinstance(body, dict) else None
+            request = HttpRequest("GET", link) if link else None
+        return items
+
+    def _locks_in(self, subscription: str) -> list[ManagementLock]:
+        """Every lock in the subscription: on it, its resource groups and their resources
+        (ManagementLocks_ListAtSubscriptionLevel)."""
+        items = self._arm_list(subscription, f"/subscriptions/{subscription}/providers/Microsoft.Authorization/locks",
+                               LOCKS_API_VERSION)
+        return [ManagementLock(str(i.get("id", "")), str((i.get("properties") or {}).get("level", "")),
+                               str((i.get("properties") or {}).get("notes") or "")) for i in items]
+
+    def _deny_assignments_in(self, subscription: str) -> list[DenyAssignment]:
+        """The deny assignments at, above and below the subscription (DenyAssignments_ListForScope, no filter)."""
+        client = self.clients.authorization(subscription)
+        out = []
+        for d in client.deny_assignments.list_for_scope(f"/subscriptions/{subscription}"):
+            actions: list[str] = []
+            not_actions: list[str] = []
+            for p in d.permissions or ():
+                actions += p.actions or []
+                not_actions += p.not_actions or []
+            out.append(DenyAssignment(
+                id=d.id or "", name=d.deny_assignment_name or d.name or "", scope=d.scope or "",
+                actions=tuple(actions), not_actions=tuple(not_actions),
+                principals=tuple(p.id or "" for p in d.principals or ()),
+                exclude_principals=tuple(p.id or "" for p in d.exclude_principals or ()),
+                applies_to_child_scopes=not d.do_not_apply_to_child_scopes))
+        return out
+
+    def _policy_assignments_in(self, subscription: str) -> list[dict[str, Any]]:
+        """The policy assignments at, above and below the subscription (PolicyAssignments_List, no filter)."""
+        return self._arm_list(subscription,
+                              f"/subscriptions/{subscription}/providers/Microsoft.Authorization/policyAssignments",
+                              POLICY_API_VERSION)
+
+    def _policy_definition(self, definition_id: str) -> dict[str, Any]:
+        subscription = _subscription_of(definition_id) or (
+            self.options.subscriptions[0] if self.options.subscriptions else _NO_SUBSCRIPTION)
+        response = self.clients.resources(subscription).send_request(
+            HttpRequest("GET", definition_id, params={"api-version": POLICY_API_VERSION}))
+        if response.status_code >= 400:
+            raise HttpResponseError(response=response)
+        body = response.json()
+        return body if isinstance(body, dict) else {}
+
     def _image_status(self, image: ImageRef) -> ImageStatus:
         client = self.clients.registry_data(image.registry)
         try:
@@ -582,6 +702,47 @@ class Gatherer:
             return ImageStatus(image, False, self._failure(exc))
         except (HttpResponseError, *CONNECTION_ERRORS) as exc:
             return ImageStatus(image, None, f"the registry could not be read: {self._failure(exc)}")
+
+
+@dataclass(frozen=True)
+class _BlockerReads:
+    targets: tuple[str, ...]
+    deny_targets: tuple[str, ...]
+    registry_ids: tuple[str, ...]
+    locks: Mapping[str, Future[list[ManagementLock]]]
+    denies: Mapping[str, Future[list[DenyAssignment]]]
+    policies: Mapping[str, Future[list[dict[str, Any]]]]
+
+
+def _subscription_of(resource_id: str) -> str:
+    parts = resource_id.strip("/").split("/")
+    return parts[1] if len(parts) > 1 and parts[0].lower() == "subscriptions" else ""
+
+
+def _unique(items: Iterable[T]) -> tuple[T, ...]:
+    """Each item once (by its ``id``, case-insensitive), in the order first seen."""
+    seen: dict[str, T] = {}
+    for item in items:
+        seen.setdefault(str(getattr(item, "id", "")).lower(), item)
+    return tuple(seen.values())
+
+
+def _policy_assignment(assignment: Mapping[str, Any], definition: Mapping[str, Any]) -> PolicyAssignment:
+    props = assignment.get("properties") or {}
+    definition_props = definition.get("properties") or {}
+    found = definition_props.get("policyRule")
+    rule: dict[str, Any] = found if isinstance(found, dict) else {}
+    return PolicyAssignment(
+        id=str(assignment.get("id", "")),
+        name=str(assignment.get("name", "")),
+        scope=str(props.get("scope", "")),
+        definition_id=str(props.get("policyDefinitionId", "")),
+        display_name=str(props.get("displayName") or definition_props.get("displayName") or ""),
+        enforced=str(props.get("enforcementMode") or "Default").lower() == "default",
+        effect=resolve_effect(rule, definition_props.get("parameters") or {}, props.get("parameters") or {}),
+        rule=dict(rule),
+        not_scopes=tuple(str(s) for s in props.get("notScopes") or ()),
+    )
 
 
 def _activity_filter(signal: FailureSignal) -> str:

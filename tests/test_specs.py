@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import re
@@ -25,16 +26,37 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from jsonschema import Draft4Validator, validators
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 import sandbox
-from sandbox import USER_PRINCIPAL, Sandbox
+from remediation.azure.clients import AzureClients
+from remediation.azure.gather import Gatherer, GatherOptions
+from remediation.model import FailureSignal
+from remediation.signal import parse_event
+from sandbox import USER_PRINCIPAL, Sandbox, load_scenario
+from sandbox.eventgrid import build_event, dispatcher
 from sandbox.server import Request, Response
-from sandbox.world import ActivityEntry, parse_iso
+from sandbox.surfaces.registry_data import UNNAMED_REMEDIATOR
+from sandbox.world import ActivityEntry, iso, parse_iso
+from tests import sdk
 from tests.worlds import (
+    GROUP_ID,
+    IDENTITY_PRINCIPAL,
+    LOGIN_SERVER,
+    REGISTRY_ID,
+    REMEDIATOR,
+    RG,
+    RG_ID,
     SUB,
+    assignment,
+    failed_event,
+    group_body,
+    identity,
+    registry,
     world,
 )
 
@@ -469,3 +491,171 @@ def test_the_subsetting_script_keeps_what_the_checked_in_subsets_keep(tmp_path):
         for example in entry["examples"]:
             folder = Path(entry["path"]).parent
             assert (tmp_path / folder / example).read_bytes() == (SPECS / folder / example).read_bytes()
+
+
+# --- 3. sandbox details ----------------------------------------------------------------------------
+
+ACTIVITY_PATH = f"/subscriptions/{SUB}/providers/Microsoft.Insights/eventtypes/management/values"
+
+
+def _pulling_world() -> dict[str, Any]:
+    """The test world where the group's identity may pull, so a group PUT succeeds."""
+    return world(resources=[registry(), identity(), assignment(REGISTRY_ID, ACR_PULL_GUID)])
+
+
+def _since(sb: Sandbox, days: float = 1) -> str:
+    return f"eventTimestamp ge '{iso(sb.world.now() - days * 86400)}'"
+
+
+def test_unknown_api_version_answers_no_registered_provider_found(make_sandbox):
+    sb = make_sandbox(world())
+    client = ContainerInstanceManagementClient(sb.credential(USER_PRINCIPAL), SUB, api_version="2099-01-01",
+                                               base_url=sb.arm_endpoint, connection_verify=sb.ca_bundle)
+    with pytest.raises(HttpResponseError) as info:
+        client.container_groups.get(RG, "acrtestcontainergroup")
+    assert info.value.status_code == 400 and info.value.error.code == "NoRegisteredProviderFound"
+    message = info.value.error.message
+    assert message.startswith("No registered resource provider found for location 'global' and API version "
+                              "'2099-01-01' for type 'containerGroups'. The supported api-versions are '")
+    assert "2021-03-01" in message and "2023-05-01" in message
+    # a registry the world holds names its location; a listed version is served
+    status, body = _request(sb, "GET", REGISTRY_ID, {"api-version": "2016-01-01"})
+    assert status == 400 and "for location 'eastus'" in body["error"]["message"]
+    assert _request(sb, "GET", REGISTRY_ID, {"api-version": "2025-11-01"})[0] == 200
+
+
+def test_activity_log_errors_are_flat_and_the_sdk_reads_them(make_sandbox):
+    sb = make_sandbox(world())
+    status, body = _request(sb, "GET", ACTIVITY_PATH, {"api-version": "2015-04-01", "$filter": "status eq 'x'"})
+    assert status == 400 and set(body) == {"code", "message"} and body["code"] == "BadRequest"
+    assert response_errors(ACTIVITY_LIST, status, body) == []
+    with pytest.raises(HttpResponseError) as info:
+        list(sdk.monitor(sb).activity_logs.list(filter="status eq 'x'"))
+    assert info.value.error.code == "BadRequest" and "$filter" in info.value.error.message
+
+
+def test_the_product_notes_an_activity_log_refusal_and_goes_on():
+    """A replay of a failure older than the Activity Log keeps: the flat 400 becomes a note."""
+    scenario = load_scenario(Path(__file__).parent.parent / "scenarios/missing-acrpull.json")
+    with Sandbox(scenario) as sb:
+        signal = parse_event(failed_event(sb, scenario))
+        assert isinstance(signal, FailureSignal)
+        old = dataclasses.replace(signal, event_time=iso(sb.world.now() - 120 * 86400))
+        clients = AzureClients(sb.remediator_credential(), arm_endpoint=sb.arm_endpoint, verify=sb.ca_bundle,
+                               registry_endpoint_template=f"{sb.arm_endpoint}/registries/{{loginServer}}")
+        gatherer = Gatherer(clients, GatherOptions(subscriptions=(SUB,), activity_log_wait_seconds=0))
+        try:
+            ctx = gatherer.gather(old)
+        finally:
+            gatherer.close()
+            clients.close()
+    refused = [n for n in ctx.notes if n.startswith("Activity Log could not be read")]
+    assert refused and "90 days" in refused[0] and "BadRequest" in refused[0]
+    # the gathering went on to choose a definition from what was left
+    assert any("no definition of the attempted container group could be recovered" in n for n in ctx.notes)
+
+
+def test_a_start_time_older_than_the_90_days_kept_is_refused(make_sandbox):
+    sb = make_sandbox(world())
+    client = sdk.monitor(sb)
+    assert list(client.activity_logs.list(filter=_since(sb, 89.9))) is not None
+    with pytest.raises(HttpResponseError) as info:
+        list(client.activity_logs.list(filter=_since(sb, 90.1)))
+    assert info.value.status_code == 400 and "90 days" in info.value.error.message
+
+
+@pytest.mark.parametrize("clause", ["status eq 'Failed'", "levels eq 'Error'", "resourceId eq '/x'",
+                                    "eventChannels eq 'Admin'", "caller eq 'me'",
+                                    "resourceGroupName eq 'a' and correlationId eq 'b'",
+                                    "eventTimestamp le '2030-01-01T00:00:00Z' and "
+                                    "eventTimestamp le '2031-01-01T00:00:00Z'"])
+def test_only_the_documented_filter_forms_are_accepted(make_sandbox, clause):
+    sb = make_sandbox(world())
+    with pytest.raises(HttpResponseError) as info:
+        list(sdk.monitor(sb).activity_logs.list(filter=f"{_since(sb)} and {clause}"))
+    assert info.value.status_code == 400
+
+
+@pytest.mark.parametrize("clause", ["", " and eventTimestamp le '2099-01-01T00:00:00Z'",
+                                    f" and resourceGroupName eq '{RG}'", f" and resourceUri eq '{GROUP_ID}'",
+                                    " and resourceProvider eq 'Microsoft.ContainerInstance'",
+                                    " and correlationId eq 'c'"])
+def test_each_documented_filter_form_is_accepted(make_sandbox, clause):
+    sb = make_sandbox(world())
+    assert isinstance(list(sdk.monitor(sb).activity_logs.list(filter=_since(sb) + clause)), list)
+
+
+def test_localized_values_are_azure_display_texts(make_sandbox):
+    sb = make_sandbox(_pulling_world())
+    sdk.aci(sb).container_groups.begin_create_or_update(RG, "acrtestcontainergroup", group_body()).result()
+    records = list(sdk.monitor(sb).activity_logs.list(filter=f"{_since(sb)} and resourceUri eq '{GROUP_ID}'"))
+    end = next(r for r in records if r.event_name.value == "EndRequest")
+    assert end.operation_name.value == "Microsoft.ContainerInstance/containerGroups/write"
+    assert end.operation_name.localized_value == "Create or Update Container Group"
+    assert end.event_name.localized_value == "End request"
+    assert end.status.value == end.status.localized_value == "Succeeded"
+    start = next(r for r in records if r.event_name.value == "BeginRequest")
+    assert start.event_name.localized_value == "Begin request"
+    _, body = _request(sb, "GET", ACTIVITY_PATH, {"api-version": "2015-04-01", "$filter": _since(sb)})
+    sub_statuses = {r["subStatus"]["value"]: r["subStatus"]["localizedValue"] for r in body["value"]
+                    if r["subStatus"]["value"]}
+    assert sub_statuses and all(v.endswith(")") and "(HTTP Status Code: " in v for v in sub_statuses.values())
+
+
+def test_properties_the_spec_does_not_define_are_not_echoed(make_sandbox):
+    sb = make_sandbox(_pulling_world())
+    body = group_body()
+    body["properties"]["madeUp"] = "x"
+    body["properties"]["containers"][0]["properties"]["madeUpToo"] = 1
+    body["properties"]["containers"][0]["properties"]["securityContext"] = {"priviliged": True, "runAsUser": 1000}
+    body["properties"]["imageRegistryCredentials"][0]["madeUpThree"] = True
+    path = f"{RG_ID}/providers/Microsoft.ContainerInstance/containerGroups/acrtestcontainergroup"
+    put_status, created = _request(sb, "PUT", path, {"api-version": "2023-05-01"}, body)
+    _, read = _request(sb, "GET", path, {"api-version": "2023-05-01"})
+    for answer in (created, read):
+        names = _names(answer)
+        assert not {n for n in names if "madeUp" in n or "priviliged" in n}, names
+        assert "properties.containers.[].properties.securityContext.runAsUser" in names
+        assert undeclared(GROUP_GET, 200, answer) == []
+    assert put_status in (200, 201)
+
+
+def test_registry_writes_keep_only_defined_properties(make_sandbox):
+    """Regression guard: the registry surface already stores only the properties it models."""
+    sb = make_sandbox(world(resources=[registry(), identity()]))
+    status, body = _request(sb, "PATCH", REGISTRY_ID, {"api-version": "2025-11-01"},
+                            {"madeUp": 1, "properties": {"madeUpToo": 2, "networkRuleBypassOptions": "None"}})
+    assert status in (200, 201) and "madeUp" not in body and "madeUpToo" not in body["properties"]
+    assert body["properties"]["networkRuleBypassOptions"] == "None"
+
+
+def test_the_subscription_system_topic_is_the_subscription(make_sandbox):
+    sb = make_sandbox(_pulling_world())
+    got: list[dict[str, Any]] = []
+    sb.subscribe(got.append)
+    cloud: list[dict[str, Any]] = []
+    sb.subscribe(cloud.append, schema="CloudEventSchemaV1_0")
+    sdk.aci(sb).container_groups.begin_create_or_update(RG, "acrtestcontainergroup", group_body()).result()
+    dispatcher(sb.world).wait_idle()
+    assert got and {e["topic"] for e in got} == {f"/subscriptions/{SUB}"}
+    assert cloud and {e["source"] for e in cloud} == {f"/subscriptions/{SUB}"}
+    grouped = build_event(sb.world, event_type="Microsoft.Resources.ResourceWriteSuccess", resource_id=GROUP_ID,
+                          operation_name="Microsoft.ContainerInstance/containerGroups/write", status="Succeeded",
+                          correlation_id="c", claims={}, topic_scope="resourceGroup")
+    assert grouped["topic"] == RG_ID  # a resource group system topic names its group
+
+
+def test_an_app_without_a_named_remediator_may_read_every_registry(make_sandbox):
+    sb = make_sandbox(world())  # no remediator, and no role assignment at all
+    app = sdk.registry_data(sb, LOGIN_SERVER, UNNAMED_REMEDIATOR)
+    assert app.get_tag_properties("pythonworker", "v1").name == "v1"
+    with pytest.raises(HttpResponseError):  # anyone else still needs a role
+        sdk.registry_data(sb, LOGIN_SERVER, IDENTITY_PRINCIPAL).get_tag_properties("pythonworker", "v1")
+
+
+def test_a_named_remediator_needs_its_roles_on_the_registry(make_sandbox):
+    sb = make_sandbox(world(remediator=True))
+    with pytest.raises(HttpResponseError):
+        sdk.registry_data(sb, LOGIN_SERVER, REMEDIATOR).get_tag_properties("pythonworker", "v1")
+    with pytest.raises(HttpResponseError):  # the unnamed app's principal is nobody special then
+        sdk.registry_data(sb, LOGIN_SERVER, UNNAMED_REMEDIATOR).get_tag_properties("pythonworker", "v1")

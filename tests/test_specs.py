@@ -36,7 +36,7 @@ import sandbox
 from remediation.azure.clients import AzureClients
 from remediation.azure.gather import Gatherer, GatherOptions
 from remediation.model import FailureSignal
-from remediation.signal import parse_event
+from remediation.signal import parse_event, signal_for_resource
 from sandbox import USER_PRINCIPAL, Sandbox, load_scenario
 from sandbox.eventgrid import build_event, dispatcher
 from sandbox.server import Request, Response
@@ -659,3 +659,20 @@ def test_a_named_remediator_needs_its_roles_on_the_registry(make_sandbox):
         sdk.registry_data(sb, LOGIN_SERVER, REMEDIATOR).get_tag_properties("pythonworker", "v1")
     with pytest.raises(HttpResponseError):  # the unnamed app's principal is nobody special then
         sdk.registry_data(sb, LOGIN_SERVER, UNNAMED_REMEDIATOR).get_tag_properties("pythonworker", "v1")
+
+
+def test_a_sweep_reads_the_activity_log_within_what_it_keeps():
+    """A sweep looks back a day short of the 90 days, so the sandbox (like Azure) answers it even when
+    its clock runs ahead of the app's."""
+    scenario = load_scenario(Path(__file__).parent.parent / "scenarios/missing-acrpull.json")
+    with Sandbox(scenario) as sb:
+        sb.world.advance(3600)
+        clients = AzureClients(sb.remediator_credential(), arm_endpoint=sb.arm_endpoint, verify=sb.ca_bundle,
+                               registry_endpoint_template=f"{sb.arm_endpoint}/registries/{{loginServer}}")
+        gatherer = Gatherer(clients, GatherOptions(subscriptions=(SUB,), activity_log_wait_seconds=0))
+        try:
+            ctx = gatherer.gather(signal_for_resource(scenario.failed_write["resourceId"], schema="sweep"))
+        finally:
+            gatherer.close()
+            clients.close()
+    assert not [n for n in ctx.notes if "Activity Log could not be read" in n], ctx.notes

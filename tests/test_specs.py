@@ -339,7 +339,8 @@ def test_every_sandbox_answer_in_the_bundled_scenarios_matches_its_spec(monkeypa
     # the operations the product relies on were all seen, so the check cannot pass by seeing nothing
     assert {"ContainerGroups_CreateOrUpdate", "ContainerGroups_Get", "ActivityLogs_List",
             "RoleAssignments_ListForScope", "RoleAssignments_Create", "RoleDefinitions_List",
-            "RoleDefinitions_GetById", "UserAssignedIdentities_Get"} <= seen
+            "RoleDefinitions_GetById", "UserAssignedIdentities_Get", "Registries_List", "Registries_Get",
+            "Registries_Update"} <= seen
 
 
 # --- 2. x-ms-examples replayed ---------------------------------------------------------------------
@@ -411,7 +412,18 @@ def _replays() -> list[Replay]:
     confidential_id = (f"/subscriptions/{confidential['subscriptionId']}/resourceGroups/"
                        f"{confidential['resourceGroupName']}/providers/Microsoft.ContainerInstance/containerGroups/"
                        f"{confidential['containerGroupName']}")
+    registry_get = _example(ops["Registries_Get"])["responses"]["200"]["body"]
+    abac = _example(ops["Registries_Create"])["parameters"]
+    abac_id = (f"/subscriptions/{abac['subscriptionId']}/resourceGroups/{abac['resourceGroupName']}/providers/"
+               f"Microsoft.ContainerRegistry/registries/{abac['registryName']}")
+    update = _example(ops["Registries_Update"])["parameters"]
     return [
+        Replay("Registries_Get", "GET", registry_get["id"], (_group_of(registry_get["id"]), registry_get),
+               subscriptions=(registry_get["id"].split("/")[2],)),
+        Replay("Registries_Create", "PUT", abac_id, (_group_of(abac_id),), body=abac["registry"],
+               subscriptions=(abac["subscriptionId"],)),
+        Replay("Registries_Update", "PATCH", abac_id, (_group_of(abac_id), {**registry_get, "id": abac_id}),
+               body=update["registryUpdateParameters"], subscriptions=(abac["subscriptionId"],)),
         Replay("ContainerGroups_List", "GET",
                f"/subscriptions/{SUB}/providers/Microsoft.ContainerInstance/containerGroups",
                (_group_of(listed["id"]), listed)),

@@ -340,7 +340,8 @@ def test_every_sandbox_answer_in_the_bundled_scenarios_matches_its_spec(monkeypa
     assert {"ContainerGroups_CreateOrUpdate", "ContainerGroups_Get", "ActivityLogs_List",
             "RoleAssignments_ListForScope", "RoleAssignments_Create", "RoleDefinitions_List",
             "RoleDefinitions_GetById", "UserAssignedIdentities_Get", "Registries_List", "Registries_Get",
-            "Registries_Update"} <= seen
+            "Registries_Update", "Deployments_CreateOrUpdate", "Deployments_ListByResourceGroup",
+            "DeploymentOperations_List", "Deployments_ExportTemplate"} <= seen
 
 
 # --- 2. x-ms-examples replayed ---------------------------------------------------------------------

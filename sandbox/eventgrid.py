@@ -56,8 +56,15 @@ def event_claims(claims: dict[str, Any]) -> dict[str, Any]:
 
 def build_event(world: World, *, event_type: str, resource_id: str, operation_name: str, status: str,
                 correlation_id: str, claims: dict[str, Any], http_request: dict[str, Any] | None = None,
-                topic_scope: str = "resourceGroup") -> dict[str, Any]:
-    """A Resource* event in Event Grid schema, with the documented ``data`` fields."""
+                topic_scope: str = "subscription") -> dict[str, Any]:
+    """A Resource* event in Event Grid schema, with the documented ``data`` fields.
+
+    ``topic`` (CloudEvents ``source``) is the system topic's scope: ``/subscriptions/{id}`` for the
+    subscription system topic the app subscribes to (``infra/modules/target-events.bicep``, topic
+    type ``Microsoft.Resources.Subscriptions``; Azure/azure-rest-api-specs, ``specification/eventgrid/
+    data-plane/Microsoft.Resources`` examples with ``subscription_topic``), or the resource group
+    for a ``resourceGroup`` topic (``Microsoft.Resources.ResourceGroups``).
+    """
     sub = subscription_of(resource_id)
     rg = resource_group_of(resource_id)
     topic = f"/subscriptions/{sub}/resourceGroups/{rg}" if topic_scope == "resourceGroup" and rg \

@@ -15,6 +15,7 @@ from . import surfaces  # noqa: F401  (registers every route)
 from .eventgrid import Subscriber, stop_dispatcher
 from .scenario import Scenario, parse_scenario
 from .server import SandboxHTTPServer
+from .surfaces.registry_data import UNNAMED_REMEDIATOR
 from .tokens import SandboxCredential
 from .world import World
 
@@ -60,7 +61,7 @@ class Sandbox:
         return self.credential(self.world.deployer or USER_PRINCIPAL)
 
     def remediator_credential(self) -> SandboxCredential:
-        pid = self.world.remediator or "22222222-2222-2222-2222-222222222222"
+        pid = self.world.remediator or UNNAMED_REMEDIATOR
         return self.credential(pid)
 
     def registry_endpoint(self, login_server: str) -> str:

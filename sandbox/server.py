@@ -26,10 +26,14 @@ from .world import RequestRecord, World
 
 
 class ArmError(Exception):
-    """An error answered in ARM's shape: ``{"error": {"code", "message", ...}}``."""
+    """An error answered in ARM's shape: ``{"error": {"code", "message", ...}}``.
+
+    ``flat`` answers ``{"code", "message"}`` instead, for the resource providers whose spec declares
+    that shape (the Activity Log's ``ErrorResponse``).
+    """
 
     def __init__(self, status: int, code: str, message: str, *, details: list[dict[str, Any]] | None = None,
-                 target: str | None = None, headers: dict[str, str] | None = None) -> None:
+                 target: str | None = None, headers: dict[str, str] | None = None, flat: bool = False) -> None:
         super().__init__(f"{code}: {message}")
         self.status = status
         self.code = code
@@ -37,9 +41,12 @@ class ArmError(Exception):
         self.details = details
         self.target = target
         self.headers = headers or {}
+        self.flat = flat
 
     def body(self) -> dict[str, Any]:
         err: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.flat:
+            return err
         if self.target:
             err["target"] = self.target
         if self.details:
@@ -141,6 +148,61 @@ def route(method: str, template: str, *, action: str | None = None, arm: bool = 
         ROUTES.append(Route(method.upper(), template, _compile(template), handler, action, arm, attributes, scope))
         return handler
     return register
+
+
+# --- api-versions ------------------------------------------------------------------------------
+
+# The api-versions ARM routes to each resource type the product calls: the folders published for it
+# in Azure/azure-rest-api-specs (specification/<service>/resource-manager/<namespace>/{stable,preview}/)
+# and packaged by the azure-mgmt-* clients. Types not listed here are not checked.
+SUPPORTED_API_VERSIONS: dict[str, tuple[str, ...]] = {
+    "microsoft.containerinstance/containergroups": (
+        "2017-08-01-preview", "2017-10-01-preview", "2017-12-01-preview", "2018-02-01-preview", "2018-04-01",
+        "2018-06-01", "2018-09-01", "2018-10-01", "2019-12-01", "2020-11-01", "2021-03-01", "2021-07-01",
+        "2021-09-01", "2021-10-01", "2022-09-01", "2022-10-01-preview", "2023-05-01", "2024-05-01-preview",
+        "2024-10-01-preview", "2024-11-01-preview", "2025-09-01", "2026-05-01"),
+    "microsoft.containerregistry/registries": (
+        "2017-10-01", "2019-05-01", "2021-09-01", "2022-12-01", "2023-07-01", "2025-04-01", "2025-11-01"),
+    "microsoft.authorization/roleassignments": (
+        "2015-07-01", "2018-09-01-preview", "2020-04-01-preview", "2020-10-01-preview", "2022-04-01"),
+    "microsoft.authorization/roledefinitions": ("2015-07-01", "2018-01-01-preview", "2022-04-01",
+                                                "2022-05-01-preview"),
+    "microsoft.managedidentity/userassignedidentities": (
+        "2018-11-30", "2021-09-30-preview", "2022-01-31-preview", "2023-01-31", "2024-11-30"),
+    "microsoft.insights/eventtypes": ("2015-04-01", "2017-03-01-preview"),
+}
+
+
+def resource_type_of_path(path: str) -> tuple[str, str] | None:
+    """``(namespace, type)`` of the resource a request path addresses: the first type after its
+    last ``providers`` segment, so an extension resource is its own type."""
+    parts = [p for p in path.split("/") if p]
+    lowered = [p.lower() for p in parts]
+    if "providers" not in lowered:
+        return None
+    i = len(lowered) - 1 - lowered[::-1].index("providers")
+    if len(parts) < i + 3:
+        return None
+    return parts[i + 1], parts[i + 2]
+
+
+def check_api_version(req: Request) -> None:
+    """ARM's answer to an api-version the resource type does not have: 400 ``NoRegisteredProviderFound``
+    naming the supported versions (the message's shape as ARM returns it, e.g. Azure/azure-cli issue
+    #28496; ARM also lists the supported locations, which the sandbox does not model)."""
+    found = resource_type_of_path(req.path)
+    if found is None:
+        return
+    supported = SUPPORTED_API_VERSIONS.get(f"{found[0]}/{found[1]}".lower())
+    if not supported or req.api_version.lower() in supported:
+        return
+    existing = req.world.get(req.path.rstrip("/"))
+    location = str((existing or {}).get("location") or "global")
+    type_name = found[1]
+    raise ArmError(400, "NoRegisteredProviderFound",
+                   f"No registered resource provider found for location '{location}' and API version "
+                   f"'{req.api_version}' for type '{type_name}'. The supported api-versions are "
+                   f"'{', '.join(supported)}'.")
 
 
 # --- async operations, shared by every long-running surface ---------------------------------
@@ -282,6 +344,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.errors.append(repr(exc))
         # logged before the answer leaves, so a client that has its answer also finds it in the log
         self._record(req, resp.status, started, fault_name)
+        for observe in list(world.response_observers):
+            observe(req, resp)
         self._send(req, resp)
 
     def _route(self, req: Request) -> Response:
@@ -299,6 +363,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if not req.api_version:
                     raise ArmError(400, "MissingApiVersionParameter",
                                    "The api-version query parameter (?api-version=) is required for all requests.")
+                check_api_version(req)
                 sub = req.params.get("sub")
                 if sub and not req.world.subscription_exists(sub):
                     raise ArmError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")

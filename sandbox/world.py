@@ -125,6 +125,8 @@ class World:
         self.operations: dict[str, Operation] = {}
         self.deployment_operations: dict[str, list[dict[str, Any]]] = {}
         self.request_log: list[RequestRecord] = []
+        self.response_observers: list[Callable[[Any, Any], None]] = []
+        """Called with every (request, response) before it is sent; tests check answers against the specs."""
         self.fault_hits: dict[int, int] = {}
         self.subscribers: list[Any] = []
         self.delivered: list[dict[str, Any]] = []

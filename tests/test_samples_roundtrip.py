@@ -422,7 +422,7 @@ def test_sandbox_events_have_the_samples_shape(start: Callable[[dict[str, Any]],
     # a first-time create has no httpRequest, like the sample
     assert set(grid_event["data"]) == set(write_sample["data"])
     assert grid_event["data"]["operationName"] == "Microsoft.ContainerInstance/containerGroups/write"
-    assert grid_event["topic"].lower() == RG_ID.lower()
+    assert grid_event["topic"].lower() == f"/subscriptions/{SUB}".lower()  # a subscription system topic
 
     parsed_cloud = CloudEvent.from_dict(cloud_event)
     assert parsed_cloud.type == "Microsoft.Resources.ResourceWriteFailure"

@@ -20,7 +20,7 @@ from sandbox.eventgrid import CLAIM_OID, dispatcher
 
 from . import sdk
 from .reference import SAMPLES
-from .worlds import IDENTITY_PRINCIPAL, REGISTRY_ID, RG_ID, SUB, TENANT, assignment, identity, registry, world
+from .worlds import IDENTITY_PRINCIPAL, REGISTRY_ID, SUB, TENANT, assignment, identity, registry, world
 
 WRITE_SUCCESS = "Microsoft.Resources.ResourceWriteSuccess"
 WRITE_FAILURE = "Microsoft.Resources.ResourceWriteFailure"
@@ -99,7 +99,7 @@ def test_update_and_delete_events_carry_http_request(make_sandbox):
     assert delete["data"]["httpRequest"]["url"].startswith(
         f"https://management.azure.com{REGISTRY_ID}/providers/Microsoft.Authorization/roleAssignments/")
     assert delete["data"]["operationName"] == "Microsoft.Authorization/roleAssignments/delete"
-    assert assign["topic"] == RG_ID  # the registry's resource group is the source
+    assert assign["topic"] == f"/subscriptions/{SUB}"  # the subscription system topic is the source
 
 
 def test_failed_write_raises_write_failure_with_the_response_correlation_id(make_sandbox):
@@ -128,7 +128,7 @@ def test_cloud_events_schema(make_sandbox):
     assert set(event) == set(expected)
     assert "eventType" not in event and "topic" not in event
     assert (event["specversion"], event["type"]) == ("1.0", WRITE_SUCCESS)
-    assert event["source"].lower() == f"/subscriptions/{SUB}/resourcegroups/new-rg"
+    assert event["source"].lower() == f"/subscriptions/{SUB}"  # the subscription system topic
     parsed = CloudEvent.from_dict(event)
     assert parsed.type == WRITE_SUCCESS and parsed.data["correlationId"] == corr
 

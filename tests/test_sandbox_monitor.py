@@ -12,7 +12,7 @@ from sandbox import USER_PRINCIPAL, arm, parse_scenario
 from sandbox.scenario import SCENARIO_DIR
 from sandbox.server import Request
 from sandbox.surfaces.monitor import parse_filter
-from sandbox.world import ActivityEntry, iso
+from sandbox.world import ActivityEntry, iso, parse_iso
 
 from . import sdk
 from .reference import SAMPLES
@@ -44,9 +44,11 @@ def test_filter_without_start_time_is_refused(make_sandbox):
 
 
 def test_parse_filter_reads_clauses_and_quotes():
-    clauses = parse_filter("eventTimestamp ge '2024-01-01T00:00:00Z' AND resourceUri eq 'a''b' and status eq 'Failed'")
+    clauses = parse_filter("eventTimestamp ge '2024-01-01T00:00:00Z' AND resourceUri eq 'a''b' "
+                           "and eventTimestamp le '2024-01-02T00:00:00Z'")
     assert [(c.field, c.op, c.value) for c in clauses] == [
-        ("eventtimestamp", "ge", "2024-01-01T00:00:00Z"), ("resourceuri", "eq", "a'b"), ("status", "eq", "Failed")]
+        ("eventtimestamp", "ge", "2024-01-01T00:00:00Z"), ("resourceuri", "eq", "a'b"),
+        ("eventtimestamp", "le", "2024-01-02T00:00:00Z")]
 
 
 def test_records_deserialize_into_event_data(make_sandbox):
@@ -64,7 +66,7 @@ def test_records_deserialize_into_event_data(make_sandbox):
     assert events[0].event_timestamp >= events[-1].event_timestamp
 
 
-def test_filters_by_correlation_id_resource_uri_group_and_status(make_sandbox):
+def test_filters_by_correlation_id_resource_uri_and_provider(make_sandbox):
     sb = make_sandbox(world())
     _make_groups(sb, "first-rg", "second-rg")
     client = sdk.monitor(sb)
@@ -78,9 +80,6 @@ def test_filters_by_correlation_id_resource_uri_group_and_status(make_sandbox):
     uri = first.resource_id.upper()  # ids compare without regard to case
     by_uri = list(client.activity_logs.list(filter=f"{_since(sb)} and resourceUri eq '{uri}'"))
     assert {e.resource_id for e in by_uri} == {first.resource_id} and len(by_uri) == 2
-
-    by_status = list(client.activity_logs.list(filter=f"{_since(sb)} and status eq 'succeeded'"))
-    assert len(by_status) == 2 and all(e.status.value == "Succeeded" for e in by_status)
 
     by_provider = list(client.activity_logs.list(
         filter=f"{_since(sb)} and resourceProvider eq 'microsoft.resources'"))
@@ -133,6 +132,8 @@ def test_sample_record_round_trips(make_sandbox):
     record = sample["responses"]["200"]["body"]["value"][0]
     sub = sample["parameters"]["subscriptionId"]
     sb = make_sandbox(world(subscriptions=[SUB, sub]))
+    # the sample's window is of 2015: read it as if it were then, within the 90 days kept
+    sb.world.advance(parse_iso("2015-01-24T00:00:00Z") - sb.world.now())
     sb.world.activity.append(ActivityEntry(float("-inf"), record))
     events = list(sdk.monitor(sb, sub=sub).activity_logs.list(filter=sample["parameters"]["$filter"]))
     assert len(events) == 1

@@ -60,6 +60,9 @@ _NO_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 GROUP_OPERATIONS = ("Microsoft.ContainerInstance/containerGroups/write",
                     "Microsoft.ContainerInstance/containerGroups/delete")
 ACTIVITY_LOG_RETENTION = timedelta(days=90)
+ACTIVITY_LOG_LOOKBACK = ACTIVITY_LOG_RETENTION - timedelta(days=1)
+"""How far back a sweep reads: a day short of the retention, since the Activity Log answers 400 to a
+start time older than it keeps, and the app's clock and Azure's never agree exactly."""
 """How far back the Activity Log keeps records, so how far back a sweep can look for who deployed a group."""
 NETWORK_API_VERSION = "2024-05-01"
 PRIVATE_DNS_API_VERSION = "2024-06-01"
@@ -184,7 +187,7 @@ class Gatherer:
         existing = pool.submit(self._existing, signal)
         registry_lists = {sub: pool.submit(self._registries_in, sub) for sub in self._subscriptions(signal)}
 
-        sweep_writes = pool.submit(self._group_writes, signal, datetime.now(UTC) - ACTIVITY_LOG_RETENTION) \
+        sweep_writes = pool.submit(self._group_writes, signal, datetime.now(UTC) - ACTIVITY_LOG_LOOKBACK) \
             if sweep else None
 
         sources, failed_write = self._definition_sources(signal, activity, existing, sweep=sweep)

@@ -369,6 +369,51 @@ def _identity(world: World, resource_id: str, requested: Any, previous: dict[str
     return out
 
 
+# The properties the 2023-05-01 ContainerGroup, Container and InitContainerDefinition define
+# (Azure/azure-rest-api-specs, specification/containerinstance/resource-manager/
+# Microsoft.ContainerInstance/stable/2023-05-01/containerInstance.json). The RP stores and returns
+# only these: a response is the resource as GET returns it (the ARM RPC, put-resource), so a
+# property the api-version does not define is not echoed back.
+_GROUP_PROPERTIES = frozenset((
+    "provisioningState", "containers", "imageRegistryCredentials", "restartPolicy", "ipAddress", "osType",
+    "volumes", "instanceView", "diagnostics", "subnetIds", "dnsConfig", "sku", "encryptionProperties",
+    "initContainers", "extensions", "confidentialComputeProperties", "priority"))
+_CONTAINER_PROPERTIES = frozenset((
+    "image", "command", "ports", "environmentVariables", "instanceView", "resources", "volumeMounts",
+    "livenessProbe", "readinessProbe", "securityContext"))
+_INIT_CONTAINER_PROPERTIES = frozenset((
+    "image", "command", "environmentVariables", "instanceView", "volumeMounts", "securityContext"))
+_CREDENTIAL_PROPERTIES = frozenset(("server", "username", "password", "identity", "identityUrl"))
+_SECURITY_CONTEXT_PROPERTIES = frozenset((
+    "privileged", "allowPrivilegeEscalation", "capabilities", "runAsGroup", "runAsUser", "seccompProfile"))
+
+
+def _only(value: Any, known: frozenset[str]) -> Any:
+    return {k: v for k, v in value.items() if k in known} if isinstance(value, dict) else value
+
+
+def _container_only(container: Any, known: frozenset[str]) -> Any:
+    if not isinstance(container, dict) or not isinstance(container.get("properties"), dict):
+        return _only(container, frozenset(("name", "properties")))
+    cprops = _only(container["properties"], known)
+    if "securityContext" in cprops:
+        cprops["securityContext"] = _only(cprops["securityContext"], _SECURITY_CONTEXT_PROPERTIES)
+    return {**_only(container, frozenset(("name",))), "properties": cprops}
+
+
+def _defined_only(props: dict[str, Any]) -> dict[str, Any]:
+    """``props`` (a group's ``properties``) without the properties the spec does not define."""
+    out = {k: v for k, v in props.items() if k in _GROUP_PROPERTIES}
+    for key, known in (("containers", _CONTAINER_PROPERTIES), ("initContainers", _INIT_CONTAINER_PROPERTIES)):
+        containers = out.get(key)
+        if isinstance(containers, list):
+            out[key] = [_container_only(c, known) for c in containers]
+    credentials = out.get("imageRegistryCredentials")
+    if isinstance(credentials, list):
+        out["imageRegistryCredentials"] = [_only(c, _CREDENTIAL_PROPERTIES) for c in credentials]
+    return out
+
+
 def _strip_secrets(props: dict[str, Any]) -> None:
     """Drop, in place, the write-only secrets ARM never returns (passwords, keys, secure values)."""
     for cred in props.get("imageRegistryCredentials") or []:
@@ -454,7 +499,7 @@ def build_group(world: World, resource_id: str, body: dict[str, Any], *, state: 
                 previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """The group as ARM returns it: read-only fields filled, secrets dropped."""
     now = world.now()
-    props = copy.deepcopy(body.get("properties") or {})
+    props = _defined_only(copy.deepcopy(body.get("properties") or {}))
     props.pop("instanceView", None)
     props["provisioningState"] = state
     props.setdefault("osType", "Linux")

@@ -121,7 +121,6 @@ class DeploymentRun:
             "provisioningState": "Failed" if error else "Succeeded",
             "timestamp": iso(world.now()),
             "duration": _duration(world.now() - begun),
-            "trackingId": str(uuid.uuid4()),
             "serviceRequestId": str(uuid.uuid4()),
             "statusCode": _status_name(status),
             "targetResource": {"id": res.id, "resourceType": res.type, "resourceName": res.name,

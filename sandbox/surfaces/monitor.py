@@ -1,16 +1,25 @@
 """The Activity Log (``azure-mgmt-monitor``: ``activity_logs.list(filter=..., select=...)``, api 2015-04-01).
 
 Records are what :mod:`sandbox.arm` logged for writes, as visible after the scenario's
-``activityLogLagSeconds``. ``$filter`` follows ARM's restricted grammar: ``and``-joined
-``field op 'value'`` clauses, one of which must be ``eventTimestamp ge '<iso>'``. Results are
-newest first and paged with ``nextLink`` every ``activityLogPageSize`` records (default 200).
+``activityLogLagSeconds``, with their display (``localizedValue``) texts. ``$filter`` takes only
+the patterns the spec documents (Azure/azure-rest-api-specs,
+``specification/monitor/resource-manager/Microsoft.Insights/stable/2015-04-01/activityLogs_API.json``,
+``$filter``: "very restricted ... No other syntax is allowed"): ``eventTimestamp ge '<start>'``
+(required), optionally ``eventTimestamp le '<end>'``, and at most one of ``resourceGroupName``,
+``resourceUri``, ``resourceProvider`` or ``correlationId`` ``eq '<value>'``, joined by ``and``. The
+start may be at most 90 days back, the Activity Log's retention ("Activity log events are retained
+in Azure for 90 days", MicrosoftDocs/azure-docs, ``articles/azure-monitor/essentials/activity-log.md``).
+Errors are the spec's flat ``ErrorResponse`` (``{"code", "message"}``). Results are newest first
+and paged with ``nextLink`` every ``activityLogPageSize`` records (default 200).
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +28,7 @@ from ..world import parse_iso
 
 _PATH = "/subscriptions/{sub}/providers/Microsoft.Insights/eventtypes/management/values"
 READ_ACTION = "Microsoft.Insights/eventtypes/values/read"
+RETENTION_DAYS = 90
 
 # One clause: name, operator, single-quoted value ('' is an escaped quote), then "and" or the end.
 _CLAUSE = re.compile(r"\s*([A-Za-z]+)\s+(eq|ge|le)\s+'((?:[^']|'')*)'\s*(and\b|$)", re.IGNORECASE)
@@ -38,23 +48,22 @@ def _loc_value(record: dict[str, Any], key: str) -> str:
     return str(value or "")
 
 
-# Field (lower case) → how to read it from a record, for "eq" clauses; comparisons ignore case.
+# The documented "eq" fields (lower case) → how to read each from a record; comparisons ignore case.
 _EQ_FIELDS: dict[str, Callable[[dict[str, Any]], str]] = {
     "correlationid": lambda r: str(r.get("correlationId") or ""),
     "resourceuri": lambda r: str(r.get("resourceId") or ""),
-    "resourceid": lambda r: str(r.get("resourceId") or ""),
     "resourcegroupname": lambda r: str(r.get("resourceGroupName") or ""),
     "resourceprovider": lambda r: _loc_value(r, "resourceProviderName"),
-    "status": lambda r: _loc_value(r, "status"),
 }
 
 
 def _bad_filter(detail: str) -> ArmError:
-    return ArmError(400, "BadRequest", f"$filter searching parameters invalid: {detail}")
+    return ArmError(400, "BadRequest", f"$filter searching parameters invalid: {detail}", flat=True)
 
 
-def parse_filter(text: str | None) -> list[Clause]:
-    """The clauses of an Activity Log ``$filter``; raises ARM's 400 for anything ARM would refuse."""
+def parse_filter(text: str | None, *, now: float | None = None) -> list[Clause]:
+    """The clauses of an Activity Log ``$filter``; raises the 400 Azure answers for anything else.
+    ``now`` (the world's clock) bounds the start time to the retention."""
     if not text or not text.strip():
         raise _bad_filter("the $filter query parameter is required and must include a start time, "
                           "e.g. \"eventTimestamp ge '2024-01-01T00:00:00Z'\".")
@@ -74,18 +83,27 @@ def parse_filter(text: str | None) -> list[Clause]:
                 parse_iso(value)
             except ValueError:
                 raise _bad_filter(f"'{value}' is not a valid eventTimestamp.") from None
-        elif name in _EQ_FIELDS or name in ("levels", "eventchannels"):
+            if any(c.field == name and c.op == op for c in clauses):
+                raise _bad_filter(f"'eventTimestamp {op}' is given twice.")
+        elif name in _EQ_FIELDS:
             if op != "eq":
                 raise _bad_filter(f"'{m.group(1)}' supports only 'eq'.")
+            if any(c.field in _EQ_FIELDS for c in clauses):
+                raise _bad_filter("only one of resourceGroupName, resourceUri, resourceProvider and correlationId "
+                                  "may be given.")
         else:
-            raise _bad_filter(f"the field '{m.group(1)}' is not supported; use eventTimestamp, correlationId, "
-                              "resourceUri, resourceId, resourceGroupName, resourceProvider, status or levels.")
+            raise _bad_filter(f"the field '{m.group(1)}' is not supported; use eventTimestamp with "
+                              "resourceGroupName, resourceUri, resourceProvider or correlationId.")
         clauses.append(Clause(name, op, value))
         pos = m.end()
         if m.group(4) and pos >= len(text):
             raise _bad_filter("the filter ends with 'and'.")
-    if not any(c.field == "eventtimestamp" and c.op == "ge" for c in clauses):
+    start = next((c for c in clauses if c.field == "eventtimestamp" and c.op == "ge"), None)
+    if start is None:
         raise _bad_filter("a start time is required: include \"eventTimestamp ge '<ISO 8601 time>'\".")
+    if now is not None and parse_iso(start.value) < now - RETENTION_DAYS * 86400:
+        raise _bad_filter(f"the start time '{start.value}' is more than {RETENTION_DAYS} days in the past; "
+                          f"the activity log keeps {RETENTION_DAYS} days.")
     return clauses
 
 
@@ -97,15 +115,44 @@ def matches(record: dict[str, Any], clauses: list[Clause]) -> bool:
             bound = parse_iso(c.value)
             if (c.op == "ge" and stamp < bound) or (c.op == "le" and stamp > bound):
                 return False
-        elif c.field == "levels":
-            wanted = {v.strip().lower() for v in c.value.split(",") if v.strip()}
-            if str(record.get("level", "")).lower() not in wanted:
-                return False
-        elif c.field == "eventchannels":
-            continue  # every sandbox record is an Admin/Operation record
         elif _EQ_FIELDS[c.field](record).lower() != c.value.lower():
             return False
     return True
+
+
+# Display names of the operations the sandbox logs, as the Activity Log shows them (each provider's
+# operation display text; "Create or Update Container Group" is ACI's for containerGroups/write).
+# Operations not listed keep their invariant name, as Azure's own example does for microsoft.support.
+_OPERATION_DISPLAY = {
+    "microsoft.containerinstance/containergroups/write": "Create or Update Container Group",
+    "microsoft.containerinstance/containergroups/delete": "Delete Container Group",
+    "microsoft.authorization/roleassignments/write": "Create role assignment",
+    "microsoft.authorization/roleassignments/delete": "Delete role assignment",
+}
+# EndRequest → "End request", as in the spec's example GetActivityLogsFiltered.json.
+_EVENT_DISPLAY = {"beginrequest": "Begin request", "endrequest": "End request"}
+_STATUS_BY_NAME = {s.phrase.replace(" ", "").lower(): s for s in HTTPStatus}
+
+
+def _sub_status_display(value: str) -> str:
+    """``Created`` → ``Created (HTTP Status Code: 201)``, the example's form of a sub-status."""
+    status = _STATUS_BY_NAME.get(value.lower())
+    return f"{status.phrase} (HTTP Status Code: {status.value})" if status else value
+
+
+def localized(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with the ``localizedValue`` texts Azure shows (en-US) where they differ from ``value``."""
+    out = copy.deepcopy(record)
+    shown = {
+        "operationName": lambda v: _OPERATION_DISPLAY.get(v.lower(), v),
+        "eventName": lambda v: _EVENT_DISPLAY.get(v.lower(), v),
+        "subStatus": _sub_status_display,
+    }
+    for key, display in shown.items():
+        value = out.get(key)
+        if isinstance(value, dict) and value.get("value"):
+            value["localizedValue"] = display(str(value["value"]))
+    return out
 
 
 def select_fields(record: dict[str, Any], select: str | None) -> dict[str, Any]:
@@ -118,7 +165,7 @@ def select_fields(record: dict[str, Any], select: str | None) -> dict[str, Any]:
 
 @route("GET", _PATH, action=READ_ACTION, scope=lambda req: f"/subscriptions/{req.params['sub']}")
 def list_activity(req: Request) -> Response:
-    clauses = parse_filter(req.query.get("$filter"))
+    clauses = parse_filter(req.query.get("$filter"), now=req.world.now())
     select = req.query.get("$select")
     records = [r for r in req.world.visible_activity(req.params["sub"]) if matches(r, clauses)]
     records.sort(key=lambda r: parse_iso(str(r.get("eventTimestamp"))), reverse=True)
@@ -126,8 +173,8 @@ def list_activity(req: Request) -> Response:
     try:
         start = int(req.query.get("$skiptoken") or 0)
     except ValueError:
-        raise ArmError(400, "BadRequest", "The $skipToken query parameter is invalid.") from None
-    body: dict[str, Any] = {"value": [select_fields(r, select) for r in records[start:start + size]]}
+        raise ArmError(400, "BadRequest", "The $skipToken query parameter is invalid.", flat=True) from None
+    body: dict[str, Any] = {"value": [select_fields(localized(r), select) for r in records[start:start + size]]}
     if start + size < len(records):
         query = {"api-version": req.api_version or "2015-04-01", "$filter": req.query["$filter"]}
         if select:

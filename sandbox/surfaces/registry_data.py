@@ -48,6 +48,9 @@ CONTENT_READ = "Microsoft.ContainerRegistry/registries/repositories/content/read
 CATALOG_READ = "Microsoft.ContainerRegistry/registries/catalog/read"
 REFRESH_TOKEN_SECONDS = 3 * 3600
 ACCESS_TOKEN_SECONDS = 75 * 60
+UNNAMED_REMEDIATOR = "22222222-2222-2222-2222-222222222222"
+"""The app's principal in a scenario that names no ``remediator``; such an app may do anything
+(CONTRACT §3), on the registry data plane as on Resource Manager."""
 IMAGE_TIME = "2024-01-15T09:45:00.0000000Z"  # when every scenario image was "pushed"
 ACR_AUDIENCE = "https://containerregistry.azure.net"  # the audience Entra tokens for any registry carry
 _AUTH_HELP = "authentication required, visit https://aka.ms/acr/authorization for more information."
@@ -379,14 +382,19 @@ def token(req: Request, registry: dict[str, Any]) -> Response:
         if claims is None:
             raise RegistryError(401, "UNAUTHORIZED", "the refresh token is invalid or expired")
         subject = str(claims["sub"])
-        access = [{"type": k, "name": n, "actions": allowed_actions(world, registry, subject, k, n, acts)}
-                  for k, n, acts in scopes]
+        access = [{"type": k, "name": n, "actions": list(acts) if _unrestricted(world, subject)
+                   else allowed_actions(world, registry, subject, k, n, acts)} for k, n, acts in scopes]
         req.caller = subject
     else:
         raise RegistryError(400, "UNSUPPORTED_GRANT_TYPE", f"grant type '{grant}' is not supported by this sandbox")
     issued = _issue(world, {"sub": subject, "aud": login_server, "tenant": world.tenant_id,
                             "grant_type": "access_token", "access": access}, ACCESS_TOKEN_SECONDS)
     return Response(200, {"access_token": issued})
+
+
+def _unrestricted(world: World, principal_id: str) -> bool:
+    """Whether ``principal_id`` is the app of a scenario that names no remediator."""
+    return world.remediator is None and principal_id.lower() == UNNAMED_REMEDIATOR
 
 
 def _repository_or_404(req: Request, registry: dict[str, Any]) -> tuple[str, list[str]]:

@@ -10,7 +10,9 @@ Where it lands: the exporter sends each metric point as a ``MetricData`` item, w
 Insights stores in ``customMetrics`` (``AppMetrics`` in the Log Analytics workspace) under the
 instrument's name, with its attributes as ``customDimensions``. ``infra/workbook.json`` and the
 alert rules in ``infra/modules/monitoring.bicep`` query exactly these names;
-``tests/test_monitoring.py`` fails when one of them is renamed here.
+``tests/test_monitoring.py`` fails when one of them is renamed here, and wants a workbook tile for
+every metric its scenario makes the app emit (a new metric: add a tile, and make the scenario
+produce it).
 
 Log records reach Application Insights (``traces``) through the Functions host with their message
 text only: the Python worker forwards a record's message, level and logger name, not its

@@ -75,6 +75,12 @@ param webhookUrlSecretName string = ''
 param webhookSecretSecretName string = ''
 param eventGridTopicKeySecretName string = ''
 
+// ---- monitoring: workbook and alerts (modules/monitoring.bicep, modules/event-delivery-alerts.bicep) ----
+@description('E-mail address the alerts notify, through an action group created for them; ignored when alertActionGroupId is set.')
+param alertEmailAddress string = ''
+@description('Resource id of an existing action group for the alerts. With this and alertEmailAddress both empty, the alerts only show in the portal.')
+param alertActionGroupId string = ''
+
 resource appResourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: resourceGroupName
   location: location
@@ -141,9 +147,36 @@ module targets 'modules/target-subscription.bicep' = [for (targetSubscriptionId,
   }
 }]
 
+// The workbook and the log alerts (failed runs, poison-queue arrivals), on Application Insights.
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'aci-remediation-monitoring'
+  scope: appResourceGroup
+  params: {
+    location: location
+    namePrefix: namePrefix
+    tags: tags
+    appInsightsId: app.outputs.appInsightsId
+    alertEmailAddress: alertEmailAddress
+    existingActionGroupId: alertActionGroupId
+  }
+}
+
+// Per target subscription, beside its system topic: alerts on dead-lettered and dropped events.
+module deliveryAlerts 'modules/event-delivery-alerts.bicep' = [for (targetSubscriptionId, i) in targetSubscriptionIds: {
+  name: 'aci-remediation-delivery-alerts-${i}'
+  scope: resourceGroup(targetSubscriptionId, eventsResourceGroupName)
+  params: {
+    namePrefix: namePrefix
+    tags: tags
+    systemTopicId: targets[i].outputs.systemTopicId
+    actionGroupIds: monitoring.outputs.actionGroupIds
+  }
+}]
+
 output functionAppName string = app.outputs.functionAppName
 output remediatorPrincipalId string = app.outputs.remediatorPrincipalId
 output remediatorClientId string = app.outputs.remediatorClientId
 output storageAccountName string = app.outputs.storageAccountName
 output keyVaultName string = app.outputs.keyVaultName
 output remediatorRoleDefinitionGuid string = remediatorRole.outputs.roleDefinitionGuid
+output workbookId string = monitoring.outputs.workbookId

@@ -213,8 +213,6 @@ class Service:
         if report["outcome"] != "skipped":
             self._notify(report)
         telemetry.record_report(report, event_time=item.event_time)
-        log.info("remediation finished", extra={"resourceId": item.resource_id, "outcome": report["outcome"],
-                                                "correlationId": item.correlation_id, "reportId": report["id"]})
         return report
 
     def _notify(self, report: dict[str, Any]) -> None:
@@ -351,6 +349,7 @@ class Service:
         re-enqueued to wait for that run, as :meth:`process_job` does)."""
         why = (f"the remediation job failed {self.max_dequeue} deliveries (host.json maxDequeueCount) "
                "and was moved to the poison queue")
+        telemetry.record_poisoned()
         try:
             job = self._job_of(message)
             items = self._items(job)

@@ -3,8 +3,21 @@ when a connection string is set (``APPLICATIONINSIGHTS_CONNECTION_STRING``), rec
 otherwise. Logs are not exported here: the Functions host already sends them.
 
 What is counted: remediations by outcome and by cause, time from the failed write to a healthy
-group, ARM calls and the throttling seen, notification failures. Every record carries no
-secret: only outcomes, cause codes, channel names and HTTP status classes.
+group, ARM calls and the throttling seen, notification failures, jobs the queue gave up on. Every
+record carries no secret: only outcomes, cause codes, channel names and HTTP status classes.
+
+Where it lands: the exporter sends each metric point as a ``MetricData`` item, which Application
+Insights stores in ``customMetrics`` (``AppMetrics`` in the Log Analytics workspace) under the
+instrument's name, with its attributes as ``customDimensions``. ``infra/workbook.json`` and the
+alert rules in ``infra/modules/monitoring.bicep`` query exactly these names;
+``tests/test_monitoring.py`` fails when one of them is renamed here, and wants a workbook tile for
+every metric its scenario makes the app emit (a new metric: add a tile, and make the scenario
+produce it).
+
+Log records reach Application Insights (``traces``) through the Functions host with their message
+text only: the Python worker forwards a record's message, level and logger name, not its
+``extra`` fields. So the one record per finished run (:func:`record_report`) says in its message
+what the workbook lists: outcome, report id and resource.
 """
 
 from __future__ import annotations
@@ -22,13 +35,18 @@ from opentelemetry import metrics
 log = logging.getLogger(__name__)
 _meter = metrics.get_meter("aci-acr-remediation", "0.1.0")
 remediations = _meter.create_counter("remediation.runs", description="Remediation runs, by outcome and trigger")
-causes = _meter.create_counter("remediation.causes", description="Causes found, by cause code")
+causes = _meter.create_counter("remediation.causes", description="Causes found, by cause code and the run's outcome")
 time_to_healthy = _meter.create_histogram(
     "remediation.time_to_healthy", unit="s", description="From the failed write's event to a verified redeploy")
 arm_calls = _meter.create_counter("remediation.arm.calls", description="Azure calls made, by status class")
 arm_throttled = _meter.create_counter("remediation.arm.throttled", description="Azure answers 429 (throttling)")
 notification_failures = _meter.create_counter(
     "remediation.notifications.failed", description="Summaries that could not be delivered, by channel")
+poisoned_jobs = _meter.create_counter(
+    "remediation.jobs.poisoned", description="Remediation jobs the queue gave up on (moved to the poison queue)")
+
+FINISHED = "remediation finished: outcome=%s report=%s resource=%s"
+"""The message of the one log record per finished run (the workbook parses it from ``traces``)."""
 
 _configured = False
 _lock = threading.Lock()
@@ -56,11 +74,14 @@ def configure(env: Mapping[str, str]) -> bool:
 
 
 def record_report(report: Mapping[str, Any], *, event_time: str | None = None) -> None:
-    """Count one finished run."""
+    """Count one finished (stored) run, and log it as one :data:`FINISHED` record."""
     outcome = str(report.get("outcome", ""))
+    log.info(FINISHED, outcome, report.get("id", ""), report.get("resourceId", ""),
+             extra={"resourceId": report.get("resourceId"), "outcome": outcome,
+                    "correlationId": report.get("correlationId"), "reportId": report.get("id")})
     remediations.add(1, {"outcome": outcome, "trigger": str(report.get("trigger", ""))})
     for cause in report.get("causes") or []:
-        causes.add(1, {"code": str(cause.get("code", ""))})
+        causes.add(1, {"code": str(cause.get("code", "")), "outcome": outcome})
     for note in report.get("notifications") or []:
         if note.get("status") == "failed":
             notification_failures.add(1, {"channel": str(note.get("channel", ""))})
@@ -74,6 +95,11 @@ def record_report(report: Mapping[str, Any], *, event_time: str | None = None) -
             return
         if seconds >= 0:
             time_to_healthy.record(seconds)
+
+
+def record_poisoned() -> None:
+    """Count one message arriving on the poison queue, readable or not."""
+    poisoned_jobs.add(1)
 
 
 class ArmCallCounter(SansIOHTTPPolicy[Any, Any]):

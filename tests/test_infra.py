@@ -641,7 +641,7 @@ def test_modules_exist_and_every_call_passes_exactly_declared_parameters() -> No
             required = {name for name, default in declared.items() if default is None}
             assert required <= passed, f"{symbol}: missing params {sorted(required - passed)}"
             calls += 1
-    assert calls == 4
+    assert calls == 6  # main: app, role, targets, monitoring, deliveryAlerts; target-subscription: events
 
 
 def test_parameters_example_names_only_declared_parameters_and_all_required_ones() -> None:

@@ -442,5 +442,6 @@ output remediatorClientId string = remediator.properties.clientId
 output remediatorIdentityId string = remediator.id
 output eventGridDeadLetterIdentityId string = eventGridDeadLetterIdentity.id
 output storageAccountId string = storage.id
+output appInsightsId string = appInsights.id
 output storageAccountName string = storage.name
 output keyVaultName string = vault.name

@@ -25,7 +25,7 @@ param tags object = {
 // ---- what the remediator watches and may change ----
 @description('Subscriptions whose ACI deployments are healed. Each gets the remediator\'s roles and an Event Grid system topic.')
 @minLength(1)
-param targetSubscriptionIds string[]
+param targetSubscriptionIds array
 
 @description('Resource group created in each target subscription for its Event Grid system topic.')
 param eventsResourceGroupName string = 'rg-aci-remediation-events'

@@ -22,6 +22,14 @@ param tags object = {
   workload: 'aci-image-pull-remediation'
 }
 
+@description('azd environment name (AZURE_ENV_NAME); tags the resource group so azd finds it. Empty outside azd.')
+param environmentName string = ''
+
+// azd finds the app's resource group by the AZURE_RESOURCE_GROUP output below, or by this tag.
+var azdTags = empty(environmentName) ? {} : {
+  'azd-env-name': environmentName
+}
+
 // ---- what the remediator watches and may change ----
 @description('Subscriptions whose ACI deployments are healed. Each gets the remediator\'s roles and an Event Grid system topic.')
 @minLength(1)
@@ -78,7 +86,7 @@ param eventGridTopicKeySecretName string = ''
 resource appResourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: resourceGroupName
   location: location
-  tags: tags
+  tags: union(tags, azdTags)
 }
 
 module app 'modules/app.bicep' = {
@@ -147,3 +155,13 @@ output remediatorClientId string = app.outputs.remediatorClientId
 output storageAccountName string = app.outputs.storageAccountName
 output keyVaultName string = app.outputs.keyVaultName
 output remediatorRoleDefinitionGuid string = remediatorRole.outputs.roleDefinitionGuid
+
+// What azd reads after provisioning (it stores outputs as environment values): the outputs of the
+// Flex Consumption azd templates (Azure-Samples/functions-quickstart-python-http-azd,
+// infra/main.bicep) plus the resource group. None of them is a secret.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = appResourceGroup.name
+output AZURE_FUNCTION_NAME string = app.outputs.functionAppName
+output AZURE_FUNCTION_URL string = app.outputs.functionAppUrl
+output SERVICE_REMEDIATOR_NAME string = app.outputs.functionAppName

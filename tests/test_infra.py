@@ -417,7 +417,7 @@ def test_every_role_granted_anywhere_is_on_the_allow_list() -> None:
             granted.append(_assigned_role(body, text))
             assert _literal(_path(body, "properties", "principalType")) == "ServicePrincipal"
     assert set(granted) <= allowed
-    assert len(granted) == 9
+    assert len(granted) == 11
 
 
 def test_role_assignment_names_are_deterministic_guids_of_scope_principal_and_role() -> None:
@@ -433,19 +433,82 @@ def test_role_assignment_names_are_deterministic_guids_of_scope_principal_and_ro
             assert identity in name, f"{symbol}: the principal must be part of the name"
 
 
-def test_storage_data_roles_of_the_function_identity_are_on_its_storage_account() -> None:
+def _app_role_assignments() -> set[tuple[str, str, str]]:
+    """(principal identity symbol, role GUID, scope symbol) of each role assignment in app.bicep."""
     text = _source(APP)
-    by_role = {}
+    granted = set()
     for symbol, body in _resources(text, "Microsoft.Authorization/roleAssignments").items():
-        by_role[_assigned_role(body, text)] = (symbol, _props(body))
-    for role in (STORAGE_BLOB_DATA_OWNER, STORAGE_QUEUE_DATA_CONTRIBUTOR, STORAGE_TABLE_DATA_CONTRIBUTOR):
-        symbol, props = by_role[role]
-        assert props["scope"] == "storage", symbol
-        assert _path(_resources(text, "Microsoft.Authorization/roleAssignments")[symbol],
-                     "properties", "principalId") == "remediator.properties.principalId"
-    (storage,) = _resources(text, "Microsoft.Storage/storageAccounts").values()
-    assert _path(storage, "properties", "allowSharedKeyAccess") == "false"
-    assert _path(storage, "properties", "allowBlobPublicAccess") == "false"
+        principal = _path(body, "properties", "principalId")
+        assert principal.endswith(".properties.principalId"), symbol
+        granted.add((principal.split(".")[0], _assigned_role(body, text), _props(body)["scope"]))
+    return granted
+
+
+def test_each_identity_holds_exactly_its_own_roles_on_the_app_resources() -> None:
+    # The ARM identity holds nothing here: neither the ledger nor the code package. The host
+    # connection (also the ledger's, remediation/storage.py) gets the account's blobs (the host's
+    # own containers), its two queues and its table; the package and dead-letter containers each
+    # get one identity of their own.
+    assert _app_role_assignments() == {
+        ("hostIdentity", STORAGE_BLOB_DATA_OWNER, "storage"),
+        ("hostIdentity", STORAGE_QUEUE_DATA_CONTRIBUTOR, "jobsQueue"),
+        ("hostIdentity", STORAGE_QUEUE_DATA_CONTRIBUTOR, "poisonQueue"),
+        ("hostIdentity", STORAGE_TABLE_DATA_CONTRIBUTOR, "ledgerTable"),
+        ("hostIdentity", MONITORING_METRICS_PUBLISHER, "appInsights"),
+        ("hostIdentity", KEY_VAULT_SECRETS_USER, "vault"),
+        ("deploymentIdentity", STORAGE_BLOB_DATA_CONTRIBUTOR, "deploymentContainer"),
+        ("eventGridDeadLetterIdentity", STORAGE_BLOB_DATA_CONTRIBUTOR, "deadLetterContainer"),
+    }
+    text = _source(APP)
+    queues = {_props(b)["name"]: s for s, b in
+              _resources(text, "Microsoft.Storage/storageAccounts/queueServices/queues").items()}
+    assert queues == {"jobsQueueName": "jobsQueue", "poisonQueueName": "poisonQueue"}
+    # function_app.py reads '<jobs queue>-poison', the queues extension's name for given-up messages.
+    assert _variables(text)["poisonQueueName"] == "'${jobsQueueName}-poison'"
+    assert "%REMEDIATION_JOBS_QUEUE%-poison" in (ROOT / "function_app.py").read_text(encoding="utf-8")
+
+
+def test_the_code_package_has_its_own_account_and_identity() -> None:
+    text = _source(APP)
+    accounts = _resources(text, "Microsoft.Storage/storageAccounts")
+    assert set(accounts) == {"storage", "packageStorage"}
+    containers = _resources(text, "Microsoft.Storage/storageAccounts/blobServices/containers")
+    services = _resources(text, "Microsoft.Storage/storageAccounts/blobServices")
+    assert _props(services[_props(containers["deploymentContainer"])["parent"]])["parent"] == "packageStorage"
+    for symbol in ("deadLetterContainer", "reportsContainer"):
+        assert _props(services[_props(containers[symbol])["parent"]])["parent"] == "storage"
+    (site,) = _resources(text, "Microsoft.Web/sites").values()
+    storage = _props(_path(site, "properties", "functionAppConfig", "deployment", "storage"))
+    assert _literal(storage["type"]) == "blobContainer"
+    assert storage["value"] == "'${packageStorage.properties.primaryEndpoints.blob}${deploymentContainerName}'"
+    assert _props(storage["authentication"]) == {
+        "type": "'UserAssignedIdentity'", "userAssignedIdentityResourceId": "deploymentIdentity.id"}
+    # Only the deployment identity holds a role anywhere in the package account.
+    in_package = {"packageStorage", "packageBlobService", "deploymentContainer"}
+    assert {p for p, _, scope in _app_role_assignments() if scope in in_package} == {"deploymentIdentity"}
+
+
+def test_both_storage_accounts_refuse_keys_public_blobs_and_old_tls() -> None:
+    for symbol, account in _resources(_source(APP), "Microsoft.Storage/storageAccounts").items():
+        props = _props(_path(account, "properties"))
+        assert props["allowSharedKeyAccess"] == "false", symbol
+        assert props["allowBlobPublicAccess"] == "false", symbol
+        assert _literal(props["minimumTlsVersion"]) == "TLS1_2", symbol
+        assert props["supportsHttpsTrafficOnly"] == "true", symbol
+    for body in _resources(_source(APP), "Microsoft.Storage/storageAccounts/blobServices/containers").values():
+        assert _literal(_path(body, "properties", "publicAccess")) == "None"
+
+
+def test_application_insights_is_workspace_based_and_entra_only() -> None:
+    text = _source(APP)
+    (component,) = _resources(text, "Microsoft.Insights/components").values()
+    (workspace,) = _resources(text, "Microsoft.OperationalInsights/workspaces")
+    assert _path(component, "properties", "WorkspaceResourceId") == f"{workspace}.id"
+    assert _path(component, "properties", "DisableLocalAuth") == "true"
+    settings = _app_settings()
+    assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"] == "appInsights.properties.ConnectionString"
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == (
+        "'ClientId=${hostIdentity.properties.clientId};Authorization=AAD'")
 
 
 # --- Event Grid ---------------------------------------------------------------------------------
@@ -573,6 +636,9 @@ def test_app_settings_cover_every_setting_of_the_sample_and_the_app() -> None:
     assert "AzureWebJobsStorage" not in settings
     assert settings["AzureWebJobsStorage__accountName"] == "storage.name"
     assert _literal(settings["AzureWebJobsStorage__credential"]) == "managedidentity"
+    # The host connection (and the ledger through it) runs as the host identity, ARM as the remediator.
+    assert settings["AzureWebJobsStorage__clientId"] == "hostIdentity.properties.clientId"
+    assert settings["AZURE_CLIENT_ID"] == "remediator.properties.clientId"
     assert settings["REMEDIATOR_PRINCIPAL_ID"] == "remediator.properties.principalId"
     # A first deployment plans only: dry run stays on until the platform team switches it off.
     assert settings["REMEDIATION_DRY_RUN"] == "dryRun ? 'true' : 'false'"
@@ -605,7 +671,9 @@ def test_function_app_is_linux_flex_consumption_python_311_with_the_remediator_i
     runtime = _props(_path(site, "properties", "functionAppConfig", "runtime"))
     assert runtime == {"name": "'python'", "version": "'3.11'"}
     assert _literal(_path(site, "identity", "type")) == "UserAssigned"
-    assert _props(_path(site, "identity", "userAssignedIdentities")) == {"${remediator.id}": "{}"}
+    assert _props(_path(site, "identity", "userAssignedIdentities")) == {
+        "${remediator.id}": "{}", "${hostIdentity.id}": "{}", "${deploymentIdentity.id}": "{}"}
+    assert _path(site, "properties", "keyVaultReferenceIdentity") == "hostIdentity.id"
 
 
 def test_storage_holds_the_containers_queue_and_ledger_table_the_app_uses() -> None:
@@ -619,8 +687,8 @@ def test_storage_holds_the_containers_queue_and_ledger_table_the_app_uses() -> N
     blobs = _resources(app, "Microsoft.Storage/storageAccounts/blobServices/containers").values()
     containers = {_props(b)["name"] for b in blobs}
     assert {"deadLetterContainerName", "reportsContainerName"} <= containers
-    (queue,) = _resources(app, "Microsoft.Storage/storageAccounts/queueServices/queues").values()
-    assert _props(queue)["name"] == "jobsQueueName"
+    queues = {_props(q)["name"] for q in _resources(app, "Microsoft.Storage/storageAccounts/queueServices/queues").values()}
+    assert queues == {"jobsQueueName", "poisonQueueName"}
     (table,) = _resources(app, "Microsoft.Storage/storageAccounts/tableServices/tables").values()
     assert _props(table)["name"] == "ledgerTableName"
 

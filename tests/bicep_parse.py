@@ -46,6 +46,12 @@ def body(resource: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def resource_lines(path: Path) -> list[tuple[int, int]]:
+    """(first, last) line numbers of each resource declaration in ``path``."""
+    parsed: dict[str, Any] = BicepParser(add_line_numbers=True).parse(file_path=path)
+    return [(r["__start_line__"], r["__end_line__"]) for r in (parsed.get("resources") or {}).values()]
+
+
 def api_versions(path: Path) -> dict[str, str]:
     """Symbol -> api-version of every resource in ``path``."""
     return {symbol: r["api_version"] for symbol, r in (parse(path).get("resources") or {}).items()}

@@ -501,6 +501,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // DefaultAzureCredential in the app picks the remediator identity by this client id (ARM only).
     AZURE_CLIENT_ID: remediator.properties.clientId
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
+    // Read by the host and by the app's metrics exporter (azure-monitor-opentelemetry-exporter), which
+    // then authenticates with this identity: the component accepts no instrumentation-key-only telemetry.
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${hostIdentity.properties.clientId};Authorization=AAD'
     // Threads for invocations: up to 6 remediation jobs (queues batchSize 4 + newBatchThreshold 2 in
     // host.json) leave 10 for Event Grid deliveries and HTTP, so neither waits behind a job.

@@ -22,10 +22,18 @@ param tags object = {
   workload: 'aci-image-pull-remediation'
 }
 
+@description('azd environment name (AZURE_ENV_NAME); tags the resource group so azd finds it. Empty outside azd.')
+param environmentName string = ''
+
+// azd finds the app's resource group by the AZURE_RESOURCE_GROUP output below, or by this tag.
+var azdTags = empty(environmentName) ? {} : {
+  'azd-env-name': environmentName
+}
+
 // ---- what the remediator watches and may change ----
 @description('Subscriptions whose ACI deployments are healed. Each gets the remediator\'s roles and an Event Grid system topic.')
 @minLength(1)
-param targetSubscriptionIds string[]
+param targetSubscriptionIds array
 
 @description('Resource group created in each target subscription for its Event Grid system topic.')
 param eventsResourceGroupName string = 'rg-aci-remediation-events'
@@ -84,7 +92,7 @@ param alertActionGroupId string = ''
 resource appResourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: resourceGroupName
   location: location
-  tags: tags
+  tags: union(tags, azdTags)
 }
 
 module app 'modules/app.bicep' = {
@@ -180,3 +188,13 @@ output storageAccountName string = app.outputs.storageAccountName
 output keyVaultName string = app.outputs.keyVaultName
 output remediatorRoleDefinitionGuid string = remediatorRole.outputs.roleDefinitionGuid
 output workbookId string = monitoring.outputs.workbookId
+
+// What azd reads after provisioning (it stores outputs as environment values): the outputs of the
+// Flex Consumption azd templates (Azure-Samples/functions-quickstart-python-http-azd,
+// infra/main.bicep) plus the resource group. None of them is a secret.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = appResourceGroup.name
+output AZURE_FUNCTION_NAME string = app.outputs.functionAppName
+output AZURE_FUNCTION_URL string = app.outputs.functionAppUrl
+output SERVICE_REMEDIATOR_NAME string = app.outputs.functionAppName

@@ -9,7 +9,7 @@ param roleName string
 
 @description('Subscriptions the role may be assigned in.')
 @minLength(1)
-param assignableSubscriptionIds string[]
+param assignableSubscriptionIds array
 
 resource remediatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   // Deterministic: redeploying updates the same definition instead of clashing on the name.

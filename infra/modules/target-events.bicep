@@ -1,5 +1,10 @@
 // The Event Grid system topic of one target subscription and the event subscription that
 // delivers failed container-group writes to the function's Event Grid trigger.
+//
+// Property names and shapes follow Microsoft.EventGrid 2025-02-15 (Azure/azure-rest-api-specs,
+// specification/eventgrid/resource-manager/Microsoft.EventGrid/stable/2025-02-15/EventGrid.json:
+// AzureFunctionEventSubscriptionDestinationProperties, StringInAdvancedFilter, RetryPolicy,
+// DeadLetterWithResourceIdentity, StorageBlobDeadLetterDestinationProperties).
 
 targetScope = 'resourceGroup'
 
@@ -27,7 +32,7 @@ var triggerFunctionName = 'on_resource_write_failure'
 
 // A subscription is a global event source: its system topic lives in location 'global'. Only one
 // system topic may exist per source; see README if the subscription already has one.
-resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
+resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
   name: 'aci-remediation-${last(split(source, '/'))}'
   location: 'global'
   tags: tags
@@ -43,7 +48,7 @@ resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
   }
 }
 
-resource toFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = if (deployEventSubscription) {
+resource toFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = if (deployEventSubscription) {
   parent: systemTopic
   name: 'aci-image-pull-remediation'
   properties: {
@@ -57,7 +62,9 @@ resource toFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06
       }
     }
     filter: {
-      // Only failed creates/updates...
+      // Only failed creates/updates. A pull that fails after ACI accepted the group (the
+      // asynchronous path) also ends in ResourceWriteFailure, when ARM closes the long-running
+      // operation, so no other event type is needed...
       includedEventTypes: [
         'Microsoft.Resources.ResourceWriteFailure'
       ]

@@ -70,10 +70,13 @@ def bicep_world(raw: dict[str, Any]) -> dict[str, Any]:
                                             "notDataActions": list(role.not_data_actions)}]}})
     resources = [r for r in scenario["resources"]
                  if not (r["type"] == RA_TYPE and r["properties"]["principalId"].lower() == principal.lower())]
-    scopes = [(f"/subscriptions/{s}", rbac.allowed["subscription"]) for s in subs]
-    scopes += [(r["id"], rbac.registries["registry"]) for r in raw["resources"] if _is_registry(r)]
-    for scope, granted in scopes:
+    # (the scope the module is deployed to, the registry it names or None, what it grants)
+    scopes = [(f"/subscriptions/{s}", None, rbac.allowed["subscription"]) for s in subs]
+    scopes += [(r["id"].split("/providers/")[0], r["id"], rbac.registries["registry"])
+               for r in raw["resources"] if _is_registry(r)]
+    for deployed_at, registry, granted in scopes:
         for grant in granted.grants:
+            scope = registry if grant.at == "registry" and registry else deployed_at
             role_id = roles.get(grant.role) or f"/providers/Microsoft.Authorization/roleDefinitions/{grant.role}"
             name = str(uuid.uuid5(_NS, f"{scope}|{grant.symbol}"))
             resources.append({
@@ -84,6 +87,7 @@ def bicep_world(raw: dict[str, Any]) -> dict[str, Any]:
                                "description": f"tests/bicep.py: {granted.module} {grant.symbol}"},
                 "sandbox": {"createdSecondsAgo": 86400}})
         for policy in granted.policies:
+            scope = registry if policy.at == "registry" and registry else deployed_at
             resources.append({
                 "id": f"{scope}/providers/Microsoft.Authorization/policyAssignments/{policy.name}",
                 "name": policy.name, "type": "Microsoft.Authorization/policyAssignments",

@@ -49,6 +49,9 @@ param remediatorRoleName string = 'ACI Image Pull Remediator'
 @description('Name of the custom role at the registries\' scopes; unique in the tenant.')
 param remediatorRegistryRoleName string = 'ACI Image Pull Remediator (registries)'
 
+@description('Name of the custom role at the subscriptions of allowed resource groups; unique in the tenant.')
+param remediatorSubscriptionReadsRoleName string = 'ACI Image Pull Remediator (subscription reads)'
+
 // ---- storage names the app uses ----
 param deadLetterContainerName string = 'remediation-deadletters'
 param reportsContainerName string = 'remediation-reports'
@@ -130,6 +133,7 @@ module app 'modules/app.bicep' = {
 var remediatorAllowedScopes = empty(allowedScopes) ? map(targetSubscriptionIds, id => '/subscriptions/${id}') : allowedScopes
 var allowedSubscriptionScopes = filter(remediatorAllowedScopes, s => length(split(s, '/')) == 3)
 var allowedGroupScopes = filter(remediatorAllowedScopes, s => length(split(s, '/')) == 5)
+var allowedGroupSubscriptions = union(map(allowedGroupScopes, s => join(take(split(s, '/'), 3), '/')), [])
 var registryGroupScopes = filter(registryScopes, s => length(split(s, '/')) == 5)
 var registryResourceScopes = filter(registryScopes, s => length(split(s, '/')) == 9)
 
@@ -153,6 +157,8 @@ module remediatorRole 'modules/remediator-role.bicep' = {
     registryRoleName: remediatorRegistryRoleName
     assignableScopes: remediatorAllowedScopes
     registryAssignableScopes: union(map(registryScopes, s => join(take(split(s, '/'), 5), '/')), [])
+    subscriptionReadsRoleName: remediatorSubscriptionReadsRoleName
+    subscriptionReadsAssignableScopes: allowedGroupSubscriptions
   }
 }
 
@@ -161,7 +167,18 @@ module allowedSubscriptionRbac 'modules/remediator-rbac-subscription.bicep' = [f
   scope: subscription(split(s, '/')[2])
   params: {
     remediatorPrincipalId: app.outputs.remediatorPrincipalId
-    remediatorRoleDefinitionGuid: remediatorRole.outputs.roleDefinitionGuid
+    roleDefinitionGuid: remediatorRole.outputs.roleDefinitionGuid
+    roleDescription: 'ACI image-pull remediator: read what it diagnoses, redeploy container groups'
+  }
+}]
+
+module allowedGroupSubscriptionRbac 'modules/remediator-rbac-subscription.bicep' = [for (s, i) in allowedGroupSubscriptions: {
+  name: 'aci-remediation-rbac-sub-reads-${i}'
+  scope: subscription(split(s, '/')[2])
+  params: {
+    remediatorPrincipalId: app.outputs.remediatorPrincipalId
+    roleDefinitionGuid: remediatorRole.outputs.subscriptionReadsRoleDefinitionGuid
+    roleDescription: 'ACI image-pull remediator: read the subscription\'s Activity Log, locks, deny and policy assignments, role definitions'
   }
 }]
 

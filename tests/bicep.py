@@ -91,7 +91,8 @@ class ScopeRbac:
 class RemediatorRbac:
     roles: dict[str, CustomRole]
     allowed: dict[str, ScopeRbac]
-    """Scope kind ("subscription", "resourceGroup") -> what an allowed scope of that kind gets."""
+    """Scope kind ("subscription", "resourceGroup") -> what an allowed scope of that kind gets;
+    "subscriptionOfResourceGroup": what the subscription of an allowed resource group gets."""
     registries: dict[str, ScopeRbac]
     """Scope kind ("resourceGroup", "registry") -> what a registries' scope of that kind gets."""
 
@@ -195,6 +196,32 @@ def _filter_of(var: Any) -> tuple[str, int]:
     return function["parameters"]["input_array"], int(lambda_expr["operands"]["operand_2"])
 
 
+def _subscriptions_of(var: Any) -> tuple[str, int] | None:
+    """(source array, segments kept) of ``union(map(source, s => join(take(split(s, '/'), N), '/')), [])``."""
+    function = var["function"]
+    if function["type"] != "union":
+        return None
+    mapped = function["parameters"]["arg_1"]["function"]
+    assert mapped["type"] == "map", var
+    take = mapped["parameters"]["arg_2"]["detail"]["expression"]["function"]["parameters"]["input_array"]
+    return mapped["parameters"]["arg_1"], int(take["function"]["parameters"]["number_to_take"])
+
+
+def _scope_kind(main: dict[str, Any], array: str) -> tuple[str, str] | None:
+    """("allowed" | "registries", scope kind) of a list of scopes main.bicep loops a module over."""
+    var = main["variables"].get(array)
+    if var is None or not isinstance(var["value"], dict) or "function" not in var["value"]:
+        return None
+    subscriptions = _subscriptions_of(var["value"])
+    if subscriptions is not None:
+        inner = _scope_kind(main, subscriptions[0])
+        assert inner is not None and subscriptions[1] == 3, array
+        return inner[0], f"subscriptionOf{inner[1][0].upper()}{inner[1][1:]}"
+    source, segments = _filter_of(var["value"])
+    owner = {"remediatorAllowedScopes": "allowed", "registryScopes": "registries"}.get(source)
+    return (owner, SEGMENTS[segments]) if owner else None
+
+
 def remediator_rbac(principal_id: str) -> RemediatorRbac:
     """Everything main.bicep grants the remediator whose object id is ``principal_id``."""
     main = parse(MAIN)
@@ -210,14 +237,10 @@ def remediator_rbac(principal_id: str) -> RemediatorRbac:
         loop = module["config"].get("loop_type")
         if not loop:
             continue
-        array = loop["detail"]["array_name"]
-        var = main["variables"].get(array)
-        if var is None or not isinstance(var["value"], dict) or "function" not in var["value"]:
+        kind = _scope_kind(main, loop["detail"]["array_name"])
+        if kind is None:
             continue
-        source, segments = _filter_of(var["value"])
-        target = {"remediatorAllowedScopes": allowed, "registryScopes": registries}.get(source)
-        if target is None:
-            continue
+        target = allowed if kind[0] == "allowed" else registries
         body = module["config"]["config"]
         bound = {}
         for name, expr in body["params"].items():
@@ -225,5 +248,5 @@ def remediator_rbac(principal_id: str) -> RemediatorRbac:
                 bound[name] = _value(expr, env)
             except ValueError:
                 continue  # a value of the loop's own item (e.g. the registry's name), bound per scope
-        target[SEGMENTS[segments]] = _module_rbac(MAIN.parent / module["detail"]["path"], bound)
+        target[kind[1]] = _module_rbac(MAIN.parent / module["detail"]["path"], bound)
     return RemediatorRbac(roles, allowed, registries)

@@ -276,7 +276,7 @@ def _permission(body: str) -> dict[str, str]:
 
 def test_custom_roles_hold_plain_actions_only() -> None:
     bodies = _custom_role_bodies()
-    assert set(bodies) == {"remediatorRole", "registryRole"}
+    assert set(bodies) == {"remediatorRole", "registryRole", "subscriptionReadsRole"}
     for symbol, body in bodies.items():
         permission = _permission(body)
         assert set(permission) == {"actions", "notActions", "dataActions", "notDataActions"}, symbol
@@ -295,11 +295,14 @@ def test_custom_roles_are_assignable_only_at_the_allowed_and_the_registries_scop
     bodies = _custom_role_bodies()
     assert _path(bodies["remediatorRole"], "properties", "assignableScopes") == "assignableScopes"
     assert _path(bodies["registryRole"], "properties", "assignableScopes") == "registryAssignableScopes"
+    assert _path(bodies["subscriptionReadsRole"], "properties", "assignableScopes") == (
+        "subscriptionReadsAssignableScopes")
     main = _source(MAIN)
     (role_module,) = [m for m in _modules(main) if m[1] == "modules/remediator-role.bicep"]
     assert _path(role_module[2], "params", "assignableScopes") == "remediatorAllowedScopes"
     assert _path(role_module[2], "params", "registryAssignableScopes") == (
         "union(map(registryScopes, s => join(take(split(s, '/'), 5), '/')), [])")
+    assert _path(role_module[2], "params", "subscriptionReadsAssignableScopes") == "allowedGroupSubscriptions"
     assert _variables(main)["remediatorAllowedScopes"] == (
         "empty(allowedScopes) ? map(targetSubscriptionIds, id => '/subscriptions/${id}') : allowedScopes")
     # REMEDIATION_ALLOWED_SCOPES comes from the same list the custom role is assigned at.
@@ -320,6 +323,8 @@ def test_rbac_modules_are_deployed_at_the_allowed_and_the_registries_scopes_only
     assert kinds == {
         "allowedSubscriptionRbac": ("modules/remediator-rbac-subscription.bicep",
                                     "filter(remediatorAllowedScopes, s => length(split(s, '/')) == 3)"),
+        "allowedGroupSubscriptionRbac": ("modules/remediator-rbac-subscription.bicep",
+                                         "union(map(allowedGroupScopes, s => join(take(split(s, '/'), 3), '/')), [])"),
         "allowedGroupRbac": ("modules/remediator-rbac-group.bicep",
                              "filter(remediatorAllowedScopes, s => length(split(s, '/')) == 5)"),
         "registryGroupRbac": ("modules/remediator-rbac-group.bicep",
@@ -606,7 +611,7 @@ def test_modules_exist_and_every_call_passes_exactly_declared_parameters() -> No
             required = {name for name, default in declared.items() if default is None}
             assert required <= passed, f"{symbol}: missing params {sorted(required - passed)}"
             calls += 1
-    assert calls == 8
+    assert calls == 9
 
 
 def test_parameters_example_names_only_declared_parameters_and_all_required_ones() -> None:

@@ -32,7 +32,7 @@ from sandbox import USER_PRINCIPAL, Sandbox, load_scenario
 from sandbox.scenario import bundled_scenarios
 from sandbox.world import World
 from tests import sdk
-from tests.bicep import RemediatorRbac, remediator_rbac
+from tests.bicep import ScopeRbac, remediator_rbac
 
 ROOT = Path(__file__).resolve().parents[1]
 RA_TYPE = "Microsoft.Authorization/roleAssignments"
@@ -50,9 +50,20 @@ def _is_registry(resource: dict[str, Any]) -> bool:
     return str(resource["type"]).lower() == "microsoft.containerregistry/registries"
 
 
-def bicep_world(raw: dict[str, Any]) -> dict[str, Any]:
-    """``raw`` (a scenario file's JSON) with the remediator's rights replaced by what infra/ grants:
-    its subscriptions as the allowed scopes, each of its registries as a registries' scope."""
+def _group_of(resource_id: str) -> str | None:
+    parts = resource_id.split("/")
+    return "/".join(parts[:5]) if len(parts) >= 5 and parts[3].lower() == "resourcegroups" else None
+
+
+LAYOUTS = ("subscriptions", "resource groups")
+"""How a test world lays out the scopes: the scenario's subscriptions as the allowed scopes and
+each registry as a registries' scope, or the resource groups holding the scenario's resources
+and its failed write as the allowed scopes and those holding registries as the registries'."""
+
+
+def bicep_world(raw: dict[str, Any], layout: str = "subscriptions") -> dict[str, Any]:
+    """``raw`` (a scenario file's JSON) with the remediator's rights replaced by what infra/ grants
+    at the scopes of ``layout``."""
     scenario = copy.deepcopy(raw)
     principal = scenario["remediator"]["principalId"]
     rbac = remediator_rbac(principal)
@@ -70,15 +81,26 @@ def bicep_world(raw: dict[str, Any]) -> dict[str, Any]:
                                             "notDataActions": list(role.not_data_actions)}]}})
     resources = [r for r in scenario["resources"]
                  if not (r["type"] == RA_TYPE and r["properties"]["principalId"].lower() == principal.lower())]
-    # (the scope the module is deployed to, the registry it names or None, what it grants)
-    scopes = [(f"/subscriptions/{s}", None, rbac.allowed["subscription"]) for s in subs]
-    scopes += [(r["id"].split("/providers/")[0], r["id"], rbac.registries["registry"])
-               for r in raw["resources"] if _is_registry(r)]
+    registries = [r["id"] for r in raw["resources"] if _is_registry(r)]
+    # (the scope a module is deployed to, the registry it names or None, what it grants)
+    scopes: list[tuple[str, str | None, ScopeRbac]]
+    if layout == "subscriptions":
+        allowed = [f"/subscriptions/{s}" for s in subs]
+        scopes = [(scope, None, rbac.allowed["subscription"]) for scope in allowed]
+        scopes += [(r.split("/providers/")[0], r, rbac.registries["registry"]) for r in registries]
+    else:
+        ids = [r["id"] for r in raw["resources"]] + [raw["failedWrite"]["resourceId"]]
+        allowed = sorted({g for g in map(_group_of, ids) if g})
+        scopes = [(scope, None, rbac.allowed["resourceGroup"]) for scope in allowed]
+        scopes += [(sub, None, rbac.allowed["subscriptionOfResourceGroup"])
+                   for sub in sorted({"/".join(g.split("/")[:3]) for g in allowed})]
+        scopes += [(group, None, rbac.registries["resourceGroup"])
+                   for group in sorted({g for g in map(_group_of, registries) if g})]
     for deployed_at, registry, granted in scopes:
         for grant in granted.grants:
             scope = registry if grant.at == "registry" and registry else deployed_at
             role_id = roles.get(grant.role) or f"/providers/Microsoft.Authorization/roleDefinitions/{grant.role}"
-            name = str(uuid.uuid5(_NS, f"{scope}|{grant.symbol}"))
+            name = str(uuid.uuid5(_NS, f"{scope}|{grant.role}"))  # as the Bicep: guid(scope, principal, role)
             resources.append({
                 "id": f"{scope}/providers/{RA_TYPE}/{name}", "name": name, "type": RA_TYPE,
                 "properties": {"scope": scope, "roleDefinitionId": role_id, "principalId": grant.principal_id,
@@ -97,15 +119,19 @@ def bicep_world(raw: dict[str, Any]) -> dict[str, Any]:
                                "parameters": policy.parameters, "enforcementMode": "Default"}})
     scenario["resources"] = resources
     settings = scenario.setdefault("settings", {})
-    settings.setdefault("REMEDIATION_ALLOWED_SCOPES", ",".join(f"/subscriptions/{s}" for s in subs))
+    settings.setdefault("REMEDIATION_ALLOWED_SCOPES", ",".join(allowed))
     return scenario
 
 
-def granted_actions(rbac: RemediatorRbac) -> set[str]:
-    """Every action the Bicep's custom roles hold, and the role assignment writes that RBAC
-    Administrator (its built-in ``*/read`` aside) is assigned for."""
-    actions = {a.lower() for role in rbac.roles.values() for a in role.actions}
-    if any(g.role == RBAC_ADMINISTRATOR for g in rbac.registries["registry"].grants):
+def granted_actions(world: dict[str, Any]) -> set[str]:
+    """Every action the custom roles assigned to the remediator in ``world`` hold, and the role
+    assignment writes that RBAC Administrator (its built-in ``*/read`` aside) is assigned for."""
+    principal = world["remediator"]["principalId"].lower()
+    assigned = {r["properties"]["roleDefinitionId"].rsplit("/", 1)[-1].lower() for r in world["resources"]
+                if r["type"] == RA_TYPE and r["properties"]["principalId"].lower() == principal}
+    actions = {a.lower() for role in world.get("roleDefinitions", []) if role["name"].lower() in assigned
+               for permission in role["properties"]["permissions"] for a in permission["actions"]}
+    if RBAC_ADMINISTRATOR in assigned:
         actions.add(RA_WRITE.lower())
     return actions
 
@@ -124,16 +150,19 @@ def captured_worlds(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[World]]:
     yield worlds
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_every_bundled_scenario_completes_with_exactly_the_bicep_rights(
-        tmp_path: Path, captured_worlds: list[World]) -> None:
-    principal = ""
+        tmp_path: Path, captured_worlds: list[World], layout: str) -> None:
     used: set[str] = set()
+    expected: set[str] = set()
     fixable = 0
     for path in bundled_scenarios():
         raw = json.loads(path.read_text(encoding="utf-8"))
         principal = raw["remediator"]["principalId"].lower()
+        world_json = bicep_world(raw, layout)
+        expected |= granted_actions(world_json)
         derived = tmp_path / path.name
-        derived.write_text(json.dumps(bicep_world(raw)), encoding="utf-8")
+        derived.write_text(json.dumps(world_json), encoding="utf-8")
         result = demo.run(derived, virtual_clock=True)
         assert result.matched, (path.stem, result.mismatches)
         fixable += raw.get("expect", {}).get("outcome") in FIXABLE
@@ -150,7 +179,6 @@ def test_every_bundled_scenario_completes_with_exactly_the_bicep_rights(
         used |= {c.operation.lower() for c in checks if c.allowed}
     assert fixable >= 20
     assert all(not role.data_actions for role in remediator_rbac(principal).roles.values())
-    expected = granted_actions(remediator_rbac(principal))
     assert sorted(used - expected) == [], "authorized by a role the Bicep should not need"
     assert sorted(expected - used) == [], "granted by the Bicep but never used by any scenario"
 

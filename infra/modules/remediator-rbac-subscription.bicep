@@ -1,22 +1,27 @@
-// The remediator's custom role at one allowed scope that is a whole subscription.
+// One custom role of the remediator at a subscription: "ACI Image Pull Remediator" at an allowed
+// scope that is a whole subscription, or its "(subscription reads)" role at the subscription of
+// an allowed scope that is a resource group.
 
 targetScope = 'subscription'
 
 @description('Object id of the remediator (the function app\'s user-assigned identity).')
 param remediatorPrincipalId string
 
-@description('GUID of the "ACI Image Pull Remediator" custom role (remediator-role.bicep).')
-param remediatorRoleDefinitionGuid string
+@description('GUID of the custom role assigned here (remediator-role.bicep).')
+param roleDefinitionGuid string
+
+@description('Description of the assignment.')
+param roleDescription string
 
 // Names are deterministic GUIDs of (scope, principal, role), so a redeployment finds the same
 // assignment instead of failing with RoleAssignmentExists; principalType ServicePrincipal avoids
 // PrincipalNotFound while a new identity replicates.
 resource remediatorCustomRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(subscription().id, remediatorPrincipalId, remediatorRoleDefinitionGuid)
+  name: guid(subscription().id, remediatorPrincipalId, roleDefinitionGuid)
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', remediatorRoleDefinitionGuid)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionGuid)
     principalId: remediatorPrincipalId
     principalType: 'ServicePrincipal'
-    description: 'ACI image-pull remediator: read what it diagnoses, redeploy container groups'
+    description: roleDescription
   }
 }

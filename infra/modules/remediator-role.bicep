@@ -1,4 +1,4 @@
-// The remediator's two custom roles, each with exactly the actions the app performs where it is
+// The remediator's custom roles, each with exactly the actions the app performs where it is
 // assigned (tests/test_least_privilege.py runs every bundled scenario with these roles and checks
 // that the sandbox authorized exactly these actions, no more, no fewer). Role names are unique in
 // a tenant, so each is one definition, created once in the first target subscription.
@@ -9,6 +9,8 @@
 //     bypass fix (registries/write) and the image lookup of a diagnosis (registries/pull/read).
 //     Azure RBAC cannot condition registries/write (conditions apply to data actions and to role
 //     assignments), so it is confined by scope here and by Azure Policy (remediator-rbac-*.bicep).
+//   - "ACI Image Pull Remediator (subscription reads)", only where an allowed scope is a resource
+//     group: the subscription-wide reads a diagnosis makes (below).
 
 targetScope = 'subscription'
 
@@ -24,6 +26,12 @@ param assignableScopes string[]
 
 @description('Subscription or resource group ids holding the registries\' scopes; empty: no registry role.')
 param registryAssignableScopes string[]
+
+@description('Name of the role assigned at the subscriptions of allowed scopes that are resource groups; unique in the tenant.')
+param subscriptionReadsRoleName string
+
+@description('Subscriptions holding allowed scopes that are resource groups; empty: no subscription reads role.')
+param subscriptionReadsAssignableScopes string[]
 
 resource remediatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   // Deterministic: redeploying updates the same definition instead of clashing on the name.
@@ -96,5 +104,35 @@ resource registryRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if 
   }
 }
 
+// The app reads some lists of a whole subscription (the Activity Log, locks, deny and policy
+// assignments, each filtered in code), and role and policy definitions by their subscription-level
+// ids, so an allowed scope that is a resource group needs these reads at its subscription;
+// nothing else is granted there.
+resource subscriptionReadsRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(subscriptionReadsAssignableScopes)) {
+  name: guid(tenant().tenantId, subscriptionReadsRoleName)
+  properties: {
+    roleName: subscriptionReadsRoleName
+    description: 'Read the Activity Log, locks, deny and policy assignments, role and policy definitions of a subscription, for the ACI image-pull remediation function.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Authorization/denyAssignments/read'
+          'Microsoft.Authorization/locks/read'
+          'Microsoft.Authorization/policyAssignments/read'
+          'Microsoft.Authorization/policyDefinitions/read'
+          'Microsoft.Authorization/roleDefinitions/read'
+          'Microsoft.Insights/eventtypes/values/read'
+        ]
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: subscriptionReadsAssignableScopes
+  }
+}
+
 output roleDefinitionGuid string = remediatorRole.name
 output registryRoleDefinitionGuid string = registryRole.name
+output subscriptionReadsRoleDefinitionGuid string = subscriptionReadsRole.name

@@ -147,8 +147,8 @@ var registryResourceScopes = filter(registryScopes, s => length(split(s, '/')) =
 // ForAnyOfAllValues:GuidNotEquals) and conditions-format.md; a delete matches no allowed branch.
 var remediatorDelegationCondition = '((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/write\'})) OR (@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {7f951dda-4ed3-4680-a7ca-43fe172d538d, b93aa761-3e63-49ed-ac28-beffa264f7ac} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {\'ServicePrincipal\'} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalId] ForAnyOfAllValues:GuidNotEquals {${app.outputs.remediatorPrincipalId}})) AND (!(ActionMatches{\'Microsoft.Authorization/roleAssignments/delete\'}))'
 
-// The two custom roles, one definition each for the tenant. A role cannot be assignable at a
-// single resource, so the registry role is assignable at the registries' resource groups.
+// The custom roles, one definition each for the tenant. A role cannot be assignable at a single
+// resource, so the registry role is assignable at the registries' resource groups.
 module remediatorRole 'modules/remediator-role.bicep' = {
   name: 'aci-remediation-role'
   scope: subscription(targetSubscriptionIds[0])
@@ -178,7 +178,7 @@ module allowedGroupSubscriptionRbac 'modules/remediator-rbac-subscription.bicep'
   params: {
     remediatorPrincipalId: app.outputs.remediatorPrincipalId
     roleDefinitionGuid: remediatorRole.outputs.subscriptionReadsRoleDefinitionGuid
-    roleDescription: 'ACI image-pull remediator: read the subscription\'s Activity Log, locks, deny and policy assignments, role definitions'
+    roleDescription: 'ACI image-pull remediator: read the subscription\'s Activity Log, locks, deny and policy assignments, role and policy definitions'
   }
 }]
 

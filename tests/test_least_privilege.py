@@ -1,10 +1,11 @@
 """Least privilege, both ways: the remediator holds exactly what infra/ grants it, and that is enough.
 
 The roles, scopes, delegation condition and policy are read from the Bicep (tests/bicep.py) and
-become the remediator's only rights in a scenario world: the custom role at each of the
-scenario's subscriptions (the allowed scopes), the registry role and the conditioned Role Based
-Access Control Administrator at each registry (the registries' scopes), and the Deny policy on
-public network access there. Then
+become the remediator's only rights in a scenario world, as main.bicep would deploy them for the
+scopes of a layout (``LAYOUTS``): the custom role at each allowed scope (and the subscription
+reads role at the subscription of an allowed resource group), the registry role and the
+conditioned Role Based Access Control Administrator at each registries' scope, and the Deny
+policy on public network access there. Then
 
 - every bundled scenario still ends as its ``expect`` says, the sandbox refused the remediator
   nothing, and the actions it authorized for the remediator are exactly the custom roles'

@@ -41,8 +41,24 @@ param eventsResourceGroupName string = 'rg-aci-remediation-events'
 @description('Create the event subscriptions. Leave false until the function code is published (Event Grid validates the function).')
 param deployEventSubscriptions bool = false
 
-@description('Name of the custom role; unique in the tenant.')
+// ---- the remediator's RBAC (infra/README.md, "The remediator's rights") ----
+@description('Subscription or resource group ids (/subscriptions/<id>[/resourceGroups/<name>]) the remediator may act in: its custom role is assigned exactly there, and REMEDIATION_ALLOWED_SCOPES is set to them. Empty: the target subscriptions.')
+param allowedScopes array = []
+
+@description('Registry ids, or ids of resource groups holding registries, where the remediator may add AcrPull or Container Registry Repository Reader assignments and set a registry\'s network bypass. Empty: it may do neither; those causes are only diagnosed.')
+param registryScopes array = []
+
+@description('Assign the built-in Azure Policy "Public network access should be disabled for Container registries" with effect Deny at each of the registries\' scopes (see infra/README.md for the trade-off).')
+param denyRegistryPublicNetworkAccess bool = true
+
+@description('Name of the custom role at the allowed scopes; unique in the tenant.')
 param remediatorRoleName string = 'ACI Image Pull Remediator'
+
+@description('Name of the custom role at the registries\' scopes; unique in the tenant.')
+param remediatorRegistryRoleName string = 'ACI Image Pull Remediator (registries)'
+
+@description('Name of the custom role at the subscriptions of allowed resource groups; unique in the tenant.')
+param remediatorSubscriptionReadsRoleName string = 'ACI Image Pull Remediator (subscription reads)'
 
 // ---- storage names the app uses ----
 param deadLetterContainerName string = 'remediation-deadletters'
@@ -60,8 +76,6 @@ param instanceMemoryMB int = 2048
 // ---- app settings (CONTRACT.md §6, local.settings.sample.json) ----
 @description('Plan only, write nothing. Start true; switch to false once the reports look right.')
 param dryRun bool = true
-@description('Comma-separated scopes the app may act in; empty means exactly the target subscriptions.')
-param allowedScopes string = ''
 param fixTrustedServices bool = true
 param optOutTag string = 'aci-remediation'
 @minValue(1)
@@ -110,7 +124,7 @@ module app 'modules/app.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     dryRun: dryRun
-    allowedScopes: allowedScopes
+    allowedScopes: join(remediatorAllowedScopes, ',')
     fixTrustedServices: fixTrustedServices
     optOutTag: optOutTag
     maxAttempts: maxAttempts
@@ -127,23 +141,100 @@ module app 'modules/app.bicep' = {
   }
 }
 
-// One custom role definition for the tenant, assignable in every target subscription.
+// ---- the remediator's RBAC ----
+// The allowed scopes and the registries' scopes, each split by kind (a module's scope is fixed
+// per file): '/subscriptions/<id>' has 3 segments, a resource group 5, a registry 9.
+var remediatorAllowedScopes = empty(allowedScopes) ? map(targetSubscriptionIds, id => '/subscriptions/${id}') : allowedScopes
+var allowedSubscriptionScopes = filter(remediatorAllowedScopes, s => length(split(s, '/')) == 3)
+var allowedGroupScopes = filter(remediatorAllowedScopes, s => length(split(s, '/')) == 5)
+var allowedGroupSubscriptions = union(map(allowedGroupScopes, s => join(take(split(s, '/'), 3), '/')), [])
+var registryGroupScopes = filter(registryScopes, s => length(split(s, '/')) == 5)
+var registryResourceScopes = filter(registryScopes, s => length(split(s, '/')) == 9)
+
+// Role Based Access Control Administrator may only add AcrPull (7f951dda-4ed3-4680-a7ca-43fe172d538d)
+// or Container Registry Repository Reader (b93aa761-3e63-49ed-ac28-beffa264f7ac) assignments, only
+// for service principals (managed identities are), never for the remediator itself, and may delete
+// none. Attributes and operators as MicrosoftDocs/azure-docs documents them in
+// articles/role-based-access-control/delegate-role-assignments-examples.md ("Constrain ACR
+// management": RoleDefinitionId and PrincipalType; "Constrain roles and specific groups":
+// @Request[...:PrincipalId]; "Allow most roles, but don't allow others to assign roles":
+// ForAnyOfAllValues:GuidNotEquals) and conditions-format.md; a delete matches no allowed branch.
+var remediatorDelegationCondition = '((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/write\'})) OR (@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {7f951dda-4ed3-4680-a7ca-43fe172d538d, b93aa761-3e63-49ed-ac28-beffa264f7ac} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {\'ServicePrincipal\'} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalId] ForAnyOfAllValues:GuidNotEquals {${app.outputs.remediatorPrincipalId}})) AND (!(ActionMatches{\'Microsoft.Authorization/roleAssignments/delete\'}))'
+
+// The custom roles, one definition each for the tenant. A role cannot be assignable at a single
+// resource, so the registry role is assignable at the registries' resource groups.
 module remediatorRole 'modules/remediator-role.bicep' = {
   name: 'aci-remediation-role'
   scope: subscription(targetSubscriptionIds[0])
   params: {
     roleName: remediatorRoleName
-    assignableSubscriptionIds: targetSubscriptionIds
+    registryRoleName: remediatorRegistryRoleName
+    assignableScopes: remediatorAllowedScopes
+    registryAssignableScopes: union(map(registryScopes, s => join(take(split(s, '/'), 5), '/')), [])
+    subscriptionReadsRoleName: remediatorSubscriptionReadsRoleName
+    subscriptionReadsAssignableScopes: allowedGroupSubscriptions
   }
 }
 
-// Per target subscription: the remediator's roles and the Event Grid wiring.
+module allowedSubscriptionRbac 'modules/remediator-rbac-subscription.bicep' = [for (s, i) in allowedSubscriptionScopes: {
+  name: 'aci-remediation-rbac-sub-${i}'
+  scope: subscription(split(s, '/')[2])
+  params: {
+    remediatorPrincipalId: app.outputs.remediatorPrincipalId
+    roleDefinitionGuid: remediatorRole.outputs.roleDefinitionGuid
+    roleDescription: 'ACI image-pull remediator: read what it diagnoses, redeploy container groups'
+  }
+}]
+
+module allowedGroupSubscriptionRbac 'modules/remediator-rbac-subscription.bicep' = [for (s, i) in allowedGroupSubscriptions: {
+  name: 'aci-remediation-rbac-sub-reads-${i}'
+  scope: subscription(split(s, '/')[2])
+  params: {
+    remediatorPrincipalId: app.outputs.remediatorPrincipalId
+    roleDefinitionGuid: remediatorRole.outputs.subscriptionReadsRoleDefinitionGuid
+    roleDescription: 'ACI image-pull remediator: read the subscription\'s Activity Log, locks, deny and policy assignments, role and policy definitions'
+  }
+}]
+
+module allowedGroupRbac 'modules/remediator-rbac-group.bicep' = [for (s, i) in allowedGroupScopes: {
+  name: 'aci-remediation-rbac-rg-${i}'
+  scope: resourceGroup(split(s, '/')[2], split(s, '/')[4])
+  params: {
+    remediatorPrincipalId: app.outputs.remediatorPrincipalId
+    roleDefinitionGuid: remediatorRole.outputs.roleDefinitionGuid
+    roleDescription: 'ACI image-pull remediator: read what it diagnoses, redeploy container groups'
+  }
+}]
+
+module registryGroupRbac 'modules/remediator-rbac-group.bicep' = [for (s, i) in registryGroupScopes: {
+  name: 'aci-remediation-rbac-acr-rg-${i}'
+  scope: resourceGroup(split(s, '/')[2], split(s, '/')[4])
+  params: {
+    remediatorPrincipalId: app.outputs.remediatorPrincipalId
+    roleDefinitionGuid: remediatorRole.outputs.registryRoleDefinitionGuid
+    roleDescription: 'ACI image-pull remediator: set a registry\'s network bypass, look up images'
+    delegationCondition: remediatorDelegationCondition
+    denyRegistryPublicNetworkAccess: denyRegistryPublicNetworkAccess
+  }
+}]
+
+module registryRbac 'modules/remediator-rbac-registry.bicep' = [for (s, i) in registryResourceScopes: {
+  name: 'aci-remediation-rbac-acr-${i}'
+  scope: resourceGroup(split(s, '/')[2], split(s, '/')[4])
+  params: {
+    registryName: split(s, '/')[8]
+    remediatorPrincipalId: app.outputs.remediatorPrincipalId
+    roleDefinitionGuid: remediatorRole.outputs.registryRoleDefinitionGuid
+    delegationCondition: remediatorDelegationCondition
+    denyRegistryPublicNetworkAccess: denyRegistryPublicNetworkAccess
+  }
+}]
+
+// Per target subscription: the Event Grid wiring.
 module targets 'modules/target-subscription.bicep' = [for (targetSubscriptionId, i) in targetSubscriptionIds: {
   name: 'aci-remediation-target-${i}'
   scope: subscription(targetSubscriptionId)
   params: {
-    remediatorPrincipalId: app.outputs.remediatorPrincipalId
-    remediatorRoleDefinitionGuid: remediatorRole.outputs.roleDefinitionGuid
     eventsResourceGroupName: eventsResourceGroupName
     location: location
     tags: tags
@@ -198,3 +289,4 @@ output AZURE_RESOURCE_GROUP string = appResourceGroup.name
 output AZURE_FUNCTION_NAME string = app.outputs.functionAppName
 output AZURE_FUNCTION_URL string = app.outputs.functionAppUrl
 output SERVICE_REMEDIATOR_NAME string = app.outputs.functionAppName
+output remediatorRegistryRoleDefinitionGuid string = remediatorRole.outputs.registryRoleDefinitionGuid

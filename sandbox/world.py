@@ -83,6 +83,17 @@ class RequestRecord:
     fault: str | None = None
 
 
+@dataclass(frozen=True)
+class AuthorizationCheck:
+    """One RBAC decision of ``World.allows``: may ``principal`` perform ``operation`` at ``scope``."""
+
+    principal: str
+    operation: str
+    scope: str
+    data: bool
+    allowed: bool
+
+
 @dataclass
 class ActivityEntry:
     visible_at: float
@@ -125,6 +136,9 @@ class World:
         self.operations: dict[str, Operation] = {}
         self.deployment_operations: dict[str, list[dict[str, Any]]] = {}
         self.request_log: list[RequestRecord] = []
+        self.authorization_checks: list[AuthorizationCheck] = []
+        """Every RBAC decision ``allows`` made for a principal the scenario restricts: what its
+        roles were used for, and what they lacked (tests/test_least_privilege.py)."""
         self.response_observers: list[Callable[[Any, Any], None]] = []
         """Called with every (request, response) before it is sent; tests check answers against the specs."""
         self.fault_hits: dict[int, int] = {}
@@ -279,7 +293,7 @@ class World:
         # ACR's own checks count a custom role's wildcard only with ARM private link (rbac.ACR_DATA_PLANE_OPERATIONS)
         custom_wildcards = self.tenant_has_arm_private_link or operation.lower() not in rbac.ACR_DATA_PLANE_OPERATIONS
         with self.lock:
-            return rbac.is_allowed(
+            allowed = rbac.is_allowed(
                 self.role_assignments(propagated_only=True),
                 self.role_definitions(),
                 principal_id,
@@ -291,6 +305,10 @@ class World:
                 groups=self.groups,
                 custom_wildcards=custom_wildcards,
             )
+            if self.enforces(principal_id):
+                self.authorization_checks.append(
+                    AuthorizationCheck(principal_id.lower(), operation, scope, data, allowed))
+            return allowed
 
     # -- Activity Log -------------------------------------------------------------------------
 

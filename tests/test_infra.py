@@ -2,10 +2,12 @@
 
 These tests do not compile or deploy anything (no Bicep compiler or Azure here); they read the
 text with a small reader below (comments, strings with interpolation, balanced blocks, top-level
-properties) and check what matters for safety: the remediator gets exactly the roles that
-scenarios/missing-acrpull.json gives it, the RBAC delegation condition admits only AcrPull and
-Repository Reader, no broad role appears anywhere, and Event Grid filters and dead-letters as
-designed. A wrong property name or API shape would still pass here; infra/README.md says so.
+properties) and check what matters for safety: the remediator's roles are granted only at the
+allowed and the registries' scopes, the RBAC delegation condition admits only writes of AcrPull
+and Repository Reader for other service principals, no broad role appears anywhere, and Event
+Grid filters and dead-letters as designed. That those roles are exactly enough is proven in the
+sandbox (tests/test_least_privilege.py). A wrong property name or API shape would still pass
+here; infra/README.md says so.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -27,7 +28,6 @@ APP = INFRA / "modules" / "app.bicep"
 ROLE = INFRA / "modules" / "remediator-role.bicep"
 TARGET = INFRA / "modules" / "target-subscription.bicep"
 EVENTS = INFRA / "modules" / "target-events.bicep"
-SCENARIO = ROOT / "scenarios" / "missing-acrpull.json"
 LOCAL_SETTINGS = ROOT / "local.settings.sample.json"
 
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
@@ -44,12 +44,6 @@ STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 
-CUSTOM_ROLE_ACTIONS = [
-    "Microsoft.ContainerInstance/containerGroups/write",
-    "Microsoft.ContainerRegistry/registries/write",
-    "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
-    "Microsoft.Resources/deployments/exportTemplate/action",
-]
 CUSTOM = "custom"  # a role assignment whose role is the custom role definition passed in
 
 
@@ -269,130 +263,105 @@ def _assigned_role(body: str, text: str) -> str:
     return CUSTOM
 
 
-# --- the scenario's remediator ------------------------------------------------------------------
+# --- the remediator's custom roles and where they are granted ---------------------------------
 
 
-def _scenario() -> dict[str, Any]:
-    scenario: dict[str, Any] = json.loads(SCENARIO.read_text(encoding="utf-8"))
-    return scenario
+def _custom_role_bodies() -> dict[str, str]:
+    return _resources(_source(ROLE), "Microsoft.Authorization/roleDefinitions")
 
 
-def _remediator_assignments() -> list[dict[str, Any]]:
-    scenario = _scenario()
-    principal = scenario["remediator"]["principalId"]
-    return [
-        r["properties"] for r in scenario["resources"]
-        if r["type"] == "Microsoft.Authorization/roleAssignments" and r["properties"]["principalId"] == principal
-    ]
-
-
-def _scenario_custom_roles() -> dict[str, dict[str, Any]]:
-    return {rd["name"].lower(): rd for rd in _scenario()["roleDefinitions"]}
-
-
-def _role_guid(role_definition_id: str) -> str:
-    return role_definition_id.rsplit("/", 1)[-1].lower()
-
-
-# --- the custom role ----------------------------------------------------------------------------
-
-
-def _custom_role_permissions() -> dict[str, str]:
-    text = _source(ROLE)
-    (body,) = _resources(text, "Microsoft.Authorization/roleDefinitions").values()
+def _permission(body: str) -> dict[str, str]:
     (permission,) = _items(_path(body, "properties", "permissions"))
     return _props(permission)
 
 
-def test_custom_role_has_exactly_the_four_actions_and_nothing_else() -> None:
-    permission = _custom_role_permissions()
-    assert _strings(permission["actions"]) == CUSTOM_ROLE_ACTIONS
-    for key in ("notActions", "dataActions", "notDataActions"):
-        assert re.fullmatch(r"\[\s*\]", permission[key]), f"{key} must be empty"
-    assert set(permission) == {"actions", "notActions", "dataActions", "notDataActions"}
+def test_custom_roles_hold_plain_actions_only() -> None:
+    bodies = _custom_role_bodies()
+    assert set(bodies) == {"remediatorRole", "registryRole", "subscriptionReadsRole"}
+    for symbol, body in bodies.items():
+        permission = _permission(body)
+        assert set(permission) == {"actions", "notActions", "dataActions", "notDataActions"}, symbol
+        for key in ("notActions", "dataActions", "notDataActions"):
+            assert re.fullmatch(r"\[\s*\]", permission[key]), f"{symbol}: {key} must be empty"
+        actions = _strings(permission["actions"])
+        assert actions and all("*" not in a for a in actions), symbol
+        assert _literal(_path(body, "properties", "type")) == "CustomRole"
+    # Registry writes belong to the role that is assigned at the registries' scopes only.
+    assert "Microsoft.ContainerRegistry/registries/write" not in _strings(
+        _permission(bodies["remediatorRole"])["actions"])
+    assert "Microsoft.ContainerRegistry/registries/write" in _strings(_permission(bodies["registryRole"])["actions"])
 
 
-def test_custom_role_matches_the_scenario_definition_and_is_assignable_only_to_target_subscriptions() -> None:
-    (custom,) = [rd for rd in _scenario_custom_roles().values() if rd["properties"]["type"] == "CustomRole"]
-    (scenario_permission,) = custom["properties"]["permissions"]
-    assert sorted(_strings(_custom_role_permissions()["actions"])) == sorted(scenario_permission["actions"])
-
-    text = _source(ROLE)
-    (body,) = _resources(text, "Microsoft.Authorization/roleDefinitions").values()
-    assert _path(body, "properties", "roleName") == "roleName"
-    assert _literal(_path(body, "properties", "type")) == "CustomRole"
-    assert _path(body, "properties", "assignableScopes") == (
-        "[for id in assignableSubscriptionIds: '/subscriptions/${id}']"
-    )
+def test_custom_roles_are_assignable_only_at_the_allowed_and_the_registries_scopes() -> None:
+    bodies = _custom_role_bodies()
+    assert _path(bodies["remediatorRole"], "properties", "assignableScopes") == "assignableScopes"
+    assert _path(bodies["registryRole"], "properties", "assignableScopes") == "registryAssignableScopes"
+    assert _path(bodies["subscriptionReadsRole"], "properties", "assignableScopes") == (
+        "subscriptionReadsAssignableScopes")
     main = _source(MAIN)
-    assert _literal(_params(main)["remediatorRoleName"] or "") == custom["properties"]["roleName"]
     (role_module,) = [m for m in _modules(main) if m[1] == "modules/remediator-role.bicep"]
-    assert _path(role_module[2], "params", "roleName") == "remediatorRoleName"
-    assert _path(role_module[2], "params", "assignableSubscriptionIds") == "targetSubscriptionIds"
+    assert _path(role_module[2], "params", "assignableScopes") == "remediatorAllowedScopes"
+    assert _path(role_module[2], "params", "registryAssignableScopes") == (
+        "union(map(registryScopes, s => join(take(split(s, '/'), 5), '/')), [])")
+    assert _path(role_module[2], "params", "subscriptionReadsAssignableScopes") == "allowedGroupSubscriptions"
+    assert _variables(main)["remediatorAllowedScopes"] == (
+        "empty(allowedScopes) ? map(targetSubscriptionIds, id => '/subscriptions/${id}') : allowedScopes")
+    # REMEDIATION_ALLOWED_SCOPES comes from the same list the custom role is assigned at.
+    (app_module,) = [m for m in _modules(main) if m[1] == "modules/app.bicep"]
+    assert _path(app_module[2], "params", "allowedScopes") == "join(remediatorAllowedScopes, ',')"
 
 
-# --- the remediator's role assignments in each target subscription ------------------------------
+def test_rbac_modules_are_deployed_at_the_allowed_and_the_registries_scopes_only() -> None:
+    main = _source(MAIN)
+    variables = _variables(main)
+    kinds = {}
+    for symbol, path, _body in _modules(main):
+        if "remediator-rbac-" not in path:
+            continue
+        loop = re.search(r"\[for \(s, i\) in (\w+):", main[main.index(f"module {symbol} "):])
+        assert loop, f"{symbol} must loop over one list of scopes"
+        kinds[symbol] = (path, variables[loop.group(1)])
+    assert kinds == {
+        "allowedSubscriptionRbac": ("modules/remediator-rbac-subscription.bicep",
+                                    "filter(remediatorAllowedScopes, s => length(split(s, '/')) == 3)"),
+        "allowedGroupSubscriptionRbac": ("modules/remediator-rbac-subscription.bicep",
+                                         "union(map(allowedGroupScopes, s => join(take(split(s, '/'), 3), '/')), [])"),
+        "allowedGroupRbac": ("modules/remediator-rbac-group.bicep",
+                             "filter(remediatorAllowedScopes, s => length(split(s, '/')) == 5)"),
+        "registryGroupRbac": ("modules/remediator-rbac-group.bicep",
+                              "filter(registryScopes, s => length(split(s, '/')) == 5)"),
+        "registryRbac": ("modules/remediator-rbac-registry.bicep",
+                         "filter(registryScopes, s => length(split(s, '/')) == 9)"),
+    }
+    # Target subscriptions get Event Grid wiring only, no role for the remediator.
+    assert _resources(_source(TARGET), "Microsoft.Authorization/roleAssignments") == {}
 
 
-def _target_assignments() -> dict[str, tuple[str, dict[str, str]]]:
-    """Role (GUID or CUSTOM) -> (symbol, properties) of each assignment in a target subscription."""
-    text = _source(TARGET)
-    out = {}
-    for symbol, body in _resources(text, "Microsoft.Authorization/roleAssignments").items():
-        role = _assigned_role(body, text)
-        assert role not in out, f"role {role} assigned twice"
-        out[role] = (symbol, _props(_path(body, "properties")))
-    return out
-
-
-def test_remediator_roles_match_the_scenario_remediator_assignments() -> None:
-    custom_roles = _scenario_custom_roles()
-    expected: dict[str, dict[str, Any]] = {}
-    for props in _remediator_assignments():
-        guid = _role_guid(props["roleDefinitionId"])
-        expected[CUSTOM if guid in custom_roles else guid] = props
-        assert props["scope"].lower().count("/") == 2, "scenario grants at subscription scope"
-    assert set(expected) == {READER, RBAC_ADMINISTRATOR, CUSTOM}
-
-    actual = _target_assignments()
-    assert set(actual) == set(expected)
-    text = _source(TARGET)
-    assert re.search(r"^targetScope = 'subscription'$", text, re.MULTILINE)
-    for role, (symbol, props) in actual.items():
-        want = expected[role]
-        assert "scope" not in _props(_resources(text, "Microsoft.Authorization/roleAssignments")[symbol]), (
-            f"{symbol} must be granted at the subscription the module is deployed to"
-        )
-        assert props["principalId"] == "remediatorPrincipalId"
-        assert _literal(props["principalType"]) == want["principalType"] == "ServicePrincipal"
-        assert _literal(props["description"]) == want["description"]
-        assert ("condition" in props) == (want["condition"] is not None), symbol
-
-
-def test_rbac_administrator_is_conditioned_to_acrpull_and_repository_reader_for_service_principals() -> None:
-    text = _source(TARGET)
-    _, props = _target_assignments()[RBAC_ADMINISTRATOR]
-    condition = _resolve(props["condition"], text)
-    assert condition is not None, "the condition must be a literal the platform team can read"
-    assert _literal(props["conditionVersion"]) == "2.0"
-
-    (scenario,) = [p for p in _remediator_assignments() if _role_guid(p["roleDefinitionId"]) == RBAC_ADMINISTRATOR]
-    assert condition == scenario["condition"]
-    assert scenario["conditionVersion"] == "2.0"
-
-    role_sets = re.findall(r"RoleDefinitionId\] ForAnyOfAnyValues:GuidEquals \{([^}]*)\}", condition)
-    assert len(role_sets) == 2, "one role list for writes, one for deletes"
-    for role_set in role_sets:
-        assert {g.strip().lower() for g in role_set.split(",")} == {ACR_PULL, REPOSITORY_READER}
-    assert "ActionMatches{'Microsoft.Authorization/roleAssignments/write'}" in condition
-    assert "ActionMatches{'Microsoft.Authorization/roleAssignments/delete'}" in condition
-    assert "@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId]" in condition
-    assert "@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId]" in condition
+def test_rbac_administrator_is_conditioned_to_adding_pull_roles_for_other_service_principals() -> None:
+    main = _source(MAIN)
+    raw = _variables(main)["remediatorDelegationCondition"]
+    assert raw.startswith("'") and raw.endswith("'")
+    condition = re.sub(r"\\(.)", r"\1", raw[1:-1])
+    assert "${app.outputs.remediatorPrincipalId}" in condition
+    (role_set,) = re.findall(r"RoleDefinitionId\] ForAnyOfAnyValues:GuidEquals \{([^}]*)\}", condition)
+    assert {g.strip().lower() for g in role_set.split(",")} == {ACR_PULL, REPOSITORY_READER}
+    assert condition.endswith(" AND (!(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'}))")
+    assert "@Resource[" not in condition, "no delete is ever allowed, so nothing is read from an existing one"
     assert "@Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase" \
         " {'ServicePrincipal'}" in condition
-    # Every GUID the condition names is one of the two grantable roles.
+    assert "@Request[Microsoft.Authorization/roleAssignments:PrincipalId] ForAnyOfAllValues:GuidNotEquals" \
+        " {${app.outputs.remediatorPrincipalId}}" in condition
     named = set(re.findall(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}", condition.lower()))
     assert named == {ACR_PULL, REPOSITORY_READER}
+    for path in (INFRA / "modules" / "remediator-rbac-group.bicep",
+                 INFRA / "modules" / "remediator-rbac-registry.bicep"):
+        text = _source(path)
+        (admin,) = [b for b in _resources(text, "Microsoft.Authorization/roleAssignments").values()
+                    if _assigned_role(b, text) == RBAC_ADMINISTRATOR]
+        props = _props(_path(admin, "properties"))
+        assert props["condition"] == "delegationCondition", path.name
+        assert _literal(props["conditionVersion"]) == "2.0", path.name
+        assert _literal(props["principalType"]) == "ServicePrincipal", path.name
 
 
 def test_no_owner_contributor_or_user_access_administrator_anywhere_in_infra() -> None:
@@ -406,7 +375,7 @@ def test_no_owner_contributor_or_user_access_administrator_anywhere_in_infra() -
 
 def test_every_role_granted_anywhere_is_on_the_allow_list() -> None:
     allowed = {
-        READER, RBAC_ADMINISTRATOR, CUSTOM,
+        RBAC_ADMINISTRATOR, CUSTOM,
         STORAGE_BLOB_DATA_OWNER, STORAGE_QUEUE_DATA_CONTRIBUTOR, STORAGE_TABLE_DATA_CONTRIBUTOR,
         STORAGE_BLOB_DATA_CONTRIBUTOR, KEY_VAULT_SECRETS_USER, MONITORING_METRICS_PUBLISHER,
     }
@@ -418,6 +387,7 @@ def test_every_role_granted_anywhere_is_on_the_allow_list() -> None:
             granted.append(_assigned_role(body, text))
             assert _literal(_path(body, "properties", "principalType")) == "ServicePrincipal"
     assert set(granted) <= allowed
+    assert READER not in granted, "the custom role holds exactly the reads the app makes"
     assert len(granted) == 11
 
 
@@ -711,7 +681,7 @@ def test_modules_exist_and_every_call_passes_exactly_declared_parameters() -> No
             required = {name for name, default in declared.items() if default is None}
             assert required <= passed, f"{symbol}: missing params {sorted(required - passed)}"
             calls += 1
-    assert calls == 6  # main: app, role, targets, monitoring, deliveryAlerts; target-subscription: events
+    assert calls == 11  # main: app, role, rbac modules, targets, monitoring, deliveryAlerts; target-subscription: events
 
 
 def test_parameters_example_names_only_declared_parameters_and_all_required_ones() -> None:

@@ -44,6 +44,7 @@ RD_TYPE = f"{_NS}/roleDefinitions"
 RA_READ = f"{_NS}/roleAssignments/read"
 RA_WRITE = f"{_NS}/roleAssignments/write"
 RA_DELETE = f"{_NS}/roleAssignments/delete"
+RD_READ = f"{_NS}/roleDefinitions/read"
 RD_WRITE = f"{_NS}/roleDefinitions/write"
 RD_DELETE = f"{_NS}/roleDefinitions/delete"
 
@@ -172,7 +173,10 @@ def _role_filter(text: str) -> list[tuple[str, str]]:
     return clauses
 
 
-@route("GET", "{scope*}" + _RD)
+# Reading role definitions is an ARM operation like any other ("Microsoft.Authorization/roleDefinitions/read",
+# "Get information about a role definition": MicrosoftDocs azure-docs
+# articles/role-based-access-control/permissions/management-and-governance.md); Reader's */read holds it.
+@route("GET", "{scope*}" + _RD, action=RD_READ)
 def list_role_definitions(req: Request) -> Response:
     scope = _scope(req)
     _check_subscription(req.world, scope)
@@ -187,7 +191,7 @@ def list_role_definitions(req: Request) -> Response:
     return Response(200, page(items))
 
 
-@route("GET", "{scope*}" + _RD + "/{guid}")
+@route("GET", "{scope*}" + _RD + "/{guid}", action=RD_READ)
 def get_role_definition(req: Request) -> Response:
     scope = _scope(req)
     _check_subscription(req.world, scope)

@@ -142,14 +142,21 @@ module app 'modules/app.bicep' = {
 }
 
 // ---- the remediator's RBAC ----
-// The allowed scopes and the registries' scopes, each split by kind (a module's scope is fixed
-// per file): '/subscriptions/<id>' has 3 segments, a resource group 5, a registry 9.
-var remediatorAllowedScopes = empty(allowedScopes) ? map(targetSubscriptionIds, id => '/subscriptions/${id}') : allowedScopes
-var allowedSubscriptionScopes = filter(remediatorAllowedScopes, s => length(split(s, '/')) == 3)
-var allowedGroupScopes = filter(remediatorAllowedScopes, s => length(split(s, '/')) == 5)
-var allowedGroupSubscriptions = union(map(allowedGroupScopes, s => join(take(split(s, '/'), 3), '/')), [])
-var registryGroupScopes = filter(registryScopes, s => length(split(s, '/')) == 5)
-var registryResourceScopes = filter(registryScopes, s => length(split(s, '/')) == 9)
+// Scopes by kind (a module's scope is fixed per file): '/subscriptions/<id>' has 3 segments, a
+// resource group 5, a registry 9. Each module below loops over one list with an `if` on that
+// count; the derived lists are top-level for expressions, and flatten() of one-or-none lists stands
+// in for a filter (flatten as MicrosoftDocs/azure-docs articles/azure-resource-manager/bicep/
+// bicep-functions-array.md has it): checkov's Bicep parser (pycep-parser 0.5.1) reads neither
+// lambdas nor a for expression inside a call. `if(` has no space and the ternary's test is in
+// parentheses because the tests' pycep-parser 0.7.1 reads only those forms right (Bicep reads both
+// the same: Azure/bicep src/Bicep.Core/Parsing/BaseParser.cs, ForBody and Expression). Split indexes
+// stay valid for every kind a loop sees (last() for the final segment): ARM may evaluate them for
+// an item the `if` skips.
+var targetSubscriptionScopes = [for id in targetSubscriptionIds: '/subscriptions/${id}']
+var remediatorAllowedScopes = empty(allowedScopes) ? targetSubscriptionScopes : allowedScopes
+var allowedGroupSubscriptionLists = [for s in remediatorAllowedScopes: (length(split(s, '/')) == 5) ? [join(take(split(s, '/'), 3), '/')] : []]
+var allowedGroupSubscriptions = union(flatten(allowedGroupSubscriptionLists), [])
+var registryResourceGroupList = [for s in registryScopes: join(take(split(s, '/'), 5), '/')]
 
 // Role Based Access Control Administrator may only add AcrPull (7f951dda-4ed3-4680-a7ca-43fe172d538d)
 // or Container Registry Repository Reader (b93aa761-3e63-49ed-ac28-beffa264f7ac) assignments, only
@@ -170,13 +177,13 @@ module remediatorRole 'modules/remediator-role.bicep' = {
     roleName: remediatorRoleName
     registryRoleName: remediatorRegistryRoleName
     assignableScopes: remediatorAllowedScopes
-    registryAssignableScopes: union(map(registryScopes, s => join(take(split(s, '/'), 5), '/')), [])
+    registryAssignableScopes: union(registryResourceGroupList, [])
     subscriptionReadsRoleName: remediatorSubscriptionReadsRoleName
     subscriptionReadsAssignableScopes: allowedGroupSubscriptions
   }
 }
 
-module allowedSubscriptionRbac 'modules/remediator-rbac-subscription.bicep' = [for (s, i) in allowedSubscriptionScopes: {
+module allowedSubscriptionRbac 'modules/remediator-rbac-subscription.bicep' = [for (s, i) in remediatorAllowedScopes: if(length(split(s, '/')) == 3) {
   name: 'aci-remediation-rbac-sub-${i}'
   scope: subscription(split(s, '/')[2])
   params: {
@@ -196,9 +203,9 @@ module allowedGroupSubscriptionRbac 'modules/remediator-rbac-subscription.bicep'
   }
 }]
 
-module allowedGroupRbac 'modules/remediator-rbac-group.bicep' = [for (s, i) in allowedGroupScopes: {
+module allowedGroupRbac 'modules/remediator-rbac-group.bicep' = [for (s, i) in remediatorAllowedScopes: if(length(split(s, '/')) == 5) {
   name: 'aci-remediation-rbac-rg-${i}'
-  scope: resourceGroup(split(s, '/')[2], split(s, '/')[4])
+  scope: resourceGroup(split(s, '/')[2], last(split(s, '/')))
   params: {
     remediatorPrincipalId: app.outputs.remediatorPrincipalId
     roleDefinitionGuid: remediatorRole.outputs.roleDefinitionGuid
@@ -206,7 +213,7 @@ module allowedGroupRbac 'modules/remediator-rbac-group.bicep' = [for (s, i) in a
   }
 }]
 
-module registryGroupRbac 'modules/remediator-rbac-group.bicep' = [for (s, i) in registryGroupScopes: {
+module registryGroupRbac 'modules/remediator-rbac-group.bicep' = [for (s, i) in registryScopes: if(length(split(s, '/')) == 5) {
   name: 'aci-remediation-rbac-acr-rg-${i}'
   scope: resourceGroup(split(s, '/')[2], split(s, '/')[4])
   params: {
@@ -218,11 +225,11 @@ module registryGroupRbac 'modules/remediator-rbac-group.bicep' = [for (s, i) in 
   }
 }]
 
-module registryRbac 'modules/remediator-rbac-registry.bicep' = [for (s, i) in registryResourceScopes: {
+module registryRbac 'modules/remediator-rbac-registry.bicep' = [for (s, i) in registryScopes: if(length(split(s, '/')) == 9) {
   name: 'aci-remediation-rbac-acr-${i}'
   scope: resourceGroup(split(s, '/')[2], split(s, '/')[4])
   params: {
-    registryName: split(s, '/')[8]
+    registryName: last(split(s, '/'))
     remediatorPrincipalId: app.outputs.remediatorPrincipalId
     roleDefinitionGuid: remediatorRole.outputs.registryRoleDefinitionGuid
     delegationCondition: remediatorDelegationCondition

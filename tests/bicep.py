@@ -187,39 +187,64 @@ def _module_rbac(path: Path, bound: dict[str, Any]) -> ScopeRbac:
     return ScopeRbac(path.name, tuple(grants), tuple(policies))
 
 
-def _filter_of(var: Any) -> tuple[str, int]:
-    """(source array, segment count) of ``filter(source, s => length(split(s, '/')) == N)``."""
-    function = var["function"]
-    assert function["type"] == "filter", var
-    lambda_expr = function["parameters"]["expression"]["detail"]["expression"]["operator"]
-    assert lambda_expr["type"] == "equals", lambda_expr
-    return function["parameters"]["input_array"], int(lambda_expr["operands"]["operand_2"])
+_OWNERS = {"remediatorAllowedScopes": "allowed", "registryScopes": "registries"}
+"""main.bicep's lists of scopes the remediator gets rights at, by whose scopes they are."""
 
 
-def _subscriptions_of(var: Any) -> tuple[str, int] | None:
-    """(source array, segments kept) of ``union(map(source, s => join(take(split(s, '/'), N), '/')), [])``."""
-    function = var["function"]
-    if function["type"] != "union":
+def _segments_of(condition: Any, item: str) -> int:
+    """N of ``length(split(item, '/')) == N``, the test main.bicep keeps one kind of scope with."""
+    op = condition["operator"]
+    assert op["type"] == "equals", condition
+    length = op["operands"]["operand_1"]["function"]
+    assert length["type"] == "length", condition
+    split = length["parameters"]["arg_1"]["function"]
+    assert split["type"] == "split" and split["parameters"] == {"input_string": item, "delimiter": "/"}, condition
+    return int(op["operands"]["operand_2"])
+
+
+def _subscriptions_of(main: dict[str, Any], var: Any) -> tuple[str, int] | None:
+    """(source list, segment count kept) of ``union(flatten(lists), [])`` where ``lists`` is
+    ``[for s in source: (length(split(s, '/')) == N) ? [join(take(split(s, '/'), 3), '/')] : []]``:
+    the subscriptions of the scopes of one kind, each once."""
+    function = var.get("function") if isinstance(var, dict) else None
+    if not function or function["type"] != "union":
         return None
-    mapped = function["parameters"]["arg_1"]["function"]
-    assert mapped["type"] == "map", var
-    take = mapped["parameters"]["arg_2"]["detail"]["expression"]["function"]["parameters"]["input_array"]
-    return mapped["parameters"]["arg_1"], int(take["function"]["parameters"]["number_to_take"])
+    assert function["parameters"]["arg_2"] == [], var
+    flattened = function["parameters"]["arg_1"]["function"]
+    assert flattened["type"] == "flatten", var
+    lists = main["variables"][flattened["parameters"]["array_to_flattern"]]["value"]  # sic, pycep's key
+    loop = lists["loop_type"]["detail"]
+    assert lists["condition"] is None, lists
+    chosen = lists["config"]["operator"]
+    assert chosen["type"] == "conditional" and chosen["operands"]["false_value"] == [], lists
+    (kept,) = chosen["operands"]["true_value"]
+    join = kept["function"]
+    assert join["type"] == "join" and join["parameters"]["delimiter"] == "/", kept
+    take = join["parameters"]["input_array"]["function"]
+    assert take["type"] == "take" and int(take["parameters"]["number_to_take"]) == 3, kept
+    split = take["parameters"]["original_value"]["function"]
+    assert split["type"] == "split" and split["parameters"] == {"input_string": loop["item_name"], "delimiter": "/"}
+    return loop["array_name"], _segments_of(chosen["operands"]["condition"], loop["item_name"])
 
 
-def _scope_kind(main: dict[str, Any], array: str) -> tuple[str, str] | None:
-    """("allowed" | "registries", scope kind) of a list of scopes main.bicep loops a module over."""
-    var = main["variables"].get(array)
-    if var is None or not isinstance(var["value"], dict) or "function" not in var["value"]:
+def _scope_kind(main: dict[str, Any], config: dict[str, Any]) -> tuple[str, str] | None:
+    """("allowed" | "registries", scope kind) of a module loop in main.bicep, from the list it
+    loops over and its ``if``; None for a loop over something else (the target subscriptions)."""
+    loop = config["loop_type"]["detail"]
+    owner = _OWNERS.get(loop["array_name"])
+    if owner is not None:
+        # Looping over every scope of a list without keeping one kind would deploy a module
+        # written for one kind of scope at all of them.
+        assert config.get("condition") is not None, f"a loop over {loop['array_name']} needs its if"
+        return owner, SEGMENTS[_segments_of(config["condition"], loop["item_name"])]
+    var = main["variables"].get(loop["array_name"])
+    subscriptions = _subscriptions_of(main, var["value"]) if var is not None else None
+    if subscriptions is None:
         return None
-    subscriptions = _subscriptions_of(var["value"])
-    if subscriptions is not None:
-        inner = _scope_kind(main, subscriptions[0])
-        assert inner is not None and subscriptions[1] == 3, array
-        return inner[0], f"subscriptionOf{inner[1][0].upper()}{inner[1][1:]}"
-    source, segments = _filter_of(var["value"])
-    owner = {"remediatorAllowedScopes": "allowed", "registryScopes": "registries"}.get(source)
-    return (owner, SEGMENTS[segments]) if owner else None
+    assert config.get("condition") is None, loop
+    source, segments = subscriptions
+    kind = SEGMENTS[segments]
+    return _OWNERS[source], f"subscriptionOf{kind[0].upper()}{kind[1:]}"
 
 
 def remediator_rbac(principal_id: str) -> RemediatorRbac:
@@ -234,13 +259,13 @@ def remediator_rbac(principal_id: str) -> RemediatorRbac:
     allowed: dict[str, ScopeRbac] = {}
     registries: dict[str, ScopeRbac] = {}
     for module in main["modules"].values():
-        loop = module["config"].get("loop_type")
-        if not loop:
+        if not module["config"].get("loop_type"):
             continue
-        kind = _scope_kind(main, loop["detail"]["array_name"])
+        kind = _scope_kind(main, module["config"])
         if kind is None:
             continue
         target = allowed if kind[0] == "allowed" else registries
+        assert kind[1] not in target, f"two modules for the {kind[0]} scopes of kind {kind[1]}"
         body = module["config"]["config"]
         bound = {}
         for name, expr in body["params"].items():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -301,11 +302,13 @@ def test_custom_roles_are_assignable_only_at_the_allowed_and_the_registries_scop
     main = _source(MAIN)
     (role_module,) = [m for m in _modules(main) if m[1] == "modules/remediator-role.bicep"]
     assert _path(role_module[2], "params", "assignableScopes") == "remediatorAllowedScopes"
-    assert _path(role_module[2], "params", "registryAssignableScopes") == (
-        "union(map(registryScopes, s => join(take(split(s, '/'), 5), '/')), [])")
+    assert _path(role_module[2], "params", "registryAssignableScopes") == "union(registryResourceGroupList, [])"
     assert _path(role_module[2], "params", "subscriptionReadsAssignableScopes") == "allowedGroupSubscriptions"
-    assert _variables(main)["remediatorAllowedScopes"] == (
-        "empty(allowedScopes) ? map(targetSubscriptionIds, id => '/subscriptions/${id}') : allowedScopes")
+    variables = _variables(main)
+    assert variables["registryResourceGroupList"] == "[for s in registryScopes: join(take(split(s, '/'), 5), '/')]"
+    assert variables["remediatorAllowedScopes"] == (
+        "empty(allowedScopes) ? targetSubscriptionScopes : allowedScopes")
+    assert variables["targetSubscriptionScopes"] == "[for id in targetSubscriptionIds: '/subscriptions/${id}']"
     # REMEDIATION_ALLOWED_SCOPES comes from the same list the custom role is assigned at.
     (app_module,) = [m for m in _modules(main) if m[1] == "modules/app.bicep"]
     assert _path(app_module[2], "params", "allowedScopes") == "join(remediatorAllowedScopes, ',')"
@@ -318,23 +321,38 @@ def test_rbac_modules_are_deployed_at_the_allowed_and_the_registries_scopes_only
     for symbol, path, _body in _modules(main):
         if "remediator-rbac-" not in path:
             continue
-        loop = re.search(r"\[for \(s, i\) in (\w+):", main[main.index(f"module {symbol} "):])
+        loop = re.match(r"module \w+ '[^']+' = \[for \(s, i\) in (\w+): "
+                        r"(?:if\(length\(split\(s, '/'\)\) == (\d+)\) )?\{", main[main.index(f"module {symbol} "):])
         assert loop, f"{symbol} must loop over one list of scopes"
-        kinds[symbol] = (path, variables[loop.group(1)])
+        kinds[symbol] = (path, loop.group(1), int(loop.group(2)) if loop.group(2) else None)
+    # (module, list of scopes, the segment count of the scopes it keeps: 3 subscription, 5 group, 9 registry)
+    rbac = "modules/remediator-rbac-{}.bicep".format
     assert kinds == {
-        "allowedSubscriptionRbac": ("modules/remediator-rbac-subscription.bicep",
-                                    "filter(remediatorAllowedScopes, s => length(split(s, '/')) == 3)"),
-        "allowedGroupSubscriptionRbac": ("modules/remediator-rbac-subscription.bicep",
-                                         "union(map(allowedGroupScopes, s => join(take(split(s, '/'), 3), '/')), [])"),
-        "allowedGroupRbac": ("modules/remediator-rbac-group.bicep",
-                             "filter(remediatorAllowedScopes, s => length(split(s, '/')) == 5)"),
-        "registryGroupRbac": ("modules/remediator-rbac-group.bicep",
-                              "filter(registryScopes, s => length(split(s, '/')) == 5)"),
-        "registryRbac": ("modules/remediator-rbac-registry.bicep",
-                         "filter(registryScopes, s => length(split(s, '/')) == 9)"),
+        "allowedSubscriptionRbac": (rbac("subscription"), "remediatorAllowedScopes", 3),
+        "allowedGroupSubscriptionRbac": (rbac("subscription"), "allowedGroupSubscriptions", None),
+        "allowedGroupRbac": (rbac("group"), "remediatorAllowedScopes", 5),
+        "registryGroupRbac": (rbac("group"), "registryScopes", 5),
+        "registryRbac": (rbac("registry"), "registryScopes", 9),
     }
+    assert variables["allowedGroupSubscriptions"] == "union(flatten(allowedGroupSubscriptionLists), [])"
+    assert variables["allowedGroupSubscriptionLists"] == (
+        "[for s in remediatorAllowedScopes: (length(split(s, '/')) == 5) ? [join(take(split(s, '/'), 3), '/')] : []]")
     # Target subscriptions get Event Grid wiring only, no role for the remediator.
     assert _resources(_source(TARGET), "Microsoft.Authorization/roleAssignments") == {}
+
+
+def test_rbac_module_loops_index_only_segments_every_scope_of_their_list_has() -> None:
+    """A loop's ``if`` keeps one kind of scope, but ARM may evaluate the other expressions of an
+    item the ``if`` skips: a split index past the shortest scope of the list would fail the deployment."""
+    main = _source(MAIN)
+    shortest = {"remediatorAllowedScopes": 3, "allowedGroupSubscriptions": 3, "registryScopes": 5}
+    for symbol, path, body in _modules(main):
+        if "remediator-rbac-" not in path:
+            continue
+        loop = re.search(r"\[for \(s, i\) in (\w+):", main[main.index(f"module {symbol} "):])
+        assert loop
+        indexes = [int(n) for n in re.findall(r"split\(s, '/'\)\[(\d+)\]", body)]
+        assert indexes and max(indexes) < shortest[loop.group(1)], f"{symbol}: use last(split(s, '/'))"
 
 
 def test_rbac_administrator_is_conditioned_to_adding_pull_roles_for_other_service_principals() -> None:
@@ -379,16 +397,27 @@ def test_every_role_granted_anywhere_is_on_the_allow_list() -> None:
         STORAGE_BLOB_DATA_OWNER, STORAGE_QUEUE_DATA_CONTRIBUTOR, STORAGE_TABLE_DATA_CONTRIBUTOR,
         STORAGE_BLOB_DATA_CONTRIBUTOR, KEY_VAULT_SECRETS_USER, MONITORING_METRICS_PUBLISHER,
     }
-    granted = []
+    granted: dict[str, list[str]] = {}
     for path in INFRA.rglob("*.bicep"):
         text = _source(path)
         assert "'*'" not in text, f"{path.name}: no wildcard action or value"
         for body in _resources(text, "Microsoft.Authorization/roleAssignments").values():
-            granted.append(_assigned_role(body, text))
+            granted.setdefault(path.name, []).append(_assigned_role(body, text))
             assert _literal(_path(body, "properties", "principalType")) == "ServicePrincipal"
-    assert set(granted) <= allowed
-    assert READER not in granted, "the custom role holds exactly the reads the app makes"
-    assert len(granted) == 11
+    roles = [role for file_roles in granted.values() for role in file_roles]
+    assert set(roles) <= allowed
+    assert READER not in roles, "the custom role holds exactly the reads the app makes"
+    # Where each assignment is: the app's identities on its own resources (app.bicep), the
+    # remediator's in the RBAC modules; target-subscription.bicep grants nothing.
+    assert {name: sorted(file_roles) for name, file_roles in granted.items()} == {
+        "app.bicep": sorted([
+            STORAGE_BLOB_DATA_OWNER, STORAGE_QUEUE_DATA_CONTRIBUTOR, STORAGE_QUEUE_DATA_CONTRIBUTOR,
+            STORAGE_TABLE_DATA_CONTRIBUTOR, STORAGE_BLOB_DATA_CONTRIBUTOR, STORAGE_BLOB_DATA_CONTRIBUTOR,
+            MONITORING_METRICS_PUBLISHER, KEY_VAULT_SECRETS_USER]),
+        "remediator-rbac-subscription.bicep": [CUSTOM],
+        "remediator-rbac-group.bicep": sorted([CUSTOM, RBAC_ADMINISTRATOR]),
+        "remediator-rbac-registry.bicep": sorted([CUSTOM, RBAC_ADMINISTRATOR]),
+    }
 
 
 def test_role_assignment_names_are_deterministic_guids_of_scope_principal_and_role() -> None:
@@ -681,7 +710,8 @@ def test_modules_exist_and_every_call_passes_exactly_declared_parameters() -> No
             required = {name for name, default in declared.items() if default is None}
             assert required <= passed, f"{symbol}: missing params {sorted(required - passed)}"
             calls += 1
-    assert calls == 11  # main: app, role, rbac modules, targets, monitoring, deliveryAlerts; target-subscription: events
+    # main: app, role, the five rbac modules, targets, monitoring, deliveryAlerts; target-subscription: events
+    assert calls == 11
 
 
 def test_parameters_example_names_only_declared_parameters_and_all_required_ones() -> None:

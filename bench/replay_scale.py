@@ -52,7 +52,8 @@ def run(quick: bool = False) -> list[Figure]:
         single = replay(storage, 1)
         many = replay(storage, n)
     print(f"  1 event: answered {single.status} in {single.accept_seconds:.2f} s, {single.calls} ARM calls")
-    print(f"  {n} events: answered {many.status} in {many.accept_seconds:.2f} s, drained in {many.drain_seconds:.1f} s, "
+    print(f"  {n} events: answered {many.status} in {many.accept_seconds:.2f} s, "
+          f"drained in {many.drain_seconds:.1f} s, "
           f"{many.processed} groups redeployed, {many.calls} ARM calls ({many.calls_per_event:.1f} per event)")
     return [
         Figure(f"{n} events accepted", round(many.accept_seconds, 2), "<", MAX_ACCEPT_SECONDS, "s",

@@ -12,6 +12,7 @@ import importlib
 import platform
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 
 from bench.figures import Figure
@@ -46,8 +47,15 @@ def main(argv: Sequence[str] | None = None, *, registry: dict[str, Benchmark] | 
     for name in args.names or list(known):
         print(f"{name}:", flush=True)
         t0 = time.perf_counter()
-        figures = known[name](args.quick)
-        print(f"  ({time.perf_counter() - t0:.1f} s)", flush=True)
+        try:
+            figures = known[name](args.quick)
+        except Exception as exc:  # one broken benchmark is a miss; the others still run
+            traceback.print_exc()
+            summary.append(f"MISS {name}: did not finish: {type(exc).__name__}: {exc}")
+            missed += 1
+            continue
+        finally:
+            print(f"  ({time.perf_counter() - t0:.1f} s)", flush=True)
         for figure in figures:
             summary.append(figure.line(name))
             missed += not figure.met

@@ -110,8 +110,8 @@ def test_calls_are_counted_by_kind() -> None:
     sub = "/subscriptions/s/resourceGroups/rg/providers"
     assert kind_of(_record("POST", "/registries/myacr.azurecr.io/oauth2/token")) == "token"
     assert kind_of(_record("GET", "/registries/myacr.azurecr.io/acr/v1/repo/_tags/v1")) == "registry"
-    assert kind_of(_record("GET", "/subscriptions/s/providers/Microsoft.Sandbox/locations/eastus/operationStatuses/1")) \
-        == "poller"
+    poll = "/subscriptions/s/providers/Microsoft.Sandbox/locations/eastus/operationStatuses/1"
+    assert kind_of(_record("GET", poll)) == "poller"
     assert kind_of(_record("PUT", f"{sub}/Microsoft.ContainerInstance/containerGroups/g")) == "write"
     assert kind_of(_record("GET", f"{sub}/Microsoft.ContainerInstance/containerGroups/g")) == "read"
 
@@ -124,3 +124,14 @@ def test_the_eager_variant_imports_every_sdk_after_the_apps_own_imports() -> Non
     assert {"json", "remediation.service", *cold_start.sdk_modules()} <= imported
     assert "azure.mgmt.containerinstance" in cold_start.sdk_modules()
     assert variant.index("import remediation.service") < variant.index("app = 1")
+
+
+def test_a_benchmark_that_fails_is_a_miss_and_the_others_still_run(capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(_quick: bool) -> list[Figure]:
+        raise TimeoutError("the jobs queue did not drain within 600 s")
+
+    registry = {"broken": broken, "fine": lambda _quick: [Figure("calls", 3, "<=", 10)]}
+    assert main([], registry=registry) == 1
+    out = capsys.readouterr().out
+    assert "MISS broken: did not finish: TimeoutError: the jobs queue did not drain within 600 s" in out
+    assert "PASS fine" in out

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import platform
 import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from bench.figures import Figure
 
@@ -32,6 +34,16 @@ def benchmarks() -> dict[str, Benchmark]:
     return found
 
 
+def _cpu_model() -> str:
+    """The CPU model as /proc/cpuinfo names it (Linux), else what ``platform`` knows."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or platform.machine()
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                platform.machine())
+
+
 def main(argv: Sequence[str] | None = None, *, registry: dict[str, Benchmark] | None = None) -> int:
     known = registry if registry is not None else benchmarks()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
@@ -41,7 +53,7 @@ def main(argv: Sequence[str] | None = None, *, registry: dict[str, Benchmark] | 
     unknown = [n for n in args.names if n not in known]
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(known)}")
-    print(f"python {platform.python_version()}, {platform.machine()}")
+    print(f"machine: {os.cpu_count()} CPU(s), {_cpu_model()}; Python {platform.python_version()}")
     summary: list[str] = []
     missed = 0
     for name in args.names or list(known):

@@ -1,74 +1,82 @@
-"""``make bench``: figures for the engine in the sandbox, printed, never asserted.
+"""``make bench``: every benchmark of issue 12 against its target; exit 1 when one is missed.
 
-Machines here are noisy, so each figure is compared within one run: the same scenario with
-concurrent context reads against one-at-a-time reads, under the same injected ARM latency.
+``python -m bench`` runs them all, ``python -m bench storm cold-start`` the ones named,
+``--quick`` at tiny sizes (the smoke test's). Each prints its details, then one summary line per
+figure: PASS or MISS, the figure, the target.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
+import importlib
+import os
+import platform
+import sys
 import time
-import tracemalloc
-from dataclasses import replace
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-from remediation.demo import demo_settings, engine_for, user_write
-from remediation.signal import parse_event
-from sandbox import Sandbox, parse_scenario
-from sandbox.eventgrid import dispatcher
+from bench.figures import Figure
 
-ROOT = Path(__file__).resolve().parent.parent
+MODULES = ("critical_path", "call_budget", "time_to_healthy", "storm", "propagation_retries",
+           "replay_scale", "cold_start", "memory")
+
+Benchmark = Callable[[bool], list[Figure]]
 
 
-def _one_run(scenario_data: dict[str, Any], workers: int) -> dict[str, float]:
-    scenario = parse_scenario(scenario_data, "bench")
-    with Sandbox(scenario) as sb:
-        events: list[dict[str, Any]] = []
-        sb.subscribe(events.append, included_event_types=["Microsoft.Resources.ResourceWriteFailure"])
-        user_write(sb, scenario)
-        dispatcher(sb.world).wait_idle()
-        event = next(e for e in events if "/containergroups/" in e["subject"].lower())
-        engine = engine_for(sb, scenario, demo_settings(sb, scenario))
-        engine.gather_options = replace(engine.gather_options, max_workers=workers)
-        before = len(sb.world.request_log)
-        tracemalloc.start()
+def benchmarks() -> dict[str, Benchmark]:
+    """Name (``critical-path``) to its ``run(quick)``, in the order of the issue's table."""
+    found: dict[str, Benchmark] = {}
+    for module_name in MODULES:
+        module = importlib.import_module(f"bench.{module_name}")
+        found[module.NAME] = module.run
+    return found
+
+
+def _cpu_model() -> str:
+    """The CPU model as /proc/cpuinfo names it (Linux), else what ``platform`` knows."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or platform.machine()
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                platform.machine())
+
+
+def main(argv: Sequence[str] | None = None, *, registry: dict[str, Benchmark] | None = None) -> int:
+    known = registry if registry is not None else benchmarks()
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", metavar="BENCHMARK", help=f"any of: {', '.join(known)} (default: all)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test; figures mean nothing")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in known]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(known)}")
+    print(f"machine: {os.cpu_count()} CPU(s), {_cpu_model()}; Python {platform.python_version()}")
+    summary: list[str] = []
+    missed = 0
+    for name in args.names or list(known):
+        print(f"{name}:", flush=True)
         t0 = time.perf_counter()
-        report = engine.run(parse_event(event), trigger="eventgrid")
-        took = time.perf_counter() - t0
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        engine.clients.close()
-        calls = [r for r in sb.world.request_log[before:] if (r.caller or "") == sb.world.remediator]
-        assert report["outcome"] == scenario.expect["outcome"], report["outcome"]  # type: ignore[index]
-        return {"seconds": took, "context": report["timings"]["context"], "calls": len(calls),
-                "peak_mib": peak / 2**20}
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--scenario", default=str(ROOT / "scenarios" / "two-causes-acrpull-and-network.json"))
-    parser.add_argument("--latency", type=float, default=0.05, help="injected seconds per ARM call")
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    data = json.loads(Path(args.scenario).read_text())
-    data.setdefault("behaviour", {})["latencySeconds"] = args.latency
-    print(f"scenario {data['name']}, {args.latency * 1000:.0f} ms injected per ARM call, {args.repeat} runs each")
-    results: dict[int, list[dict[str, float]]] = {1: [], 8: []}
-    for _ in range(args.repeat):
-        for workers in (8, 1):  # interleaved, so drift in machine load hits both alike
-            results[workers].append(_one_run(data, workers))
-    med = {w: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for w, runs in results.items()}
-    for workers in (8, 1):
-        m = med[workers]
-        print(f"  context reads with {workers} worker(s): run {m['seconds']:.2f} s (context {m['context']:.2f} s), "
-              f"{m['calls']:.0f} ARM/registry calls, peak traced memory {m['peak_mib']:.1f} MiB")
-    print(f"  concurrent/sequential context time ratio: {med[8]['context'] / med[1]['context']:.2f}")
-    print(f"  concurrent/sequential whole-run ratio:     {med[8]['seconds'] / med[1]['seconds']:.2f}")
-    return 0
+        try:
+            figures = known[name](args.quick)
+        except Exception as exc:  # one broken benchmark is a miss; the others still run
+            traceback.print_exc()
+            summary.append(f"MISS {name}: did not finish: {type(exc).__name__}: {exc}")
+            missed += 1
+            continue
+        finally:
+            print(f"  ({time.perf_counter() - t0:.1f} s)", flush=True)
+        for figure in figures:
+            summary.append(figure.line(name))
+            missed += not figure.met
+    print("summary:")
+    for line in summary:
+        print(f"  {line}")
+    print(f"{missed} target(s) missed" if missed else "every target met")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

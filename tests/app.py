@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -129,18 +130,18 @@ class World:
         return result.http
 
 
-@pytest.fixture
-def world(azurite: Any, request: pytest.FixtureRequest) -> Iterator[World]:
-    marker = request.node.get_closest_marker("scenario")
-    data = json.loads((ROOT / marker.args[0] if marker else DEFAULT).read_text())
-    overrides: dict[str, str] = dict(marker.kwargs.get("settings", {})) if marker else {}
+@contextmanager
+def open_world(azurite: Any, data: dict[str, Any], overrides: dict[str, str] | None = None) -> Iterator[World]:
+    """A sandbox for the scenario ``data``, the app's service wired to it and to ``azurite``
+    (ledger, jobs queue), with ``overrides`` of its settings; what the ``world`` fixture yields
+    (the benchmarks use it too)."""
     scenario = parse_scenario(data, "test")
     name = f"jobs-{uuid.uuid4().hex[:12]}"
     storage = HostStorage.from_env({"AzureWebJobsStorage": azurite.connection_string})
     with Sandbox(scenario) as sb:
         settings = demo_settings(sb, scenario).with_overrides({
             "REMEDIATION_REDEPLOY_BUDGET_SECONDS": "30", "REMEDIATION_ACTIVITY_LOG_WAIT_SECONDS": "10",
-            "REMEDIATION_JOBS_QUEUE": name, **overrides})
+            "REMEDIATION_JOBS_QUEUE": name, **(overrides or {})})
         engine = engine_for(sb, scenario, settings, virtual_clock=True)
         ledger = Ledger.from_connection_string(azurite.connection_string, table_name=f"t{uuid.uuid4().hex[:12]}",
                                                claim_ttl=timedelta(seconds=settings.claim_ttl_seconds))
@@ -160,3 +161,12 @@ def world(azurite: Any, request: pytest.FixtureRequest) -> Iterator[World]:
             for q in (queue, poison):
                 q.delete_queue()
                 q.close()
+
+
+@pytest.fixture
+def world(azurite: Any, request: pytest.FixtureRequest) -> Iterator[World]:
+    marker = request.node.get_closest_marker("scenario")
+    data = json.loads((ROOT / marker.args[0] if marker else DEFAULT).read_text())
+    overrides: dict[str, str] = dict(marker.kwargs.get("settings", {})) if marker else {}
+    with open_world(azurite, data, overrides) as opened:
+        yield opened

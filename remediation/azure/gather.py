@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -94,6 +95,8 @@ class _ActivityFindings:
     request_body: dict[str, Any] | None = None
     failed_write: WriteRecord | None = None
     notes: list[str] = field(default_factory=list)
+    records: list[Any] = field(default_factory=list)
+    """The group's records in the last look, so the writes after the failed one come from it too."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,8 @@ class Gatherer:
         self._pool = ThreadPoolExecutor(max_workers=self.options.max_workers, thread_name_prefix="gather")
         self.transient_failures: list[str] = []
         """Reads that failed for reasons a retry may clear (throttling, 5xx, connection)."""
+        self._role_reads: dict[str, Future[RoleDefinition | None]] = {}
+        self._role_lock = threading.Lock()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
@@ -182,45 +187,51 @@ class Gatherer:
             return self._private_endpoint_context(signal)
         sweep = signal.schema == "sweep"
         pool = self._pool
-        # these need nothing but the signal, so they start at once
+        # wave 1: what needs nothing but the signal
         activity = None if sweep else pool.submit(self._activity, signal)
         existing = pool.submit(self._existing, signal)
         registry_lists = {sub: pool.submit(self._registries_in, sub) for sub in self._subscriptions(signal)}
-
         sweep_writes = pool.submit(self._group_writes, signal, datetime.now(UTC) - ACTIVITY_LOG_LOOKBACK) \
             if sweep else None
 
-        sources, failed_write = self._definition_sources(signal, activity, existing, sweep=sweep)
+        sources, found = self._definition_sources(signal, activity, existing, sweep=sweep)
+        failed_write = found.failed_write
         choice = choose_definition(signal.resource_id, sources)
         definition, notes = choice.definition, list(choice.notes)
-        # the writes since the failure tell whether it is still the group's latest intent
-        writes = sweep_writes if sweep_writes is not None else (
-            pool.submit(self._group_writes, signal, failed_write.at)
-            if failed_write is not None and failed_write.at is not None else None)
         registries = self._registries(definition, registry_lists, notes)
-        identities = self._identities(definition, notes)
+        known = {server: registry for server, registry in registries.items() if registry is not None}
+        # wave 2: what the definition, the registries and the failed write's caller name, all at once;
+        # the image reads go first, as a cold registry token takes two more calls
+        image_reads = {
+            image.raw: pool.submit(self._image_status, image)
+            for image in (definition.images if definition else ()) if image.registry in known
+        }
+        identity_reads = {i.lower(): pool.submit(self._identity, i) for i in _credential_identities(definition)}
+        # the writes since the failure (the failed write's own Activity Log read holds them) tell
+        # whether it is still the group's latest intent
+        writes: Future[list[WriteRecord]] | None = sweep_writes if sweep_writes is not None else (
+            _done(_writes_since(found.records, signal.resource_id, failed_write.at))
+            if failed_write is not None and failed_write.at is not None else None)
+        early_deployers = [failed_write.caller] if failed_write is not None and failed_write.caller else []
+        assignment_lists = {(server, principal.lower()): pool.submit(self._assignments_and_roles, registry, principal)
+                            for server, registry in known.items() for principal in early_deployers}
+        blocker_reads = self._blocker_reads(signal, registries, tuple(identity_reads))
+        name_scope = next(iter(known.values())).id if known else None
+        role_names = (ACR_PULL_NAME, REPOSITORY_READER_NAME)
+        roles_by_name = {n: pool.submit(self._role_by_name, name_scope, n) for n in role_names} if name_scope else {}
+
+        identities = self._results(notes, identity_reads, lambda key: f"identity {key} could not be read")
         group_writes = self._noted(notes, "the container group's writes in the Activity Log could not be read",
                                    writes.result) if writes is not None else None
         # who the app acts for: the failed write's caller; for a sweep, whoever wrote the group
-        deployers = [failed_write.caller] if failed_write is not None and failed_write.caller else [
-            w.caller for w in group_writes or () if w.caller]
-
-        # these need only the registries, identities and deployers, so they run together
+        deployers = early_deployers or [w.caller for w in group_writes or () if w.caller]
+        # wave 3: the identities' assignments (each list starts its role definitions' reads as it ends)
         principals = [identity.principal_id for identity in identities.values() if identity.principal_id]
         assignment_lists = {
-            (server, principal.lower()): pool.submit(self._assignments, registry, principal)
-            for server, registry in registries.items() if registry is not None
-            for principal in dict.fromkeys([*principals, *deployers])
+            (server, principal.lower()): assignment_lists.get((server, principal.lower())) or pool.submit(
+                self._assignments_and_roles, registry, principal)
+            for server, registry in known.items() for principal in dict.fromkeys([*principals, *deployers])
         }
-        blocker_reads = self._blocker_reads(signal, registries, tuple(identities))
-        image_reads = {
-            image.raw: pool.submit(self._image_status, image)
-            for image in (definition.images if definition else ())
-            if registries.get(image.registry) is not None
-        }
-        name_scope = next((r.id for r in registries.values() if r is not None), None)
-        role_names = (ACR_PULL_NAME, REPOSITORY_READER_NAME)
-        roles_by_name = {n: pool.submit(self._role_by_name, name_scope, n) for n in role_names} if name_scope else {}
         assignments = self._merged_assignments(assignment_lists, notes)
         roles = self._roles(assignments, roles_by_name, notes)
         images = tuple(read.result() for read in image_reads.values())
@@ -257,9 +268,9 @@ class Gatherer:
 
     def _definition_sources(self, signal: FailureSignal, activity: Future[_ActivityFindings] | None,
                             existing: Future[dict[str, Any] | None], *,
-                            sweep: bool) -> tuple[DefinitionSources, WriteRecord | None]:
+                            sweep: bool) -> tuple[DefinitionSources, _ActivityFindings]:
         """Read what the definition is chosen from; a source is read only while it can still matter.
-        Also returns the failed write's Activity Log record, where the log holds it."""
+        Also returns what the Activity Log holds of the group (the failed write's record among it)."""
         found = activity.result() if activity else _ActivityFindings()
         read_notes: dict[DefinitionSource, list[str]] = {"activity-log": found.notes, "deployment": [], "existing": []}
         sources = DefinitionSources(replay=signal.definition, activity_log=found.request_body, error=found.error,
@@ -273,7 +284,7 @@ class Gatherer:
             read_notes["existing"], "the container group could not be read", existing.result))
         if self.options.snapshot and not choose_definition(signal.resource_id, sources).recovered:
             sources = replace(sources, snapshot=self.options.snapshot(signal.resource_id))
-        return replace(sources, read_notes=read_notes), found.failed_write
+        return replace(sources, read_notes=read_notes), found
 
     def _registries(self, definition: GroupDefinition | None, listed: Mapping[str, Future[list[Registry]]],
                     notes: list[str]) -> dict[str, Registry | None]:
@@ -284,11 +295,6 @@ class Gatherer:
             for registry in registries:
                 by_server.setdefault(registry.login_server.lower(), registry)
         return {server: by_server.get(server) for server in _registry_servers(definition)}
-
-    def _identities(self, definition: GroupDefinition | None, notes: list[str]) -> dict[str, Identity]:
-        """The identities the definition's registry credentials name, by lower-cased id."""
-        reads = {i.lower(): self._pool.submit(self._identity, i) for i in _credential_identities(definition)}
-        return self._results(notes, reads, lambda key: f"identity {key} could not be read")
 
     def _merged_assignments(self, lists: Mapping[tuple[str, str], Future[list[RoleAssignment]]],
                             notes: list[str]) -> dict[str, list[RoleAssignment]]:
@@ -308,7 +314,7 @@ class Gatherer:
                by_name: Mapping[str, Future[RoleDefinition | None]], notes: list[str]) -> dict[str, RoleDefinition]:
         """The definitions of the assigned roles, and of the roles a fix may assign, by role GUID."""
         role_ids = {a.role_definition_id for items in assignments.values() for a in items}
-        reads = {rid: self._pool.submit(self._role_definition, rid) for rid in role_ids}
+        reads = {rid: self._role_read(rid) for rid in role_ids}
         roles: dict[str, RoleDefinition] = {}
         for rd in self._results(notes, reads, lambda rid: f"role definition {rid} could not be read").values():
             if rd is not None:
@@ -435,7 +441,7 @@ class Gatherer:
                                   lambda: list(monitor.activity_logs.list(filter=flt)))
             if records is None:
                 return out
-            _take_records(records, signal.resource_id, out)
+            _take_records(records, signal, out)
             if out.error or time.monotonic() >= deadline:
                 break
             self.options.sleep(self.options.activity_log_poll_seconds)
@@ -450,13 +456,7 @@ class Gatherer:
         """The group's finished writes and deletes in the Activity Log since ``since``, newest first."""
         monitor = self.clients.monitor(signal.subscription_id)
         flt = f"eventTimestamp ge '{_odata_time(since)}' and resourceUri eq '{signal.resource_id}'"
-        found = []
-        for record in monitor.activity_logs.list(filter=flt):
-            write = _write_record(record)
-            if (write is not None and (record.resource_id or "").lower() == signal.resource_id.lower()
-                    and write.at is not None and write.at > since):
-                found.append(write)
-        return sorted(found, key=lambda w: w.at or since, reverse=True)
+        return _writes_since(monitor.activity_logs.list(filter=flt), signal.resource_id, since)
 
     # -- definition ---------------------------------------------------------------------------
 
@@ -555,6 +555,21 @@ class Gatherer:
             out.append(RoleAssignment(a.id or "", scope, a.role_definition_id or "", a.principal_id or "", a.condition,
                                       a.created_on))
         return out
+
+    def _assignments_and_roles(self, registry: Registry, principal_id: str) -> list[RoleAssignment]:
+        """:meth:`_assignments`, starting the reads of their roles' definitions as soon as they are known."""
+        found = self._assignments(registry, principal_id)
+        for assignment in found:
+            self._role_read(assignment.role_definition_id)
+        return found
+
+    def _role_read(self, role_id: str) -> Future[RoleDefinition | None]:
+        """The read of a role definition, started once per run whoever asks for it first."""
+        with self._role_lock:
+            read = self._role_reads.get(role_id)
+            if read is None:
+                read = self._role_reads[role_id] = self._pool.submit(self._role_definition, role_id)
+            return read
 
     def _role_definition(self, role_id: str) -> RoleDefinition | None:
         try:
@@ -749,18 +764,33 @@ def _policy_assignment(assignment: Mapping[str, Any], definition: Mapping[str, A
 
 
 def _activity_filter(signal: FailureSignal) -> str:
-    """The OData filter for the failed write's records: by correlation id where the event gave
-    one (else by resource), from an hour before the event (else from a day ago)."""
+    """The OData filter for the group's records from an hour before the event (else from a day ago):
+    by resource, not by correlation id, so the one list holds the failed write (picked out by its
+    correlation id, see :func:`_take_records`) and every write after it (the Activity Log takes
+    only one of ``resourceUri`` and ``correlationId`` in a filter)."""
     start = datetime.now(UTC) - timedelta(days=1)
     if signal.event_time:
         with contextlib.suppress(ValueError):
             start = datetime.fromisoformat(signal.event_time.replace("Z", "+00:00")) - timedelta(hours=1)
-    clause = (
-        f"correlationId eq '{signal.correlation_id}'"
-        if signal.correlation_id
-        else f"resourceUri eq '{signal.resource_id}'"
-    )
-    return f"eventTimestamp ge '{_odata_time(start)}' and {clause}"
+    return f"eventTimestamp ge '{_odata_time(start)}' and resourceUri eq '{signal.resource_id}'"
+
+
+def _writes_since(records: Iterable[Any], resource_id: str, since: datetime) -> list[WriteRecord]:
+    """The group's finished writes and deletes among ``records`` after ``since``, newest first."""
+    found = []
+    for record in records:
+        write = _write_record(record)
+        if (write is not None and (record.resource_id or "").lower() == resource_id.lower()
+                and write.at is not None and write.at > since):
+            found.append(write)
+    return sorted(found, key=lambda w: w.at or since, reverse=True)
+
+
+def _done(value: T) -> Future[T]:
+    """A read already answered, where the reading code waits on futures."""
+    future: Future[T] = Future()
+    future.set_result(value)
+    return future
 
 
 def _write_record(record: Any) -> WriteRecord | None:
@@ -772,12 +802,16 @@ def _write_record(record: Any) -> WriteRecord | None:
     return WriteRecord(operation, status, record.caller, record.event_timestamp, record.correlation_id)
 
 
-def _take_records(records: Iterable[Any], resource_id: str, out: _ActivityFindings) -> None:
-    """Keep the newest error of the group's records and the request body of that same write (its
-    correlation id), else the newest body: a replay by resource id wants the latest failed write
-    and its body, not a later write's. The record that holds the error is the failed write's,
-    whose caller is the deployer."""
-    mine = sorted((r for r in records if (r.resource_id or "").lower() == resource_id.lower()),
+def _take_records(records: Iterable[Any], signal: FailureSignal, out: _ActivityFindings) -> None:
+    """Keep the newest error of the failed write's records (those of the event's correlation id,
+    where it gave one) and the request body of that same write (its correlation id), else the
+    newest body: a replay by resource id wants the latest failed write and its body, not a later
+    write's. The record that holds the error is the failed write's, whose caller is the deployer.
+    The group's records are kept in ``out.records``."""
+    resource_id = signal.resource_id
+    out.records = [r for r in records if (r.resource_id or "").lower() == resource_id.lower()]
+    correlation = (signal.correlation_id or "").lower()
+    mine = sorted((r for r in out.records if not correlation or (r.correlation_id or "").lower() == correlation),
                   key=lambda r: r.event_timestamp or datetime.min.replace(tzinfo=UTC), reverse=True)
     for record in mine:
         props = record.properties or {}

@@ -30,6 +30,7 @@ from ..telemetry import ArmCallCounter
 
 TOKEN_MARGIN_SECONDS = 300.0
 """A registry token is renewed this long before its ``exp``, as the SDK means to."""
+_REPEATABLE = frozenset({"GET", "POST"})
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,9 @@ class RegistryDataClient:
             self._access.pop(scope, None)
 
     def _send(self, request: HttpRequest) -> HttpResponse:
-        return self._client.send_request(request)
+        # the token POSTs only issue tokens, so one whose answer was lost is repeated like a GET
+        # (azure-core repeats no POST after a dropped connection by default)
+        return self._client.send_request(request, retry_on_methods=_REPEATABLE)
 
 
 def _raise_for(response: HttpResponse) -> Any:

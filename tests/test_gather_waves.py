@@ -39,12 +39,17 @@ POLICY = "GET */providers/microsoft.authorization/policyassignments?*"
 EXCHANGE = "POST /registries/*/oauth2/exchange*"
 TOKEN = "POST /registries/*/oauth2/token*"
 TAG = "GET /registries/*/_tags/*"
+DEPLOYMENTS = "GET */providers/microsoft.resources/deployments"
+OPERATIONS = "GET */deployments/*/operations"
+EXPORT = "POST */exporttemplate"
+RESOURCE_GROUP = "GET /subscriptions/*/resourcegroups/myresourcegroup"
 
 
 @pytest.fixture
-def failure() -> Iterator[tuple[Sandbox, FailureSignal, AzureClients]]:
-    """missing-acrpull's failed write, then every call slowed by :data:`LATENCY`."""
-    scenario = load_scenario(ROOT / "scenarios/missing-acrpull.json")
+def failure(request: pytest.FixtureRequest) -> Iterator[tuple[Sandbox, FailureSignal, AzureClients]]:
+    """missing-acrpull's failed write (or the scenario a test names with ``indirect``), then every
+    call slowed by :data:`LATENCY`."""
+    scenario = load_scenario(ROOT / "scenarios" / f"{getattr(request, 'param', 'missing-acrpull')}.json")
     with Sandbox(scenario) as sb:
         signal = parse_event(failed_event(sb, scenario))
         assert isinstance(signal, FailureSignal)
@@ -163,3 +168,13 @@ def test_a_later_write_of_the_group_is_found_in_the_same_list(failure: Any) -> N
     assert ctx.failed_write is not None and ctx.failed_write.status == "Failed"
     assert ctx.group_writes is not None and [(w.status, w.caller) for w in ctx.group_writes] == [
         ("Succeeded", DEPLOYER)]
+
+
+@pytest.mark.parametrize("failure", ["definition-from-deployment"], indirect=True)
+def test_a_deployments_operations_template_and_resource_group_are_read_together(failure: Any) -> None:
+    ctx, calls = gather(failure)
+    assert ctx.definition is not None and ctx.definition.source == "deployment"
+    listed = one(calls, DEPLOYMENTS)
+    together = [one(calls, p) for p in (OPERATIONS, EXPORT, RESOURCE_GROUP)]
+    assert min(r.started for r in together) >= listed.ended
+    assert max(r.started for r in together) < min(r.ended for r in together)

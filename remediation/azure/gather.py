@@ -472,18 +472,22 @@ class Gatherer:
             for d in client.deployments.list_by_resource_group(signal.resource_group)
             if d.properties and (d.properties.correlation_id or "").lower() == correlation_id
         ])
+        resource_group: Future[Any] | None = None
         for dep in candidates or ():
-            error: ErrorInfo | None = None
-            with self._noting(notes, f"deployment operations of {dep.name} could not be read"):
-                operations = client.deployment_operations.list(signal.resource_group, dep.name or "")
-                for found in _operation_errors(operations, signal.resource_id):
-                    error = found  # the last one reported; a page that fails keeps the earlier ones
-            exported = self._noted(notes, f"template of deployment {dep.name} could not be exported",
-                                   partial(client.deployments.export_template, signal.resource_group, dep.name or ""))
+            # the operations, the template and the resource group (its location resolves the
+            # template) need only the deployment's name: they are read together
+            operations = self._pool.submit(self._operation_error, signal, dep.name or "")
+            export = self._pool.submit(client.deployments.export_template, signal.resource_group, dep.name or "")
+            resource_group = resource_group or self._pool.submit(
+                self.clients.resources(signal.subscription_id).resource_groups.get, signal.resource_group)
+            error, failure = operations.result()
+            if failure is not None:
+                notes.append(f"deployment operations of {dep.name} could not be read: {self._failure(failure)}")
+            exported = self._noted(notes, f"template of deployment {dep.name} could not be exported", export.result)
             if exported is None:
                 return _DeploymentFindings(None, error)
-            group = self._noted(notes, f"resource group {signal.resource_group} could not be read", partial(
-                self.clients.resources(signal.subscription_id).resource_groups.get, signal.resource_group))
+            group = self._noted(notes, f"resource group {signal.resource_group} could not be read",
+                                resource_group.result)
             try:
                 found_group = find_container_group(
                     exported.template or {},
@@ -507,6 +511,19 @@ class Gatherer:
                     notes.append(f"deployment {dep.name}: the container group in its template cannot be read: {exc}")
                     return _DeploymentFindings(None, error)
         return _DeploymentFindings()
+
+    def _operation_error(self, signal: FailureSignal, deployment: str) -> tuple[ErrorInfo | None, Exception | None]:
+        """The last error the deployment's operations report on the group, and why they could not all
+        be read (a page that fails keeps the errors of the pages before it)."""
+        error: ErrorInfo | None = None
+        try:
+            operations = self.clients.deployments(signal.subscription_id).deployment_operations.list(
+                signal.resource_group, deployment)
+            for found in _operation_errors(operations, signal.resource_id):
+                error = found
+        except (HttpResponseError, *CONNECTION_ERRORS) as exc:
+            return error, exc
+        return error, None
 
     def _existing(self, signal: FailureSignal) -> dict[str, Any] | None:
         client = self.clients.container_instance(signal.subscription_id)

@@ -178,3 +178,17 @@ def test_a_deployments_operations_template_and_resource_group_are_read_together(
     together = [one(calls, p) for p in (OPERATIONS, EXPORT, RESOURCE_GROUP)]
     assert min(r.started for r in together) >= listed.ended
     assert max(r.started for r in together) < min(r.ended for r in together)
+
+
+@pytest.mark.parametrize("failure", ["vnet-registry-unreachable"], indirect=True)
+def test_a_vnet_injected_groups_network_is_read_with_the_rest(failure: Any) -> None:
+    """The virtual network and the private DNS zones need only the definition and the registry:
+    they start in the same wave as the identity, and each zone's links as soon as the zones are listed."""
+    ctx, calls = gather(failure)
+    assert ctx.network is not None and ctx.network.dns_zones
+    vnet = one(calls, "GET */virtualnetworks/aci-vnet")
+    zones = one(calls, "GET */providers/microsoft.network/privatednszones")
+    links = one(calls, "GET */privatednszones/*/virtualnetworklinks")
+    wave = (one(calls, IDENTITY), one(calls, DEPLOYER_ASSIGNMENTS))
+    assert max(vnet.started, zones.started) < min(r.ended for r in wave)
+    assert zones.ended <= links.started < one(calls, IDENTITY_ASSIGNMENTS).ended

@@ -216,6 +216,7 @@ class Gatherer:
         assignment_lists = {(server, principal.lower()): pool.submit(self._assignments_and_roles, registry, principal)
                             for server, registry in known.items() for principal in early_deployers}
         blocker_reads = self._blocker_reads(signal, registries, tuple(identity_reads))
+        network_reads = self._network_reads(signal, definition, registries)
         name_scope = next(iter(known.values())).id if known else None
         role_names = (ACR_PULL_NAME, REPOSITORY_READER_NAME)
         roles_by_name = {n: pool.submit(self._role_by_name, name_scope, n) for n in role_names} if name_scope else {}
@@ -241,7 +242,7 @@ class Gatherer:
         error = sources.error
         if error is None and signal.definition is None and sources.existing and not sweep:
             error = _error_from_instance_view(sources.existing)
-        network = self._network(signal, definition, registries, notes)
+        network = self._network(network_reads, notes)
         return Context(
             signal=signal,
             error=error,
@@ -331,25 +332,33 @@ class Gatherer:
     # and privateEndpoint.json; specification/privatedns/resource-manager/Microsoft.Network/PrivateDns,
     # 2024-06-01), lists through the same client's pipeline (``send_request``).
 
-    def _network(self, signal: FailureSignal, definition: GroupDefinition | None,
-                 registries: Mapping[str, Registry | None], notes: list[str]) -> NetworkFacts | None:
-        """The networking a VNet-injected group's pull from a network-restricted registry goes
-        through; None for other groups (nothing is read)."""
+    def _network_reads(self, signal: FailureSignal, definition: GroupDefinition | None,
+                       registries: Mapping[str, Registry | None]) -> _NetworkReads | None:
+        """Start reading the networking a VNet-injected group's pull from a network-restricted
+        registry goes through; None for other groups (nothing is read)."""
         restricted = {r.id.lower(): r for r in registries.values() if r is not None and r.network_restricted}
-        vnets = list(dict.fromkeys(Subnet(s).vnet_id for s in (definition.subnet_ids if definition else ())
-                                   if "/subnets/" in s.lower()))
+        vnets = tuple(dict.fromkeys(Subnet(s).vnet_id for s in (definition.subnet_ids if definition else ())
+                                    if "/subnets/" in s.lower()))
         if not vnets or not restricted:
             return None
-        vnet_reads = {v: self._pool.submit(self._vnet, v) for v in vnets}
-        endpoint_reads = {rid: self._pool.submit(self._registry_endpoints, r) for rid, r in restricted.items()}
-        zones = self._noted(notes, "private DNS zones privatelink.azurecr.io could not be listed",
-                            partial(self._acr_zones, self._subscriptions(signal)))
-        link_reads = {z.lower(): self._pool.submit(self._zone_links, z) for z in zones or ()}
-        read_vnets = self._results(notes, vnet_reads, lambda v: f"virtual network {v} could not be read")
+        return _NetworkReads(
+            vnets=vnets,
+            zones=self._pool.submit(self._acr_zones_and_links, self._subscriptions(signal)),
+            vnet_reads={v: self._pool.submit(self._vnet, v) for v in vnets},
+            endpoint_reads={rid: self._pool.submit(self._registry_endpoints, r) for rid, r in restricted.items()},
+        )
+
+    def _network(self, reads: _NetworkReads | None, notes: list[str]) -> NetworkFacts | None:
+        """The networking :meth:`_network_reads` started to read (the zones' links once the zones are known)."""
+        if reads is None:
+            return None
+        found = self._noted(notes, "private DNS zones privatelink.azurecr.io could not be listed", reads.zones.result)
+        zones, link_reads = (None, {}) if found is None else found
+        read_vnets = self._results(notes, reads.vnet_reads, lambda v: f"virtual network {v} could not be read")
         return NetworkFacts(
-            group_vnets=tuple(vnets),
+            group_vnets=reads.vnets,
             peerings={v.lower(): peers for v, (_, peers) in read_vnets.items()},
-            endpoints=self._results(notes, endpoint_reads,
+            endpoints=self._results(notes, reads.endpoint_reads,
                                     lambda rid: f"private endpoints of registry {rid} could not be read"),
             dns_zones=tuple(zones) if zones is not None else None,
             dns_links=self._results(notes, link_reads, lambda z: f"virtual network links of {z} could not be listed"),
@@ -417,6 +426,11 @@ class Gatherer:
                 for z in self._arm_list(sub, f"/subscriptions/{sub}/providers/Microsoft.Network/privateDnsZones",
                                         PRIVATE_DNS_API_VERSION)
                 if str(z.get("name", "")).lower() == ACR_DNS_ZONE and z.get("id")]
+
+    def _acr_zones_and_links(self, subscriptions: list[str]) -> tuple[list[str], dict[str, Future[tuple[str, ...]]]]:
+        """:meth:`_acr_zones`, with the reads of each zone's links started as soon as it is listed."""
+        zones = self._acr_zones(subscriptions)
+        return zones, {z.lower(): self._pool.submit(self._zone_links, z) for z in zones}
 
     def _zone_links(self, zone_id: str) -> tuple[str, ...]:
         """The virtual networks linked to a private DNS zone."""
@@ -737,6 +751,14 @@ class Gatherer:
             return ImageStatus(image, False, self._failure(exc))
         except (HttpResponseError, *CONNECTION_ERRORS) as exc:
             return ImageStatus(image, None, f"the registry could not be read: {self._failure(exc)}")
+
+
+@dataclass(frozen=True)
+class _NetworkReads:
+    vnets: tuple[str, ...]
+    zones: Future[tuple[list[str], dict[str, Future[tuple[str, ...]]]]]
+    vnet_reads: Mapping[str, Future[tuple[tuple[Subnet, ...], tuple[str, ...]]]]
+    endpoint_reads: Mapping[str, Future[tuple[PrivateEndpoint, ...]]]
 
 
 @dataclass(frozen=True)

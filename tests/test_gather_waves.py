@@ -26,6 +26,7 @@ order of starts and ends shows the waves."""
 SUB = "00000000-0000-0000-0000-000000000001"
 IDENTITY_PRINCIPAL = "aaaaaaaa-0000-0000-0000-000000000001"
 DEPLOYER = "11111111-1111-1111-1111-111111111111"
+ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 
 ACTIVITY_LOG = "GET */providers/microsoft.insights/eventtypes/management/values"
 IDENTITY = "GET */userassignedidentities/*"
@@ -192,3 +193,13 @@ def test_a_vnet_injected_groups_network_is_read_with_the_rest(failure: Any) -> N
     wave = (one(calls, IDENTITY), one(calls, DEPLOYER_ASSIGNMENTS))
     assert max(vnet.started, zones.started) < min(r.ended for r in wave)
     assert zones.ended <= links.started < one(calls, IDENTITY_ASSIGNMENTS).ended
+
+
+@pytest.mark.parametrize("failure", ["inherited-acrpull"], indirect=True)
+def test_a_role_the_lookup_by_name_answered_is_not_read_again(failure: Any) -> None:
+    """The identity holds AcrPull (at the resource group): the lookup of the roles a fix may assign
+    already read that definition, so no read by id follows."""
+    ctx, calls = gather(failure)
+    assert ACR_PULL in ctx.role_definitions
+    assert any(a.role_definition_id.lower().endswith(ACR_PULL) for a in ctx.assignments[IDENTITY_PRINCIPAL])
+    assert not [r for r in matching(calls, ROLE_BY_ID) if r.path.lower().endswith(ACR_PULL)]

@@ -86,7 +86,8 @@ class GatherOptions:
     activity_log_poll_seconds: float = 5.0
     snapshot: Snapshot | None = None
     sleep: Callable[[float], None] = time.sleep
-    max_workers: int = 8
+    max_workers: int = 16
+    """Reads in flight at once: the second wave of a VNet-injected group already holds ten."""
 
 
 @dataclass
@@ -141,6 +142,7 @@ class Gatherer:
         self.transient_failures: list[str] = []
         """Reads that failed for reasons a retry may clear (throttling, 5xx, connection)."""
         self._role_reads: dict[str, Future[RoleDefinition | None]] = {}
+        self._named_roles: list[Future[RoleDefinition | None]] = []
         self._role_lock = threading.Lock()
 
     def close(self) -> None:
@@ -212,14 +214,15 @@ class Gatherer:
         writes: Future[list[WriteRecord]] | None = sweep_writes if sweep_writes is not None else (
             _done(_writes_since(found.records, signal.resource_id, failed_write.at))
             if failed_write is not None and failed_write.at is not None else None)
+        name_scope = next(iter(known.values())).id if known else None
+        role_names = (ACR_PULL_NAME, REPOSITORY_READER_NAME)
+        roles_by_name = {n: pool.submit(self._role_by_name, name_scope, n) for n in role_names} if name_scope else {}
+        self._named_roles = list(roles_by_name.values())
         early_deployers = [failed_write.caller] if failed_write is not None and failed_write.caller else []
         assignment_lists = {(server, principal.lower()): pool.submit(self._assignments_and_roles, registry, principal)
                             for server, registry in known.items() for principal in early_deployers}
         blocker_reads = self._blocker_reads(signal, registries, tuple(identity_reads))
         network_reads = self._network_reads(signal, definition, registries)
-        name_scope = next(iter(known.values())).id if known else None
-        role_names = (ACR_PULL_NAME, REPOSITORY_READER_NAME)
-        roles_by_name = {n: pool.submit(self._role_by_name, name_scope, n) for n in role_names} if name_scope else {}
 
         identities = self._results(notes, identity_reads, lambda key: f"identity {key} could not be read")
         group_writes = self._noted(notes, "the container group's writes in the Activity Log could not be read",
@@ -595,11 +598,15 @@ class Gatherer:
         return found
 
     def _role_read(self, role_id: str) -> Future[RoleDefinition | None]:
-        """The read of a role definition, started once per run whoever asks for it first."""
+        """The read of a role definition, started once per run whoever asks for it first; none where
+        a lookup by name of the roles a fix may assign already answered with this very definition."""
         with self._role_lock:
             read = self._role_reads.get(role_id)
             if read is None:
-                read = self._role_reads[role_id] = self._pool.submit(self._role_definition, role_id)
+                read = next((f for f in self._named_roles if f.done() and f.exception() is None
+                             and (rd := f.result()) is not None and rd.id.lower() == role_id.lower()), None) \
+                    or self._pool.submit(self._role_definition, role_id)
+                self._role_reads[role_id] = read
             return read
 
     def _role_definition(self, role_id: str) -> RoleDefinition | None:

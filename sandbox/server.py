@@ -291,6 +291,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "AzureSandbox/1.0"
     server: SandboxHTTPServer
+    # the headers and the body leave in two writes: with Nagle's algorithm the second waits for the
+    # client's delayed ACK (~40 ms), a delay ARM does not have
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence stdlib access logging; the request log records every call."""
@@ -428,6 +431,9 @@ class _Handler(BaseHTTPRequestHandler):
 class SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops connections when a client opens more at once (the
+    # TLS handshakes run on the accepting thread), and the kernel retries them only after 1 s
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], world: World) -> None:
         super().__init__(address, _Handler)

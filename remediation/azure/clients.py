@@ -11,7 +11,6 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from azure.containerregistry import ContainerRegistryClient
 from azure.core.credentials import TokenCredential
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
@@ -22,6 +21,7 @@ from azure.mgmt.resource.deployments import DeploymentsMgmtClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
 from ..telemetry import ArmCallCounter
+from .registry_data import RegistryDataClient
 
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 ACR_AUDIENCE = "https://containerregistry.azure.net"
@@ -112,11 +112,12 @@ class AzureClients:
         return self._get("resources", subscription_id.lower(), lambda: ResourceManagementClient(
             self.credential, subscription_id, **self._kwargs()))
 
-    def registry_data(self, login_server: str) -> ContainerRegistryClient:
+    def registry_data(self, login_server: str) -> RegistryDataClient:
+        """The registry's data plane; its tokens are kept with the client, so across the runs that
+        share these clients, for as long as the registry issued them for."""
         endpoint = self.registry_endpoint_template.replace("{loginServer}", login_server.lower())
-        return self._get("acr-data", login_server.lower(), lambda: ContainerRegistryClient(
-            endpoint, self.credential, audience=ACR_AUDIENCE, connection_verify=self.verify,
-            per_retry_policies=[ArmCallCounter()], **self._transport))
+        return self._get("acr-data", login_server.lower(), lambda: RegistryDataClient(
+            endpoint, login_server, self.credential, audience=ACR_AUDIENCE, verify=self.verify, **self._transport))
 
     def close(self) -> None:
         with self._lock:

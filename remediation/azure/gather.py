@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -85,7 +86,8 @@ class GatherOptions:
     activity_log_poll_seconds: float = 5.0
     snapshot: Snapshot | None = None
     sleep: Callable[[float], None] = time.sleep
-    max_workers: int = 8
+    max_workers: int = 16
+    """Reads in flight at once: the second wave of a VNet-injected group already holds ten."""
 
 
 @dataclass
@@ -94,6 +96,8 @@ class _ActivityFindings:
     request_body: dict[str, Any] | None = None
     failed_write: WriteRecord | None = None
     notes: list[str] = field(default_factory=list)
+    records: list[Any] = field(default_factory=list)
+    """The group's records in the last look, so the writes after the failed one come from it too."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,9 @@ class Gatherer:
         self._pool = ThreadPoolExecutor(max_workers=self.options.max_workers, thread_name_prefix="gather")
         self.transient_failures: list[str] = []
         """Reads that failed for reasons a retry may clear (throttling, 5xx, connection)."""
+        self._role_reads: dict[str, Future[RoleDefinition | None]] = {}
+        self._named_roles: list[Future[RoleDefinition | None]] = []
+        self._role_lock = threading.Lock()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
@@ -182,45 +189,53 @@ class Gatherer:
             return self._private_endpoint_context(signal)
         sweep = signal.schema == "sweep"
         pool = self._pool
-        # these need nothing but the signal, so they start at once
+        # wave 1: what needs nothing but the signal
         activity = None if sweep else pool.submit(self._activity, signal)
         existing = pool.submit(self._existing, signal)
         registry_lists = {sub: pool.submit(self._registries_in, sub) for sub in self._subscriptions(signal)}
-
         sweep_writes = pool.submit(self._group_writes, signal, datetime.now(UTC) - ACTIVITY_LOG_LOOKBACK) \
             if sweep else None
 
-        sources, failed_write = self._definition_sources(signal, activity, existing, sweep=sweep)
+        sources, found = self._definition_sources(signal, activity, existing, sweep=sweep)
+        failed_write = found.failed_write
         choice = choose_definition(signal.resource_id, sources)
         definition, notes = choice.definition, list(choice.notes)
-        # the writes since the failure tell whether it is still the group's latest intent
-        writes = sweep_writes if sweep_writes is not None else (
-            pool.submit(self._group_writes, signal, failed_write.at)
-            if failed_write is not None and failed_write.at is not None else None)
         registries = self._registries(definition, registry_lists, notes)
-        identities = self._identities(definition, notes)
+        known = {server: registry for server, registry in registries.items() if registry is not None}
+        # wave 2: what the definition, the registries and the failed write's caller name, all at once;
+        # the image reads go first, as a cold registry token takes two more calls
+        image_reads = {
+            image.raw: pool.submit(self._image_status, image)
+            for image in (definition.images if definition else ()) if image.registry in known
+        }
+        identity_reads = {i.lower(): pool.submit(self._identity, i) for i in _credential_identities(definition)}
+        # the writes since the failure (the failed write's own Activity Log read holds them) tell
+        # whether it is still the group's latest intent
+        writes: Future[list[WriteRecord]] | None = sweep_writes if sweep_writes is not None else (
+            _done(_writes_since(found.records, signal.resource_id, failed_write.at))
+            if failed_write is not None and failed_write.at is not None else None)
+        name_scope = next(iter(known.values())).id if known else None
+        role_names = (ACR_PULL_NAME, REPOSITORY_READER_NAME)
+        roles_by_name = {n: pool.submit(self._role_by_name, name_scope, n) for n in role_names} if name_scope else {}
+        self._named_roles = list(roles_by_name.values())
+        early_deployers = [failed_write.caller] if failed_write is not None and failed_write.caller else []
+        assignment_lists = {(server, principal.lower()): pool.submit(self._assignments_and_roles, registry, principal)
+                            for server, registry in known.items() for principal in early_deployers}
+        blocker_reads = self._blocker_reads(signal, registries, tuple(identity_reads))
+        network_reads = self._network_reads(signal, definition, registries)
+
+        identities = self._results(notes, identity_reads, lambda key: f"identity {key} could not be read")
         group_writes = self._noted(notes, "the container group's writes in the Activity Log could not be read",
                                    writes.result) if writes is not None else None
         # who the app acts for: the failed write's caller; for a sweep, whoever wrote the group
-        deployers = [failed_write.caller] if failed_write is not None and failed_write.caller else [
-            w.caller for w in group_writes or () if w.caller]
-
-        # these need only the registries, identities and deployers, so they run together
+        deployers = early_deployers or [w.caller for w in group_writes or () if w.caller]
+        # wave 3: the identities' assignments (each list starts its role definitions' reads as it ends)
         principals = [identity.principal_id for identity in identities.values() if identity.principal_id]
         assignment_lists = {
-            (server, principal.lower()): pool.submit(self._assignments, registry, principal)
-            for server, registry in registries.items() if registry is not None
-            for principal in dict.fromkeys([*principals, *deployers])
+            (server, principal.lower()): assignment_lists.get((server, principal.lower())) or pool.submit(
+                self._assignments_and_roles, registry, principal)
+            for server, registry in known.items() for principal in dict.fromkeys([*principals, *deployers])
         }
-        blocker_reads = self._blocker_reads(signal, registries, tuple(identities))
-        image_reads = {
-            image.raw: pool.submit(self._image_status, image)
-            for image in (definition.images if definition else ())
-            if registries.get(image.registry) is not None
-        }
-        name_scope = next((r.id for r in registries.values() if r is not None), None)
-        role_names = (ACR_PULL_NAME, REPOSITORY_READER_NAME)
-        roles_by_name = {n: pool.submit(self._role_by_name, name_scope, n) for n in role_names} if name_scope else {}
         assignments = self._merged_assignments(assignment_lists, notes)
         roles = self._roles(assignments, roles_by_name, notes)
         images = tuple(read.result() for read in image_reads.values())
@@ -230,7 +245,7 @@ class Gatherer:
         error = sources.error
         if error is None and signal.definition is None and sources.existing and not sweep:
             error = _error_from_instance_view(sources.existing)
-        network = self._network(signal, definition, registries, notes)
+        network = self._network(network_reads, notes)
         return Context(
             signal=signal,
             error=error,
@@ -257,9 +272,9 @@ class Gatherer:
 
     def _definition_sources(self, signal: FailureSignal, activity: Future[_ActivityFindings] | None,
                             existing: Future[dict[str, Any] | None], *,
-                            sweep: bool) -> tuple[DefinitionSources, WriteRecord | None]:
+                            sweep: bool) -> tuple[DefinitionSources, _ActivityFindings]:
         """Read what the definition is chosen from; a source is read only while it can still matter.
-        Also returns the failed write's Activity Log record, where the log holds it."""
+        Also returns what the Activity Log holds of the group (the failed write's record among it)."""
         found = activity.result() if activity else _ActivityFindings()
         read_notes: dict[DefinitionSource, list[str]] = {"activity-log": found.notes, "deployment": [], "existing": []}
         sources = DefinitionSources(replay=signal.definition, activity_log=found.request_body, error=found.error,
@@ -273,7 +288,7 @@ class Gatherer:
             read_notes["existing"], "the container group could not be read", existing.result))
         if self.options.snapshot and not choose_definition(signal.resource_id, sources).recovered:
             sources = replace(sources, snapshot=self.options.snapshot(signal.resource_id))
-        return replace(sources, read_notes=read_notes), found.failed_write
+        return replace(sources, read_notes=read_notes), found
 
     def _registries(self, definition: GroupDefinition | None, listed: Mapping[str, Future[list[Registry]]],
                     notes: list[str]) -> dict[str, Registry | None]:
@@ -284,11 +299,6 @@ class Gatherer:
             for registry in registries:
                 by_server.setdefault(registry.login_server.lower(), registry)
         return {server: by_server.get(server) for server in _registry_servers(definition)}
-
-    def _identities(self, definition: GroupDefinition | None, notes: list[str]) -> dict[str, Identity]:
-        """The identities the definition's registry credentials name, by lower-cased id."""
-        reads = {i.lower(): self._pool.submit(self._identity, i) for i in _credential_identities(definition)}
-        return self._results(notes, reads, lambda key: f"identity {key} could not be read")
 
     def _merged_assignments(self, lists: Mapping[tuple[str, str], Future[list[RoleAssignment]]],
                             notes: list[str]) -> dict[str, list[RoleAssignment]]:
@@ -308,7 +318,7 @@ class Gatherer:
                by_name: Mapping[str, Future[RoleDefinition | None]], notes: list[str]) -> dict[str, RoleDefinition]:
         """The definitions of the assigned roles, and of the roles a fix may assign, by role GUID."""
         role_ids = {a.role_definition_id for items in assignments.values() for a in items}
-        reads = {rid: self._pool.submit(self._role_definition, rid) for rid in role_ids}
+        reads = {rid: self._role_read(rid) for rid in role_ids}
         roles: dict[str, RoleDefinition] = {}
         for rd in self._results(notes, reads, lambda rid: f"role definition {rid} could not be read").values():
             if rd is not None:
@@ -325,25 +335,33 @@ class Gatherer:
     # and privateEndpoint.json; specification/privatedns/resource-manager/Microsoft.Network/PrivateDns,
     # 2024-06-01), lists through the same client's pipeline (``send_request``).
 
-    def _network(self, signal: FailureSignal, definition: GroupDefinition | None,
-                 registries: Mapping[str, Registry | None], notes: list[str]) -> NetworkFacts | None:
-        """The networking a VNet-injected group's pull from a network-restricted registry goes
-        through; None for other groups (nothing is read)."""
+    def _network_reads(self, signal: FailureSignal, definition: GroupDefinition | None,
+                       registries: Mapping[str, Registry | None]) -> _NetworkReads | None:
+        """Start reading the networking a VNet-injected group's pull from a network-restricted
+        registry goes through; None for other groups (nothing is read)."""
         restricted = {r.id.lower(): r for r in registries.values() if r is not None and r.network_restricted}
-        vnets = list(dict.fromkeys(Subnet(s).vnet_id for s in (definition.subnet_ids if definition else ())
-                                   if "/subnets/" in s.lower()))
+        vnets = tuple(dict.fromkeys(Subnet(s).vnet_id for s in (definition.subnet_ids if definition else ())
+                                    if "/subnets/" in s.lower()))
         if not vnets or not restricted:
             return None
-        vnet_reads = {v: self._pool.submit(self._vnet, v) for v in vnets}
-        endpoint_reads = {rid: self._pool.submit(self._registry_endpoints, r) for rid, r in restricted.items()}
-        zones = self._noted(notes, "private DNS zones privatelink.azurecr.io could not be listed",
-                            partial(self._acr_zones, self._subscriptions(signal)))
-        link_reads = {z.lower(): self._pool.submit(self._zone_links, z) for z in zones or ()}
-        read_vnets = self._results(notes, vnet_reads, lambda v: f"virtual network {v} could not be read")
+        return _NetworkReads(
+            vnets=vnets,
+            zones=self._pool.submit(self._acr_zones_and_links, self._subscriptions(signal)),
+            vnet_reads={v: self._pool.submit(self._vnet, v) for v in vnets},
+            endpoint_reads={rid: self._pool.submit(self._registry_endpoints, r) for rid, r in restricted.items()},
+        )
+
+    def _network(self, reads: _NetworkReads | None, notes: list[str]) -> NetworkFacts | None:
+        """The networking :meth:`_network_reads` started to read (the zones' links once the zones are known)."""
+        if reads is None:
+            return None
+        found = self._noted(notes, "private DNS zones privatelink.azurecr.io could not be listed", reads.zones.result)
+        zones, link_reads = (None, {}) if found is None else found
+        read_vnets = self._results(notes, reads.vnet_reads, lambda v: f"virtual network {v} could not be read")
         return NetworkFacts(
-            group_vnets=tuple(vnets),
+            group_vnets=reads.vnets,
             peerings={v.lower(): peers for v, (_, peers) in read_vnets.items()},
-            endpoints=self._results(notes, endpoint_reads,
+            endpoints=self._results(notes, reads.endpoint_reads,
                                     lambda rid: f"private endpoints of registry {rid} could not be read"),
             dns_zones=tuple(zones) if zones is not None else None,
             dns_links=self._results(notes, link_reads, lambda z: f"virtual network links of {z} could not be listed"),
@@ -412,6 +430,11 @@ class Gatherer:
                                         PRIVATE_DNS_API_VERSION)
                 if str(z.get("name", "")).lower() == ACR_DNS_ZONE and z.get("id")]
 
+    def _acr_zones_and_links(self, subscriptions: list[str]) -> tuple[list[str], dict[str, Future[tuple[str, ...]]]]:
+        """:meth:`_acr_zones`, with the reads of each zone's links started as soon as it is listed."""
+        zones = self._acr_zones(subscriptions)
+        return zones, {z.lower(): self._pool.submit(self._zone_links, z) for z in zones}
+
     def _zone_links(self, zone_id: str) -> tuple[str, ...]:
         """The virtual networks linked to a private DNS zone."""
         links = self._arm_list(parse_resource_id(zone_id).subscription, f"{zone_id}/virtualNetworkLinks",
@@ -435,7 +458,7 @@ class Gatherer:
                                   lambda: list(monitor.activity_logs.list(filter=flt)))
             if records is None:
                 return out
-            _take_records(records, signal.resource_id, out)
+            _take_records(records, signal, out)
             if out.error or time.monotonic() >= deadline:
                 break
             self.options.sleep(self.options.activity_log_poll_seconds)
@@ -450,13 +473,7 @@ class Gatherer:
         """The group's finished writes and deletes in the Activity Log since ``since``, newest first."""
         monitor = self.clients.monitor(signal.subscription_id)
         flt = f"eventTimestamp ge '{_odata_time(since)}' and resourceUri eq '{signal.resource_id}'"
-        found = []
-        for record in monitor.activity_logs.list(filter=flt):
-            write = _write_record(record)
-            if (write is not None and (record.resource_id or "").lower() == signal.resource_id.lower()
-                    and write.at is not None and write.at > since):
-                found.append(write)
-        return sorted(found, key=lambda w: w.at or since, reverse=True)
+        return _writes_since(monitor.activity_logs.list(filter=flt), signal.resource_id, since)
 
     # -- definition ---------------------------------------------------------------------------
 
@@ -472,18 +489,22 @@ class Gatherer:
             for d in client.deployments.list_by_resource_group(signal.resource_group)
             if d.properties and (d.properties.correlation_id or "").lower() == correlation_id
         ])
+        resource_group: Future[Any] | None = None
         for dep in candidates or ():
-            error: ErrorInfo | None = None
-            with self._noting(notes, f"deployment operations of {dep.name} could not be read"):
-                operations = client.deployment_operations.list(signal.resource_group, dep.name or "")
-                for found in _operation_errors(operations, signal.resource_id):
-                    error = found  # the last one reported; a page that fails keeps the earlier ones
-            exported = self._noted(notes, f"template of deployment {dep.name} could not be exported",
-                                   partial(client.deployments.export_template, signal.resource_group, dep.name or ""))
+            # the operations, the template and the resource group (its location resolves the
+            # template) need only the deployment's name: they are read together
+            operations = self._pool.submit(self._operation_error, signal, dep.name or "")
+            export = self._pool.submit(client.deployments.export_template, signal.resource_group, dep.name or "")
+            resource_group = resource_group or self._pool.submit(
+                self.clients.resources(signal.subscription_id).resource_groups.get, signal.resource_group)
+            error, failure = operations.result()
+            if failure is not None:
+                notes.append(f"deployment operations of {dep.name} could not be read: {self._failure(failure)}")
+            exported = self._noted(notes, f"template of deployment {dep.name} could not be exported", export.result)
             if exported is None:
                 return _DeploymentFindings(None, error)
-            group = self._noted(notes, f"resource group {signal.resource_group} could not be read", partial(
-                self.clients.resources(signal.subscription_id).resource_groups.get, signal.resource_group))
+            group = self._noted(notes, f"resource group {signal.resource_group} could not be read",
+                                resource_group.result)
             try:
                 found_group = find_container_group(
                     exported.template or {},
@@ -507,6 +528,19 @@ class Gatherer:
                     notes.append(f"deployment {dep.name}: the container group in its template cannot be read: {exc}")
                     return _DeploymentFindings(None, error)
         return _DeploymentFindings()
+
+    def _operation_error(self, signal: FailureSignal, deployment: str) -> tuple[ErrorInfo | None, Exception | None]:
+        """The last error the deployment's operations report on the group, and why they could not all
+        be read (a page that fails keeps the errors of the pages before it)."""
+        error: ErrorInfo | None = None
+        try:
+            operations = self.clients.deployments(signal.subscription_id).deployment_operations.list(
+                signal.resource_group, deployment)
+            for found in _operation_errors(operations, signal.resource_id):
+                error = found
+        except (HttpResponseError, *CONNECTION_ERRORS) as exc:
+            return error, exc
+        return error, None
 
     def _existing(self, signal: FailureSignal) -> dict[str, Any] | None:
         client = self.clients.container_instance(signal.subscription_id)
@@ -555,6 +589,25 @@ class Gatherer:
             out.append(RoleAssignment(a.id or "", scope, a.role_definition_id or "", a.principal_id or "", a.condition,
                                       a.created_on))
         return out
+
+    def _assignments_and_roles(self, registry: Registry, principal_id: str) -> list[RoleAssignment]:
+        """:meth:`_assignments`, starting the reads of their roles' definitions as soon as they are known."""
+        found = self._assignments(registry, principal_id)
+        for assignment in found:
+            self._role_read(assignment.role_definition_id)
+        return found
+
+    def _role_read(self, role_id: str) -> Future[RoleDefinition | None]:
+        """The read of a role definition, started once per run whoever asks for it first; none where
+        a lookup by name of the roles a fix may assign already answered with this very definition."""
+        with self._role_lock:
+            read = self._role_reads.get(role_id)
+            if read is None:
+                read = next((f for f in self._named_roles if f.done() and f.exception() is None
+                             and (rd := f.result()) is not None and rd.id.lower() == role_id.lower()), None) \
+                    or self._pool.submit(self._role_definition, role_id)
+                self._role_reads[role_id] = read
+            return read
 
     def _role_definition(self, role_id: str) -> RoleDefinition | None:
         try:
@@ -708,6 +761,14 @@ class Gatherer:
 
 
 @dataclass(frozen=True)
+class _NetworkReads:
+    vnets: tuple[str, ...]
+    zones: Future[tuple[list[str], dict[str, Future[tuple[str, ...]]]]]
+    vnet_reads: Mapping[str, Future[tuple[tuple[Subnet, ...], tuple[str, ...]]]]
+    endpoint_reads: Mapping[str, Future[tuple[PrivateEndpoint, ...]]]
+
+
+@dataclass(frozen=True)
 class _BlockerReads:
     targets: tuple[str, ...]
     deny_targets: tuple[str, ...]
@@ -749,18 +810,33 @@ def _policy_assignment(assignment: Mapping[str, Any], definition: Mapping[str, A
 
 
 def _activity_filter(signal: FailureSignal) -> str:
-    """The OData filter for the failed write's records: by correlation id where the event gave
-    one (else by resource), from an hour before the event (else from a day ago)."""
+    """The OData filter for the group's records from an hour before the event (else from a day ago):
+    by resource, not by correlation id, so the one list holds the failed write (picked out by its
+    correlation id, see :func:`_take_records`) and every write after it (the Activity Log takes
+    only one of ``resourceUri`` and ``correlationId`` in a filter)."""
     start = datetime.now(UTC) - timedelta(days=1)
     if signal.event_time:
         with contextlib.suppress(ValueError):
             start = datetime.fromisoformat(signal.event_time.replace("Z", "+00:00")) - timedelta(hours=1)
-    clause = (
-        f"correlationId eq '{signal.correlation_id}'"
-        if signal.correlation_id
-        else f"resourceUri eq '{signal.resource_id}'"
-    )
-    return f"eventTimestamp ge '{_odata_time(start)}' and {clause}"
+    return f"eventTimestamp ge '{_odata_time(start)}' and resourceUri eq '{signal.resource_id}'"
+
+
+def _writes_since(records: Iterable[Any], resource_id: str, since: datetime) -> list[WriteRecord]:
+    """The group's finished writes and deletes among ``records`` after ``since``, newest first."""
+    found = []
+    for record in records:
+        write = _write_record(record)
+        if (write is not None and (record.resource_id or "").lower() == resource_id.lower()
+                and write.at is not None and write.at > since):
+            found.append(write)
+    return sorted(found, key=lambda w: w.at or since, reverse=True)
+
+
+def _done(value: T) -> Future[T]:
+    """A read already answered, where the reading code waits on futures."""
+    future: Future[T] = Future()
+    future.set_result(value)
+    return future
 
 
 def _write_record(record: Any) -> WriteRecord | None:
@@ -772,12 +848,16 @@ def _write_record(record: Any) -> WriteRecord | None:
     return WriteRecord(operation, status, record.caller, record.event_timestamp, record.correlation_id)
 
 
-def _take_records(records: Iterable[Any], resource_id: str, out: _ActivityFindings) -> None:
-    """Keep the newest error of the group's records and the request body of that same write (its
-    correlation id), else the newest body: a replay by resource id wants the latest failed write
-    and its body, not a later write's. The record that holds the error is the failed write's,
-    whose caller is the deployer."""
-    mine = sorted((r for r in records if (r.resource_id or "").lower() == resource_id.lower()),
+def _take_records(records: Iterable[Any], signal: FailureSignal, out: _ActivityFindings) -> None:
+    """Keep the newest error of the failed write's records (those of the event's correlation id,
+    where it gave one) and the request body of that same write (its correlation id), else the
+    newest body: a replay by resource id wants the latest failed write and its body, not a later
+    write's. The record that holds the error is the failed write's, whose caller is the deployer.
+    The group's records are kept in ``out.records``."""
+    resource_id = signal.resource_id
+    out.records = [r for r in records if (r.resource_id or "").lower() == resource_id.lower()]
+    correlation = (signal.correlation_id or "").lower()
+    mine = sorted((r for r in out.records if not correlation or (r.correlation_id or "").lower() == correlation),
                   key=lambda r: r.event_timestamp or datetime.min.replace(tzinfo=UTC), reverse=True)
     for record in mine:
         props = record.properties or {}

@@ -1,12 +1,16 @@
 """A bad release fails many groups at once and Event Grid delivers each failure several times, in both
 schemas, to concurrent workers: each failure is remediated exactly once, nothing is written twice, and
-a delivery of a failure already finished costs no Azure call."""
+a delivery of a failure already finished costs no Azure call. Its dead letters replayed at once are
+queued without a round trip after another."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 import random
+import threading
+import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -73,3 +77,32 @@ def test_a_storm_of_duplicate_deliveries_remediates_each_failure_once_and_writes
     assert _remediator_calls(world) == before
     for event in events:
         assert [r["outcome"] for r in world.service.ledger.reports_for(event["subject"])] == ["remediated"]
+
+
+class _SlowQueue:
+    """A jobs queue whose every send takes a round trip's time; it tells how many were under way at once."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.under_way = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def send(self, text: str) -> None:
+        with self._lock:
+            self.under_way += 1
+            self.most = max(self.most, self.under_way)
+        time.sleep(0.02)
+        with self._lock:
+            self.under_way -= 1
+            self.sent.append(text)
+
+
+def test_a_replay_of_a_hundred_dead_letters_queues_them_concurrently(world: World) -> None:
+    event = world.fail()
+    queue = _SlowQueue()
+    world.service.jobs = queue  # type: ignore[assignment]
+    dead_letters = [{**event, "id": str(uuid.uuid4())} for _ in range(100)]
+    status, body = world.http("replay", "POST", "replay", body=dead_letters)
+    assert status == 202 and body["events"] == 100
+    assert len(queue.sent) == 100 and queue.most > 1

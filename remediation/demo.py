@@ -272,8 +272,9 @@ def engine_for(sb: Any, scenario: Any, settings: Settings, say: Printer | None =
         gather_options=GatherOptions(subscriptions=tuple(scenario.subscriptions),
                                      activity_log_wait_seconds=max(10.0, lag * 3), activity_log_poll_seconds=0.5,
                                      sleep=sleep),
-        redeploy_options=RedeployOptions(first_delay=0.5, max_delay=2.0,
-                                         budget_seconds=min(float(settings.redeploy_budget_seconds), 60.0),
+        # the production backoff; on the real clock the budget is cut to a minute for a demo
+        redeploy_options=RedeployOptions(budget_seconds=float(settings.redeploy_budget_seconds) if virtual_clock
+                                         else min(float(settings.redeploy_budget_seconds), 60.0),
                                          progress=lambda line: tell(f"     {line}"), sleep=sleep),
         progress=(lambda stage, took, summary: tell(f"   - {stage} ({took:.2f}s): {summary}")) if say else None,
     )

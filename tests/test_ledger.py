@@ -26,6 +26,7 @@ from azure.storage.blob import BlobServiceClient
 
 from remediation.journal import Held, NoJournal
 from remediation.ledger import Claim, ClaimLost, Ledger, LedgerError, LedgerJournal, resource_hash
+from remediation.ledger.coordination import FinishedClaims
 from remediation.model import FailureSignal, Finding
 from remediation.report import build_report
 
@@ -106,6 +107,77 @@ def test_twenty_concurrent_claims_of_one_failure_have_exactly_one_winner(store: 
     [row] = store.rows("claim-")
     assert row["Owner"] == winners[0].owner and row["Status"] == "running"
     assert winners[0].expires_at == T0 + timedelta(minutes=15)
+
+
+class _TableCalls:
+    """Counts what a ledger asks of its table, by operation."""
+
+    OPERATIONS = ("get_entity", "create_entity", "update_entity", "upsert_entity", "delete_entity", "query_entities")
+
+    def __init__(self, ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[str] = []
+        table = ledger._tables()
+        for name in self.OPERATIONS:
+            monkeypatch.setattr(table, name, self._counted(name, getattr(table, name)))
+
+    def _counted(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            return method(*args, **kwargs)
+        return counted
+
+
+def test_a_duplicate_of_a_finished_failure_costs_one_table_read_and_no_write(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = store.ledger()
+    claim = first.claim(GROUP, "corr-1", owner="a", now=T0)
+    assert claim is not None
+    report_id = first.complete(claim, report())
+    other = store.ledger()  # another instance: it never saw the run finish
+    calls = _TableCalls(other, monkeypatch)
+    held = other.claim_or_held(GROUP, "corr-1", owner="b", now=T0 + timedelta(minutes=1))
+    assert held == Held(None, report_id)
+    assert calls.calls == ["get_entity"]
+
+
+def test_a_duplicate_of_a_failure_this_instance_finished_costs_no_table_call(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = store.ledger()
+    claim = ledger.claim_or_held(GROUP, "corr-1", owner="a", now=T0)
+    assert isinstance(claim, Claim)
+    report_id = ledger.complete(claim, report())
+    other = store.ledger()
+    assert isinstance(other.claim_or_held(GROUP, "corr-2", owner="b", now=T0), Claim)  # running elsewhere
+    calls = _TableCalls(ledger, monkeypatch)
+    assert ledger.claim_or_held(GROUP, "corr-1", owner="b", now=T0) == Held(None, report_id)
+    assert calls.calls == []
+    # a replay (force) never takes the instance's word for it, and a running claim is always read
+    assert isinstance(ledger.claim_or_held(GROUP, "corr-1", owner="c", now=T0, force=True, replay=True), Claim)
+    assert ledger.claim_or_held(GROUP, "corr-2", owner="c", now=T0).until is not None  # type: ignore[union-attr]
+    assert calls.calls.count("get_entity") == 2
+
+
+def test_the_instances_record_of_finished_claims_is_bounded_in_size_and_age() -> None:
+    finished = FinishedClaims(size=3, ttl_seconds=60)
+    for i in range(10):
+        finished.add("p", f"r{i}", f"report-{i}")
+    assert len(finished) == 3 and finished.get("p", "r0") is None and finished.get("p", "r9") == "report-9"
+    stale = FinishedClaims(ttl_seconds=0)
+    stale.add("p", "r", "report")
+    assert stale.get("p", "r") is None and len(stale) == 0
+
+
+def test_concurrent_deliveries_of_finished_and_new_failures_each_claim_once(store: Store) -> None:
+    done = store.ledger()
+    claim = done.claim(GROUP, "corr-done", owner="a", now=T0)
+    assert claim is not None
+    done.complete(claim, report())
+    ledgers = [store.ledger() for _ in range(8)]
+    results = concurrently(8, lambda i: [ledgers[i].claim_or_held(GROUP, key, owner=f"i-{i}", now=T0)
+                                         for key in ("corr-done", "corr-new")])
+    assert all(isinstance(r[0], Held) and r[0].finished for r in results)
+    assert sum(isinstance(r[1], Claim) for r in results) == 1
+    assert all(isinstance(r[1], Claim) or (isinstance(r[1], Held) and not r[1].finished) for r in results)
 
 
 def test_a_completed_claim_is_never_claimed_again_and_keeps_its_report(store: Store) -> None:

@@ -162,3 +162,63 @@ def test_the_sandbox_shows_events_only_after_their_lag() -> None:
         assert events() == []
         sb.world.advance(21)
         assert [e["name"] for e in events()] == ["Pulling", "Pulled", "Created", "Started"]
+
+
+def _group_puts(sb: Any, since: int) -> int:
+    return sum(1 for r in sb.world.request_log[since:]
+               if r.method == "PUT" and "/containergroups/" in r.path.lower())
+
+
+def _propagating(seconds: float, settings: dict[str, str] | None = None) -> Any:
+    return _scenario({"rbacPropagationSeconds": seconds}, settings)
+
+
+def test_a_fix_that_takes_ten_minutes_to_propagate_costs_at_most_20_puts() -> None:
+    # a budget past the ten minutes, so the run ends with the group running, and every PUT it made counted
+    scenario = _propagating(600, {"REMEDIATION_REDEPLOY_BUDGET_SECONDS": "700"})
+    with Sandbox(scenario) as sb:
+        event = failed_event(sb, scenario)
+        clock, before = sb.world.now(), len(sb.world.request_log)
+        report = engine_for(sb, scenario, demo_settings(sb, scenario), virtual_clock=True).run(
+            parse_event(event), trigger="eventgrid")
+        assert report["outcome"] == "remediated", report["redeploy"]
+        assert sb.world.now() - clock >= 600  # it waited on the sandbox clock for the assignment to take effect
+        assert _group_puts(sb, before) <= 20
+
+
+def test_a_fix_that_propagates_in_five_seconds_runs_within_seven() -> None:
+    scenario = _propagating(5)
+    with Sandbox(scenario) as sb:
+        event = failed_event(sb, scenario)
+        clock = sb.world.now()
+        report = engine_for(sb, scenario, demo_settings(sb, scenario), virtual_clock=True).run(
+            parse_event(event), trigger="eventgrid")
+        assert report["outcome"] == "remediated", report["redeploy"]
+        assert report["redeploy"]["attempts"] > 1  # the first redeploy came before the assignment took effect
+        assert sb.world.now() - clock <= 5 + 2  # from the event to the verified running group
+
+
+def _attempt_times(options: RedeployOptions, until: float) -> list[float]:
+    """When each attempt starts, attempts taking no time, up to ``until``."""
+    times, retry = [0.0], 0
+    while times[-1] + options.delay(retry) <= until:
+        times.append(times[-1] + options.delay(retry))
+        retry += 1
+    return times
+
+
+def test_the_backoff_retries_within_a_second_early_and_rarely_later_whatever_the_jitter() -> None:
+    for draw in (0.0, 0.5, 0.999):
+        options = RedeployOptions(rng=lambda draw=draw: draw)  # type: ignore[misc]
+        times = _attempt_times(options, 600)
+        assert len(times) <= 20, (draw, times)
+        # a fix that takes effect within the first five seconds is met by an attempt within a second
+        for propagation in (0.5, 1.5, 2.5, 3.5, 4.5, 5.0):
+            assert next(t for t in times if t >= propagation) - propagation <= 1.0, (draw, propagation)
+        assert max(options.delay(retry) for retry in range(40)) <= 60 * 1.25
+
+
+def test_the_backoff_is_jittered_past_its_quick_retries() -> None:
+    low, high = RedeployOptions(rng=lambda: 0.0), RedeployOptions(rng=lambda: 0.999)
+    assert [low.delay(r) for r in range(5)] == [high.delay(r) for r in range(5)] == [1.0] * 5
+    assert all(high.delay(r) > low.delay(r) for r in range(5, 20))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,12 +34,33 @@ PROPAGATION_CODES = {"InaccessibleImage"}
 
 @dataclass(frozen=True)
 class RedeployOptions:
+    """How long and how often to redeploy and to look for the redeploy's events.
+
+    Both follow :meth:`delay`: ``quick_retries`` waits of ``first_delay`` (a fix often takes effect
+    within seconds, and the group should run soon after), then doubling up to ``max_delay``, each
+    of those lengthened by a random share of up to ``jitter`` so that groups fixed together (a bad
+    release) do not retry in step. With the defaults, a fix that takes ten minutes to propagate
+    costs 19 container-group PUTs in those ten minutes, not one every few seconds: each failed PUT
+    is a write against ARM's throttling limits.
+    """
+
     budget_seconds: float = 600.0
-    first_delay: float = 5.0
+    first_delay: float = 1.0
+    quick_retries: int = 5
     max_delay: float = 60.0
+    jitter: float = 0.25
     retry_on_propagation: bool = True
     sleep: Callable[[float], None] = time.sleep
     progress: Callable[[str], None] | None = None
+    rng: Callable[[], float] = random.random
+    """A number in [0, 1) for the jitter (a test may fix it)."""
+
+    def delay(self, retry: int) -> float:
+        """The wait before retry number ``retry`` (0 for the first)."""
+        if retry < self.quick_retries:
+            return self.first_delay
+        base = min(self.first_delay * 2.0 ** (retry - self.quick_retries + 1), self.max_delay)
+        return base * (1.0 + self.jitter * self.rng())
 
 
 def deployable_body(definition: GroupDefinition) -> dict[str, Any]:
@@ -165,10 +187,12 @@ def redeploy(clients: AzureClients, definition: GroupDefinition, options: Redepl
     body = json.dumps(deployable_body(definition)).encode()
     budget = _Budget(options)
     floor = _events_before(client, rg, name)
-    delay = options.first_delay
     attempts = 0
     while True:
         attempts += 1
+        # retries are spaced from the start of one attempt to the next, so time an attempt takes
+        # (a PUT, its polling, the event reads) counts towards the wait
+        due = budget.elapsed() + options.delay(attempts - 1)
         # a small margin for clock skew between this host and ARM, and never older than the events
         # the group already showed: those are the failed deployment's
         started = datetime.now(UTC) - timedelta(seconds=10)
@@ -182,10 +206,8 @@ def redeploy(clients: AzureClients, definition: GroupDefinition, options: Redepl
             code = exc.error.code if exc.error is not None else str(exc.status_code)
             message = str(exc.error.message) if exc.error is not None else str(exc)
             error = ErrorInfo(code or "", message, "redeploy")
-            if options.retry_on_propagation and code in PROPAGATION_CODES and budget.allows(delay):
-                budget.wait(delay, f"attempt {attempts}: {code}; the fix may not have propagated yet, retrying "
-                                   f"in {delay:.0f}s")
-                delay = min(delay * 2, options.max_delay)
+            if options.retry_on_propagation and code in PROPAGATION_CODES and budget.wait_until(
+                    due, f"attempt {attempts}: {code}; the fix may not have propagated yet"):
                 continue
             return RedeployResult("failed", attempts, f"{code}: {message}", error, retryable=is_transient(exc))
         except CONNECTION_ERRORS as exc:
@@ -196,31 +218,45 @@ def redeploy(clients: AzureClients, definition: GroupDefinition, options: Redepl
         ok, why = _await_events(client, rg, name, started, budget, options)
         if ok:
             return RedeployResult("succeeded", attempts, f"running (api-version {CURRENT_ACI_API_VERSION})")
-        if ok is False and options.retry_on_propagation and budget.allows(delay):
-            budget.wait(delay, f"attempt {attempts}: {why}; the fix may not have propagated yet, retrying "
-                               f"in {delay:.0f}s")
-            delay = min(delay * 2, options.max_delay)
+        if ok is False and options.retry_on_propagation and budget.wait_until(
+                due, f"attempt {attempts}: {why}; the fix may not have propagated yet"):
             continue
         return RedeployResult("failed", attempts, why)
 
 
 class _Budget:
-    """The redeploy's time budget, counting waits through ``options.sleep`` (which a test may make
-    move a virtual clock instead of sleeping) as well as time that really passed."""
+    """The redeploy's time budget on the clock ``options.sleep`` moves (a test's may be virtual):
+    the time spent working plus the waits."""
 
     def __init__(self, options: RedeployOptions) -> None:
         self.options = options
         self.t0 = time.monotonic()
         self.slept = 0.0
+        self.sleeping = 0.0
+        """Real seconds spent inside ``options.sleep``."""
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0 - self.sleeping + self.slept
 
     def allows(self, seconds: float) -> bool:
-        return max(time.monotonic() - self.t0, self.slept) + seconds < self.options.budget_seconds
+        return self.elapsed() + seconds < self.options.budget_seconds
 
     def wait(self, seconds: float, why: str) -> None:
         if self.options.progress:
             self.options.progress(why)
+        t = time.monotonic()
         self.options.sleep(seconds)
+        self.sleeping += time.monotonic() - t
         self.slept += seconds
+
+    def wait_until(self, due: float, why: str) -> bool:
+        """Wait until ``due`` (seconds on :meth:`elapsed`) and say True, or False when the budget
+        ends first (nothing waited)."""
+        pause = max(0.0, due - self.elapsed())
+        if not self.allows(pause):
+            return False
+        self.wait(pause, f"{why}, retrying in {pause:.0f}s")
+        return True
 
 
 def _events_before(client: Any, rg: str, name: str) -> datetime | None:
@@ -236,13 +272,14 @@ def _await_events(client: Any, rg: str, name: str, since: datetime, budget: _Bud
                   options: RedeployOptions) -> tuple[bool | None, str]:
     """Read the group until every container pulled and started after ``since``, a pull failed, or
     the budget runs out; the guide says events can appear late."""
-    poll = options.first_delay
+    polls = 0
     while True:
         group = client.container_groups.get(rg, name, api_version=CURRENT_ACI_API_VERSION)
         ok, why = _events_ok(group, since)
         if ok is not None:
             return ok, why
+        poll = options.delay(polls)
+        polls += 1
         if not budget.allows(poll):
             return None, f"{why} within the {options.budget_seconds:.0f}s budget"
         budget.wait(poll, f"{why} yet; looking again in {poll:.0f}s")
-        poll = min(poll * 2, options.max_delay)

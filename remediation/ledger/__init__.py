@@ -153,6 +153,7 @@ class Ledger(Coordination, Reports, NoiseControl):
         """
         days = self.retention_days if older_than_days is None else older_than_days
         at = utc(now)
+        self._finished.clear()  # a purged claim row is no longer finished
         cutoff = at - timedelta(days=days)
         table = self._tables()
         removed: dict[str, int] = {}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -95,8 +98,52 @@ def _job_partition(job_id: str) -> str:
     return "job-" + key(job_id)
 
 
+class FinishedClaims:
+    """The claims this instance lately saw finished (``done``), by their keys, with their report ids.
+
+    A first filter for duplicate deliveries, never the decision: a claim missing here is read from
+    the ledger, and only a finished claim is kept, since without ``force`` a finished claim stays
+    finished. Bounded in size and age, so a long storm does not grow the instance's memory.
+    """
+
+    def __init__(self, *, size: int = 10_000, ttl_seconds: float = 600.0) -> None:
+        self.size = size
+        self.ttl_seconds = ttl_seconds
+        self._rows: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, partition: str, row: str, report_id: str) -> None:
+        with self._lock:
+            self._rows[(partition, row)] = (time.monotonic() + self.ttl_seconds, report_id)
+            self._rows.move_to_end((partition, row))
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+
+    def get(self, partition: str, row: str) -> str | None:
+        """The report id of a claim seen finished ("" when it has none), or None when not known."""
+        with self._lock:
+            found = self._rows.get((partition, row))
+            if found is None:
+                return None
+            if found[0] < time.monotonic():
+                del self._rows[(partition, row)]
+                return None
+            return found[1]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+
 class Coordination(Store):
     """Claims, leases and jobs: the conditional writes that let many instances share the work."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._finished = FinishedClaims()
 
     # --- claims: exactly-once effect under at-least-once delivery -------------------------------
 
@@ -119,11 +166,62 @@ class Coordination(Store):
         was released (:meth:`abandon`) or expired (older than ``claim_ttl``) is taken over; among
         concurrent takers exactly one wins. ``force`` (a person's replay) also takes over a
         finished claim, but never one that is running and not expired. :meth:`claim_held` says
-        why a claim was refused.
+        why a claim was refused; :meth:`claim_or_held` does both at once.
         """
+        return self._claim(resource_id, correlation_id, owner=owner, at=utc(now), event_id=event_id, force=force,
+                           replay=replay, existing=None)
+
+    def claim_or_held(
+        self,
+        resource_id: str,
+        correlation_id: str | None,
+        *,
+        owner: str,
+        now: datetime | None = None,
+        event_id: str | None = None,
+        force: bool = False,
+        replay: bool = False,
+    ) -> Claim | Held:
+        """:meth:`claim`, or what holds the failure (:meth:`claim_held`) when it is refused.
+
+        The claim row is read first, so a duplicate delivery of a finished or running failure costs
+        one table read and no write; a failure this instance saw finished lately costs none
+        (:class:`FinishedClaims`, never consulted with ``force``). A new claim costs the read and
+        an insert.
+        """
+        at = utc(now)
+        rk = claim_key(correlation_id, event_id, replay=replay)
+        pk = "claim-" + resource_hash(resource_id)
+        if not force:
+            report_id = self._finished.get(pk, rk)
+            if report_id is not None:
+                return Held(None, report_id or None)
+        try:
+            existing: TableEntity | None = self._tables().get_entity(pk, rk)
+        except ResourceNotFoundError:
+            existing = None
+        if existing is not None:
+            held = _holds(existing, at, force)
+            if held is not None:
+                if held.finished:
+                    self._finished.add(pk, rk, held.report_id or "")
+                return held
+        if existing is None:
+            taken = self.claim(resource_id, correlation_id, owner=owner, now=at, event_id=event_id, force=force,
+                               replay=replay)
+        else:
+            taken = self._claim(resource_id, correlation_id, owner=owner, at=at, event_id=event_id, force=force,
+                                replay=replay, existing=existing)
+        if taken is not None:
+            return taken
+        # another writer came first: what it left, or (come free meanwhile) a moment's wait
+        return self.claim_held(resource_id, correlation_id, now=at, event_id=event_id, force=force,
+                               replay=replay) or Held(at)
+
+    def _claim(self, resource_id: str, correlation_id: str | None, *, owner: str, at: datetime,
+               event_id: str | None, force: bool, replay: bool, existing: TableEntity | None) -> Claim | None:
         ident = correlation_id or event_id
         rk = claim_key(correlation_id, event_id, replay=replay)
-        at = utc(now)
         row = {
             "PartitionKey": "claim-" + resource_hash(resource_id), "RowKey": rk, "Kind": "claim",
             "ResourceId": resource_id, "Key": ident, "Status": "running", "Owner": owner, "At": at,
@@ -140,7 +238,7 @@ class Coordination(Store):
                 taken["StageAt"] = existing["StageAt"]  # the fix stays dated by the run that made it
             return taken
 
-        written = insert_or_take_over(self._tables(), row, take_over)
+        written = insert_or_take_over(self._tables(), row, take_over, existing=existing)
         if written is None:
             return None
         claim = Claim(resource_id, rk, owner, written.etag, at, at + self.claim_ttl)
@@ -198,6 +296,8 @@ class Coordination(Store):
             )
         except (ResourceModifiedError, ResourceNotFoundError) as exc:
             raise ClaimLost(claim, report_id) from exc
+        row = self._claim_row(claim)
+        self._finished.add(row["PartitionKey"], row["RowKey"], report_id)
 
     def abandon(self, claim: Claim) -> bool:
         """Release the claim so a redelivery may retry at once; False when it was already taken over."""

@@ -43,14 +43,12 @@ class LedgerJournal:
         # without a correlation id or an event id nothing identifies redeliveries: the run is its own
         event_key = signal.event_id or (None if signal.correlation_id else f"run-{uuid.uuid4()}")
         self._failure = (signal.correlation_id, event_key)
-        self._claim = self._ledger.claim(signal.resource_id, signal.correlation_id, owner=self._owner,
-                                         event_id=event_key, force=replay, replay=replay)
-        if self._claim is not None:
-            return None
-        held = self._ledger.claim_held(signal.resource_id, signal.correlation_id, event_id=event_key,
-                                       force=replay, replay=replay)
-        # None: the claim came free between the two reads; the caller tries again shortly
-        return held or Held(datetime.now(UTC))
+        taken = self._ledger.claim_or_held(signal.resource_id, signal.correlation_id, owner=self._owner,
+                                           event_id=event_key, force=replay, replay=replay)
+        if isinstance(taken, Held):
+            return taken
+        self._claim = taken
+        return None
 
     def lease(self) -> Held | None:
         if self._claim is None:

@@ -102,21 +102,25 @@ class Written:
 
 
 def insert_or_take_over(
-    table: TableClient, row: Mapping[str, Any], take_over: Callable[[TableEntity], Mapping[str, Any] | None]
+    table: TableClient, row: Mapping[str, Any], take_over: Callable[[TableEntity], Mapping[str, Any] | None],
+    *, existing: TableEntity | None = None,
 ) -> Written | None:
     """Insert ``row``; where a row with its keys exists, replace that row with ``take_over(existing)``,
     conditioned on the ETag that was read. None when ``take_over`` answers None (the existing row
     stands) or another writer changed the row first: among concurrent callers at most one wins.
+    ``existing``: the row as the caller just read it, so the first round replaces it without trying
+    the insert (its ETag still decides).
     """
     for _ in range(_TAKE_OVER_ROUNDS):
-        try:
-            return Written(etag_of(table.create_entity(row)), None)
-        except ResourceExistsError:
-            pass
-        try:
-            existing = table.get_entity(row["PartitionKey"], row["RowKey"])
-        except ResourceNotFoundError:
-            continue  # gone between the insert and the read: insert again
+        if existing is None:
+            try:
+                return Written(etag_of(table.create_entity(row)), None)
+            except ResourceExistsError:
+                pass
+            try:
+                existing = table.get_entity(row["PartitionKey"], row["RowKey"])
+            except ResourceNotFoundError:
+                continue  # gone between the insert and the read: insert again
         replacement = take_over(existing)
         if replacement is None:
             return None

@@ -32,6 +32,10 @@ def counts(run: Run) -> dict[str, int]:
     return {"calls": row["reads"] + row["writes"], **row}
 
 
+def _data_plane(row: dict[str, int]) -> int:
+    return row["registry"] + row["tokens"]
+
+
 def table(names: list[str]) -> dict[str, dict[str, int]]:
     return {name: counts(run_scenario(scenario_data(name))) for name in names}
 
@@ -48,15 +52,17 @@ def baseline() -> dict[str, dict[str, int]]:
 def run(quick: bool = False) -> list[Figure]:
     rows = table(list(QUICK) if quick else all_scenarios())
     before = baseline()
-    print(f"  {'scenario':44} " + " ".join(f"{c:>8}" for c in COLUMNS) + "  baseline calls/tokens")
+    print(f"  {'scenario':44} " + " ".join(f"{c:>8}" for c in COLUMNS) + "  baseline calls/registry+tokens")
     worse: list[str] = []
     for name, row in rows.items():
         base = before.get(name)
         mark = ""
-        if base is not None and (row["calls"] > base["calls"] or row["tokens"] > base["tokens"]):
+        # ARM calls, and registry calls with their token calls together: a token asked for up front
+        # instead of after a 401 moves one call from "registry" to "tokens" and is no worse
+        if base is not None and (row["calls"] > base["calls"] or _data_plane(row) > _data_plane(base)):
             worse.append(name)
             mark = "  WORSE"
-        was = f"{base['calls']}/{base['tokens']}" if base else "new"
+        was = f"{base['calls']}/{_data_plane(base)}" if base else "new"
         print(f"  {name:44} " + " ".join(f"{row[c]:>8}" for c in COLUMNS) + f"  {was:>8}{mark}")
     target = rows["missing-acrpull"]
     return [

@@ -22,12 +22,11 @@ from .azure.clients import AzureClients
 from .azure.gather import Gatherer, GatherOptions
 from .azure.redeploy import RedeployOptions, deployable_body, redeploy
 from .checks import is_image_pull_failure, run_checks
-from .checks.acr_pull_permission_propagating import PULL_PERMISSION_PROPAGATING
 from .definition import parse_definition
 from .errors import InputError
 from .journal import NoJournal, RunJournal
 from .model import Action, Context, FailureSignal, Finding, RbacRules, RedeployResult, Skip, Trigger
-from .plan import plan
+from .plan import FIXES, plan
 from .policy import Gate, early_refusal, gate
 from .report import build_report, validate_report
 from .settings import Settings
@@ -204,7 +203,7 @@ class _Run:
             # effect (no fix of its own) may still be propagating
             wrote = self.resume or any(a.status == "applied" and a.kind in KINDS
                                        and KINDS[a.kind].waits_for_propagation for a in actions) \
-                or any(f.code == PULL_PERMISSION_PROPAGATING for f in findings)
+                or any(f.code in FIXES and FIXES[f.code].awaits_propagation for f in findings)
             options = replace(self.engine.redeploy_options, retry_on_propagation=wrote,
                               budget_seconds=min(self.engine.redeploy_options.budget_seconds,
                                                  float(self.settings.redeploy_budget_seconds)))

@@ -44,19 +44,23 @@ class Fix:
     doc: str
     planner: Planner
     automatic: bool = True
+    awaits_propagation: bool = False
+    """The cause is a grant that exists but may not have taken effect yet: the redeploy retries
+    while it propagates, as after a fix whose kind ``waits_for_propagation``."""
 
 
 FIXES: dict[str, Fix] = {}
 """Cause code → its registered fix."""
 
 
-def fix(cause: str, doc: str, *, automatic: bool = True) -> Callable[[Planner], Planner]:
+def fix(cause: str, doc: str, *, automatic: bool = True,
+        awaits_propagation: bool = False) -> Callable[[Planner], Planner]:
     """Register ``planner`` as the fix for ``cause``; decorators may be stacked for several causes."""
 
     def register(planner: Planner) -> Planner:
         if cause in FIXES and FIXES[cause].planner is not planner:
             raise ValueError(f"two fixes registered for {cause}")
-        FIXES[cause] = Fix(cause, doc, planner, automatic)
+        FIXES[cause] = Fix(cause, doc, planner, automatic, awaits_propagation)
         return planner
 
     return register

@@ -12,6 +12,7 @@ from remediation.model import Action, Context, Finding
 from remediation.plan import fix, redeploy_action
 
 
-@fix(PULL_PERMISSION_PROPAGATING, "Assign nothing; redeploy the group, retrying while the assignment propagates.")
+@fix(PULL_PERMISSION_PROPAGATING, "Assign nothing; redeploy the group, retrying while the assignment propagates.",
+     awaits_propagation=True)
 def redeploy_until_propagated(finding: Finding, ctx: Context) -> list[Action]:
     return [redeploy_action(ctx, cause=finding.code)]

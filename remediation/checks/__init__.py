@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -381,6 +381,17 @@ def repository_access(ctx: Context, subject: PullSubject) -> RepositoryAccess:
             excluding.extend(repository_roles_excluding(subject.assignments, ctx.role_definitions, registry.id,
                                                         repository, custom_wildcards=ctx.rbac.custom_wildcards))
     return RepositoryAccess(tuple(missing), tuple(dict.fromkeys(excluding)), considered, decided)
+
+
+def unreadable_repositories(ctx: Context) -> Iterator[tuple[PullSubject, RepositoryAccess]]:
+    """Each pull subject on an ABAC-mode registry whose identity, as decided, cannot read a pulled
+    repository, with its :class:`RepositoryAccess` (the two ABAC checks tell apart whether a held
+    role's condition is what leaves it out)."""
+    for subject in pull_subjects(ctx):
+        if subject.registry.abac:
+            access = repository_access(ctx, subject)
+            if access.missing and access.decided:
+                yield subject, access
 
 
 def _discover() -> None:

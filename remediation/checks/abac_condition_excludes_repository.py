@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from remediation.actions.assign_role import REPOSITORY_READER_ROLE_NAME, repository_condition, repository_reader_guid
-from remediation.checks import FindingFactory, PullSubject, check, document, pull_subjects, repository_access
+from remediation.checks import FindingFactory, PullSubject, check, document, unreadable_repositories
 from remediation.model import Context, Finding, RoleAssignment
 from remediation.permissions import REPOSITORY_CONTENT_READ, scope_applies
 
@@ -37,12 +37,9 @@ from remediation.permissions import REPOSITORY_CONTENT_READ, scope_applies
 )
 def abac_condition_excludes_repository(ctx: Context, finding: FindingFactory) -> list[Finding]:
     findings = []
-    for subject in pull_subjects(ctx):
+    for subject, access in unreadable_repositories(ctx):
         registry = subject.registry
-        if not registry.abac:
-            continue
-        access = repository_access(ctx, subject)
-        if not access.missing or not access.decided or not access.excluding:
+        if not access.excluding:
             continue
         evidence: dict[str, Any] = {
             **subject.evidence(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from remediation.checks import FindingFactory, check, document, pull_subjects, repository_access
+from remediation.checks import FindingFactory, check, document, unreadable_repositories
 from remediation.model import Context, Finding
 from remediation.permissions import REPOSITORY_CONTENT_READ
 
@@ -21,13 +21,10 @@ from remediation.permissions import REPOSITORY_CONTENT_READ
 )
 def abac_repository_permissions(ctx: Context, finding: FindingFactory) -> list[Finding]:
     findings = []
-    for subject in pull_subjects(ctx):
+    for subject, access in unreadable_repositories(ctx):
         registry = subject.registry
-        if not registry.abac:
-            continue
-        access = repository_access(ctx, subject)
         # a held repository role whose condition leaves a repository out is the condition cause's
-        if not access.missing or not access.decided or access.excluding:
+        if access.excluding:
             continue
         findings.append(
             finding(

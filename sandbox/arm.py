@@ -123,5 +123,14 @@ def resource_id_of(req: Request) -> str:
     return req.path.rstrip("/")
 
 
+def data_view(resource: dict[str, Any], resource_type: str, defaults: dict[str, Any]) -> dict[str, Any]:
+    """A scenario resource held as data (a lock, a deny assignment) as ARM answers it: its ``id``,
+    ``name`` (the id's last segment where the scenario gave none), ``type``, and ``properties``
+    with every property the spec's output shape has, ``defaults`` where the scenario set none."""
+    name = str(resource.get("name") or str(resource["id"]).rstrip("/").rsplit("/", 1)[-1])
+    return {"id": resource["id"], "name": name, "type": resource_type,
+            "properties": {**defaults, **(resource.get("properties") or {})}}
+
+
 def page(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"value": items}

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import rbac
-from ..arm import page
+from ..arm import data_view, page
 from ..blockers import DENY_ASSIGNMENT_TYPE
 from ..server import ArmError, Request, Response, route
 
@@ -27,9 +27,7 @@ _OUTPUT_DEFAULTS: dict[str, Any] = {
 
 
 def _view(deny: dict[str, Any]) -> dict[str, Any]:
-    name = str(deny.get("name") or str(deny["id"]).rsplit("/", 1)[-1])
-    return {"id": deny["id"], "name": name, "type": DENY_ASSIGNMENT_TYPE,
-            "properties": {**_OUTPUT_DEFAULTS, **(deny.get("properties") or {})}}
+    return data_view(deny, DENY_ASSIGNMENT_TYPE, _OUTPUT_DEFAULTS)
 
 
 @route("GET", "{scope*}" + _DENY, action=READ)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import rbac
-from ..arm import page
+from ..arm import data_view, page
 from ..blockers import LOCK_TYPE, lock_scope
 from ..server import ArmError, Request, Response, route
 
@@ -23,9 +23,7 @@ _OUTPUT_DEFAULTS: dict[str, Any] = {"notes": None, "owners": None}
 
 
 def _view(lock: dict[str, Any]) -> dict[str, Any]:
-    name = str(lock.get("name") or str(lock["id"]).rsplit("/", 1)[-1])
-    return {"id": lock["id"], "name": name, "type": LOCK_TYPE,
-            "properties": {**_OUTPUT_DEFAULTS, **(lock.get("properties") or {})}}
+    return data_view(lock, LOCK_TYPE, _OUTPUT_DEFAULTS)
 
 
 @route("GET", "{scope*}" + _LOCKS, action=READ)

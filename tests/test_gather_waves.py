@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from remediation.azure.clients import AzureClients
+from remediation.azure.clients import BUILT_IN_ROLE_SECONDS, AzureClients
 from remediation.azure.gather import Gatherer, GatherOptions
-from remediation.model import Context, FailureSignal
+from remediation.model import Context, FailureSignal, RoleDefinition
 from remediation.signal import parse_event
 from sandbox import Sandbox, load_scenario
 from sandbox.world import RequestRecord
@@ -24,9 +24,11 @@ LATENCY = 0.25
 """Seconds each call waits in the sandbox: far above the client's own time between calls, so the
 order of starts and ends shows the waves."""
 SUB = "00000000-0000-0000-0000-000000000001"
+OTHER_SUB = "00000000-0000-0000-0000-000000000002"
 IDENTITY_PRINCIPAL = "aaaaaaaa-0000-0000-0000-000000000001"
 DEPLOYER = "11111111-1111-1111-1111-111111111111"
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 
 ACTIVITY_LOG = "GET */providers/microsoft.insights/eventtypes/management/values"
 IDENTITY = "GET */userassignedidentities/*"
@@ -89,16 +91,43 @@ def one(calls: list[RequestRecord], pattern: str) -> RequestRecord:
 
 
 def test_what_the_definition_names_is_read_in_one_wave_after_the_activity_log(failure: Any) -> None:
-    """The image's registry token, the identity, the deployer's assignments, the blockers and the
-    roles a fix may assign need only the definition, the registry list and the failed write's
-    caller: they all start before any of them ends."""
+    """The image's registry token, the identity, the deployer's assignments and the blockers need
+    only the definition, the registry list and the failed write's caller: they all start before
+    any of them ends."""
     _, calls = gather(failure)
     activity = one(calls, ACTIVITY_LOG)
     wave = [one(calls, p) for p in (EXCHANGE, IDENTITY, DEPLOYER_ASSIGNMENTS, LOCKS, DENY, POLICY)]
-    wave += matching(calls, ROLE_BY_NAME)
-    assert len(wave) == 8
     assert min(r.started for r in wave) >= activity.ended
     assert max(r.started for r in wave) < min(r.ended for r in wave)
+
+
+def test_the_roles_a_fix_may_assign_are_not_looked_up_by_name(failure: Any) -> None:
+    """AcrPull and Repository Reader are named by their built-in ids; nobody holds them here, so
+    neither definition is read, and the only role read is the deployer's (Contributor)."""
+    ctx, calls = gather(failure)
+    assert not matching(calls, ROLE_BY_NAME)
+    assert [r.path.rsplit("/", 1)[-1] for r in matching(calls, ROLE_BY_ID)] == [CONTRIBUTOR]
+    assert set(ctx.role_definitions) == {CONTRIBUTOR}
+
+
+def test_a_built_in_role_read_by_one_run_is_kept_for_the_next(failure: Any) -> None:
+    gather(failure)
+    ctx, calls = gather(failure)
+    assert not matching(calls, ROLE_BY_ID)
+    role = ctx.role_definitions[CONTRIBUTOR]
+    assert role.role_name == "Contributor" and role.actions == ("*",)
+    assert role.id == f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{CONTRIBUTOR}"
+
+
+@pytest.mark.parametrize("failure", ["custom-role-grants-pull"], indirect=True)
+def test_a_custom_role_is_read_again_by_every_run(failure: Any) -> None:
+    """A custom role is the tenant's to change at any time: a later run reads it again (the
+    deployer's built-in role it does not)."""
+    ctx, _ = gather(failure)
+    custom = {guid for guid, role in ctx.role_definitions.items() if role.role_type == "CustomRole"}
+    assert custom
+    _, calls = gather(failure)
+    assert {r.path.rsplit("/", 1)[-1].lower() for r in matching(calls, ROLE_BY_ID)} == custom
 
 
 def test_a_role_definition_is_read_as_soon_as_its_assignment_is_listed(failure: Any) -> None:
@@ -196,10 +225,23 @@ def test_a_vnet_injected_groups_network_is_read_with_the_rest(failure: Any) -> N
 
 
 @pytest.mark.parametrize("failure", ["inherited-acrpull"], indirect=True)
-def test_a_role_the_lookup_by_name_answered_is_not_read_again(failure: Any) -> None:
-    """The identity holds AcrPull (at the resource group): the lookup of the roles a fix may assign
-    already read that definition, so no read by id follows."""
+def test_an_assigned_role_is_read_once_by_its_id(failure: Any) -> None:
+    """The identity holds AcrPull (at the resource group): its definition is read once, by id."""
     ctx, calls = gather(failure)
     assert ACR_PULL in ctx.role_definitions
     assert any(a.role_definition_id.lower().endswith(ACR_PULL) for a in ctx.assignments[IDENTITY_PRINCIPAL])
-    assert not [r for r in matching(calls, ROLE_BY_ID) if r.path.lower().endswith(ACR_PULL)]
+    assert len([r for r in matching(calls, ROLE_BY_ID) if r.path.lower().endswith(ACR_PULL)]) == 1
+
+
+def test_a_kept_built_in_role_expires() -> None:
+    now = [0.0]
+    clients = AzureClients(cast(Any, None), clock=lambda: now[0])
+    role_id = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{CONTRIBUTOR}"
+    clients.keep_role(RoleDefinition(role_id, "Contributor", ("*",)))
+    elsewhere = f"/subscriptions/{OTHER_SUB}/providers/Microsoft.Authorization/roleDefinitions/{CONTRIBUTOR}"
+    kept = clients.kept_role(elsewhere)
+    assert kept is not None and kept.id == elsewhere and kept.actions == ("*",)  # the same id in every subscription
+    now[0] = BUILT_IN_ROLE_SECONDS - 1
+    assert clients.kept_role(role_id) is not None
+    now[0] = BUILT_IN_ROLE_SECONDS
+    assert clients.kept_role(role_id) is None

@@ -30,7 +30,9 @@ ACR_PULL_ROLE_NAME = "AcrPull"
 REPOSITORY_READER_ROLE_GUID = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
 """The built-in role's id as Azure's built-in role list gives it (MicrosoftDocs azure-docs
 ``articles/role-based-access-control/built-in-roles/containers.md``, ms.date 2025-06-30, commit
-0088bfa77543e07f8a41771de8db977ddfc62e1d); the tenant's own listing by name is read first."""
+0088bfa77543e07f8a41771de8db977ddfc62e1d). Built-in roles "have the same role ID across clouds" and
+keep it when renamed (``articles/role-based-access-control/role-definitions.md``, ms.date 2025-03-30,
+the role properties table), so the app names both roles by id and never looks them up by name."""
 REPOSITORY_READER_ROLE_NAME = "Container Registry Repository Reader"
 PARAMS = frozenset({"scope", "roleDefinitionId", "principalId", "principalType", "name"})
 CONDITION_PARAMS = frozenset({"condition", "conditionVersion"})

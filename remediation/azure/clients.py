@@ -8,7 +8,9 @@ the credential and the CA bundle differ.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from azure.core.credentials import TokenCredential
@@ -20,6 +22,7 @@ from azure.mgmt.msi import ManagedServiceIdentityClient
 from azure.mgmt.resource.deployments import DeploymentsMgmtClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from ..model import RoleDefinition
 from ..telemetry import ArmCallCounter
 from .registry_data import RegistryDataClient
 
@@ -28,6 +31,12 @@ ACR_AUDIENCE = "https://containerregistry.azure.net"
 """The registry data plane's own Entra audience, in every cloud: a registry may refuse ARM-audience
 tokens (``policies.azureADAuthenticationAsArmPolicy`` disabled) but always accepts this one, and the
 app's Resource Manager token is never sent to a registry."""
+BUILT_IN_ROLE_SECONDS = 3600.0
+"""How long a built-in role's definition is kept once read. Built-in roles "have the same role ID
+across clouds" and keep it when renamed (MicrosoftDocs azure-docs
+``articles/role-based-access-control/role-definitions.md``, ms.date 2025-03-30, the role properties
+table), so one read serves every subscription and run; only Microsoft changes their permissions, and
+an hour bounds how long a process goes on with an older version."""
 T = TypeVar("T")
 
 
@@ -45,6 +54,11 @@ class AzureClients:
     login server to its data-plane endpoint (``https://<login server>`` in Azure). ``retry_total``
     and ``read_timeout`` override azure-core's defaults (10 retries of a throttled, failed or
     dropped call; 300 s to wait for an answer) for every client.
+
+    The app keeps one instance per process (``remediation.service.get_service``), so what is kept
+    here lasts across runs: the registries' tokens (:meth:`registry_data`) and the built-in roles'
+    definitions (:meth:`kept_role`), each until it expires. ``clock`` is what their expiry is
+    measured on (a test may move it).
     """
 
     def __init__(
@@ -57,6 +71,7 @@ class AzureClients:
         polling_interval: float | None = None,
         retry_total: int | None = None,
         read_timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.credential = credential
         self.arm_endpoint = arm_endpoint.rstrip("/")
@@ -67,6 +82,8 @@ class AzureClients:
                            (("retry_total", retry_total), ("read_timeout", read_timeout)) if value is not None}
         self._cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        self._clock = clock
+        self._roles: dict[str, tuple[RoleDefinition, float]] = {}
 
     def _kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"base_url": self.arm_endpoint, "connection_verify": self.verify,
@@ -118,6 +135,22 @@ class AzureClients:
         endpoint = self.registry_endpoint_template.replace("{loginServer}", login_server.lower())
         return self._get("acr-data", login_server.lower(), lambda: RegistryDataClient(
             endpoint, login_server, self.credential, audience=ACR_AUDIENCE, verify=self.verify, **self._transport))
+
+    def kept_role(self, role_id: str) -> RoleDefinition | None:
+        """A built-in role's definition read by an earlier run (by its GUID, under ``role_id``), while
+        it is younger than :data:`BUILT_IN_ROLE_SECONDS`; None: read it."""
+        guid = role_id.rstrip("/").rsplit("/", 1)[-1].lower()
+        with self._lock:
+            kept = self._roles.get(guid)
+            if kept is None or kept[1] <= self._clock():
+                self._roles.pop(guid, None)
+                return None
+        return replace(kept[0], id=role_id)
+
+    def keep_role(self, role: RoleDefinition) -> None:
+        """Keep a built-in role's definition just read, for :data:`BUILT_IN_ROLE_SECONDS`."""
+        with self._lock:
+            self._roles[role.guid] = (role, self._clock() + BUILT_IN_ROLE_SECONDS)
 
     def close(self) -> None:
         with self._lock:

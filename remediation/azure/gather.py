@@ -53,8 +53,6 @@ from ..template import UnsupportedExpression, find_container_group
 from .clients import AzureClients
 from .errors import CONNECTION_ERRORS, describe, is_transient
 
-REPOSITORY_READER_NAME = "Container Registry Repository Reader"
-ACR_PULL_NAME = "AcrPull"
 Snapshot = Callable[[str], dict[str, Any] | None]
 """Returns the last known-good definition of a container group, if one was recorded."""
 _NO_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -142,7 +140,6 @@ class Gatherer:
         self.transient_failures: list[str] = []
         """Reads that failed for reasons a retry may clear (throttling, 5xx, connection)."""
         self._role_reads: dict[str, Future[RoleDefinition | None]] = {}
-        self._named_roles: list[Future[RoleDefinition | None]] = []
         self._role_lock = threading.Lock()
 
     def close(self) -> None:
@@ -214,10 +211,6 @@ class Gatherer:
         writes: Future[list[WriteRecord]] | None = sweep_writes if sweep_writes is not None else (
             _done(_writes_since(found.records, signal.resource_id, failed_write.at))
             if failed_write is not None and failed_write.at is not None else None)
-        name_scope = next(iter(known.values())).id if known else None
-        role_names = (ACR_PULL_NAME, REPOSITORY_READER_NAME)
-        roles_by_name = {n: pool.submit(self._role_by_name, name_scope, n) for n in role_names} if name_scope else {}
-        self._named_roles = list(roles_by_name.values())
         early_deployers = [failed_write.caller] if failed_write is not None and failed_write.caller else []
         assignment_lists = {(server, principal.lower()): pool.submit(self._assignments_and_roles, registry, principal)
                             for server, registry in known.items() for principal in early_deployers}
@@ -237,7 +230,7 @@ class Gatherer:
             for server, registry in known.items() for principal in dict.fromkeys([*principals, *deployers])
         }
         assignments = self._merged_assignments(assignment_lists, notes)
-        roles = self._roles(assignments, roles_by_name, notes)
+        roles = self._roles(assignments, notes)
         images = tuple(read.result() for read in image_reads.values())
         locks, denies, policies = self._blockers(blocker_reads, notes)
         notes.extend(f"whether {s.image.raw} exists is unknown: {s.detail}" for s in images if s.exists is None)
@@ -314,18 +307,16 @@ class Gatherer:
                     merged.append(assignment)
         return assignments
 
-    def _roles(self, assignments: Mapping[str, list[RoleAssignment]],
-               by_name: Mapping[str, Future[RoleDefinition | None]], notes: list[str]) -> dict[str, RoleDefinition]:
-        """The definitions of the assigned roles, and of the roles a fix may assign, by role GUID."""
+    def _roles(self, assignments: Mapping[str, list[RoleAssignment]], notes: list[str]) -> dict[str, RoleDefinition]:
+        """The definitions of the assigned roles, by role GUID. The roles a fix may assign are named by
+        their built-in ids (``remediation.actions.assign_role``), so none is looked up by name: a role's
+        permissions are read only where an assignment makes them matter."""
         role_ids = {a.role_definition_id for items in assignments.values() for a in items}
         reads = {rid: self._role_read(rid) for rid in role_ids}
         roles: dict[str, RoleDefinition] = {}
         for rd in self._results(notes, reads, lambda rid: f"role definition {rid} could not be read").values():
             if rd is not None:
                 roles[rd.guid] = rd
-        for rd in self._results(notes, by_name, lambda name: f"role '{name}' could not be looked up").values():
-            if rd is not None:
-                roles.setdefault(rd.guid, rd)
         return roles
 
     # -- private networking -------------------------------------------------------------------
@@ -598,14 +589,13 @@ class Gatherer:
         return found
 
     def _role_read(self, role_id: str) -> Future[RoleDefinition | None]:
-        """The read of a role definition, started once per run whoever asks for it first; none where
-        a lookup by name of the roles a fix may assign already answered with this very definition."""
+        """The read of a role definition, started once per run whoever asks for it first; a built-in
+        role these clients kept from an earlier run is not read again (:meth:`AzureClients.kept_role`)."""
         with self._role_lock:
             read = self._role_reads.get(role_id)
             if read is None:
-                read = next((f for f in self._named_roles if f.done() and f.exception() is None
-                             and (rd := f.result()) is not None and rd.id.lower() == role_id.lower()), None) \
-                    or self._pool.submit(self._role_definition, role_id)
+                kept = self.clients.kept_role(role_id)
+                read = _done(kept) if kept is not None else self._pool.submit(self._role_definition, role_id)
                 self._role_reads[role_id] = read
             return read
 
@@ -620,13 +610,12 @@ class Gatherer:
             rd = self.clients.authorization(subscription).role_definitions.get_by_id(role_id)
         except ResourceNotFoundError:
             return None
-        return _role_definition(rd)
-
-    def _role_by_name(self, scope: str, name: str) -> RoleDefinition | None:
-        client = self.clients.authorization(parse_resource_id(scope).subscription)
-        for rd in client.role_definitions.list(scope, filter=f"roleName eq '{name}'"):
-            return _role_definition(rd)
-        return None
+        found = _role_definition(rd)
+        # only a built-in role is kept across runs: a custom role is the tenant's to change at any
+        # time, and an old copy of it could change a diagnosis
+        if rd.role_type == "BuiltInRole":
+            self.clients.keep_role(found)
+        return found
 
     # -- blockers: locks, deny assignments, Azure Policy ------------------------------------------
 

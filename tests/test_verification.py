@@ -222,3 +222,40 @@ def test_the_backoff_is_jittered_past_its_quick_retries() -> None:
     low, high = RedeployOptions(rng=lambda: 0.0), RedeployOptions(rng=lambda: 0.999)
     assert [low.delay(r) for r in range(5)] == [high.delay(r) for r in range(5)] == [1.0] * 5
     assert all(high.delay(r) > low.delay(r) for r in range(5, 20))
+
+
+class _Redeployed(_Groups):
+    """A group that shows the failed deployment's events until the PUT, whose long-running
+    operation ends with the redeploy's own fresh events."""
+
+    def __init__(self, before: ContainerGroup, after: ContainerGroup) -> None:
+        super().__init__(before)
+        self.after = after
+
+    def begin_create_or_update(self, *args: Any, **kwargs: Any) -> Any:
+        self.group = self.after
+        return super().begin_create_or_update(*args, **kwargs)
+
+
+def test_the_put_operations_own_result_verifies_the_redeploy_without_another_read() -> None:
+    old, fresh = datetime.now(UTC) - timedelta(seconds=2), datetime.now(UTC) + timedelta(seconds=1)
+    groups = _Redeployed(_group(("Failed", old)), _group(("Pulled", fresh), ("Started", fresh)))
+    definition = GroupDefinition(GROUP_ID, json.loads((ROOT / "scenarios/missing-acrpull.json").read_text())
+                                 ["failedWrite"]["body"], "2023-05-01", "activity-log")
+    result = redeploy(_Clients(groups), definition, RedeployOptions(budget_seconds=20, sleep=lambda _s: None))  # type: ignore[arg-type]
+    assert result.status == "succeeded"
+    assert (groups.puts, groups.gets) == (1, 1)  # the read before the PUT, none after it
+
+
+def test_a_fix_that_takes_the_documented_ten_minutes_is_redeployed_within_the_default_budget() -> None:
+    """The last retry comes at the end of the budget (600 s, from after the fix was made) rather
+    than a whole backoff before it, so an assignment that takes ten minutes is in effect by then."""
+    scenario = _propagating(600)
+    with Sandbox(scenario) as sb:
+        event = failed_event(sb, scenario)
+        before = len(sb.world.request_log)
+        settings = demo_settings(sb, scenario)
+        assert settings.redeploy_budget_seconds == 600
+        report = engine_for(sb, scenario, settings, virtual_clock=True).run(parse_event(event), trigger="eventgrid")
+        assert report["outcome"] == "remediated", report["redeploy"]
+        assert _group_puts(sb, before) <= 20

@@ -96,8 +96,22 @@ def test_what_the_definition_names_is_read_in_one_wave_after_the_activity_log(fa
     any of them ends."""
     _, calls = gather(failure)
     activity = one(calls, ACTIVITY_LOG)
-    wave = [one(calls, p) for p in (EXCHANGE, IDENTITY, DEPLOYER_ASSIGNMENTS, LOCKS, DENY, POLICY)]
+    wave = [one(calls, p) for p in (EXCHANGE, IDENTITY, DEPLOYER_ASSIGNMENTS, LOCKS, DENY)]
     assert min(r.started for r in wave) >= activity.ended
+    assert max(r.started for r in wave) < min(r.ended for r in wave)
+
+
+def test_no_policy_assignments_are_read_for_a_registry_without_a_firewall(failure: Any) -> None:
+    """Azure Policy weighs only on the network fix, which a registry open to the internet never gets."""
+    ctx, calls = gather(failure)
+    assert not matching(calls, POLICY) and ctx.policy_assignments == ()
+
+
+@pytest.mark.parametrize("failure", ["policy-disables-trusted-services"], indirect=True)
+def test_a_network_restricted_registrys_policy_assignments_are_read_with_the_other_blockers(failure: Any) -> None:
+    ctx, calls = gather(failure)
+    assert ctx.policy_assignments
+    wave = [one(calls, p) for p in (IDENTITY, LOCKS, DENY, POLICY)]
     assert max(r.started for r in wave) < min(r.ended for r in wave)
 
 

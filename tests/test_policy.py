@@ -552,6 +552,15 @@ def test_trusted_services_patch_with_anything_else_is_refused(params: dict[str, 
     assert gate([tampered], ctx, Settings()).to_apply == ()
 
 
+def test_trusted_services_on_a_registry_without_a_firewall_is_refused() -> None:
+    """The network fix is for network-restricted registries only; the gather reads the policy
+    assignments the gate weighs for it at no other."""
+    patch = next(a for a in plan([TRUSTED], restricted_ctx()) if a.kind == "enable-trusted-services")
+    open_ctx = make_ctx(registries=[make_registry(bypass="None")])
+    assert "is not network-restricted" in (invariant_violation(patch, open_ctx) or "")
+    assert gate([patch], open_ctx, Settings()).to_apply == ()
+
+
 @pytest.mark.parametrize(
     "tamper, reason",
     [

@@ -17,8 +17,13 @@ TRUSTED_SERVICES_PATCH = {"networkRuleBypassOptions": "AzureServices"}
 def _invariant(action: Action, ctx: Context) -> str | None:
     if action.params != TRUSTED_SERVICES_PATCH:
         return f"enable-trusted-services may only write {TRUSTED_SERVICES_PATCH}, got {action.params}"
-    if find_registry(ctx, action.target) is None:
+    registry = find_registry(ctx, action.target)
+    if registry is None:
         return f"{action.target} is not one of the container group's registries"
+    if not registry.network_restricted:
+        # the gather reads the Azure Policy assignments the gate weighs for this write only at
+        # network-restricted registries, the only ones the fix is for
+        return f"{action.target} is not network-restricted: it has no firewall to let trusted services past"
     return None
 
 

@@ -626,8 +626,10 @@ class Gatherer:
         :meth:`_blockers` keeps what applies: the locks on the registries and the group (not for a
         sweep, which never redeploys), their resource groups and subscriptions; the deny assignments
         at or above them and the identities a redeploy assigns; the policy assignments that apply at
-        the registries."""
+        the network-restricted registries (they weigh only on the network fix, which only such a
+        registry gets: ``remediation.actions.enable_trusted_services``)."""
         registry_ids = tuple(dict.fromkeys(r.id for r in registries.values() if r is not None))
+        restricted = tuple(dict.fromkeys(r.id for r in registries.values() if r is not None and r.network_restricted))
         # a sweep never redeploys, so only the registries can be written
         targets = registry_ids if signal.schema == "sweep" else (*registry_ids, signal.resource_id)
         deny_targets = targets if signal.schema == "sweep" else (*targets, *identity_ids)
@@ -636,11 +638,11 @@ class Gatherer:
         return _BlockerReads(
             targets=targets,
             deny_targets=deny_targets,
-            registry_ids=registry_ids,
+            policy_targets=restricted,
             locks={sub: pool.submit(self._locks_in, sub) for sub in subscriptions},
             denies={sub: pool.submit(self._deny_assignments_in, sub) for sub in subscriptions},
             policies={sub: pool.submit(self._policy_assignments_in, sub)
-                      for sub in dict.fromkeys(_subscription_of(r).lower() for r in registry_ids)},
+                      for sub in dict.fromkeys(_subscription_of(r).lower() for r in restricted)},
         )
 
     def _blockers(self, reads: _BlockerReads, notes: list[str]) -> tuple[
@@ -661,7 +663,7 @@ class Gatherer:
                 notes, reads.policies, lambda sub: f"policy assignments in subscription {sub} could not be listed",
         ).values():
             for assignment in found_assignments:
-                if applies(str((assignment.get("properties") or {}).get("scope", "")), reads.registry_ids):
+                if applies(str((assignment.get("properties") or {}).get("scope", "")), reads.policy_targets):
                     raw.setdefault(str(assignment.get("id", "")).lower(), assignment)
         definition_ids = {str((a.get("properties") or {}).get("policyDefinitionId", "")) for a in raw.values()}
         definitions = self._results(
@@ -761,7 +763,8 @@ class _NetworkReads:
 class _BlockerReads:
     targets: tuple[str, ...]
     deny_targets: tuple[str, ...]
-    registry_ids: tuple[str, ...]
+    policy_targets: tuple[str, ...]
+    """The network-restricted registries, where the policy assignments are read."""
     locks: Mapping[str, Future[list[ManagementLock]]]
     denies: Mapping[str, Future[list[DenyAssignment]]]
     policies: Mapping[str, Future[list[dict[str, Any]]]]

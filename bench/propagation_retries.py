@@ -2,7 +2,8 @@
 
 The assignment takes 600 s to take effect (sandbox clock); the redeploy runs with the app's
 options and budget, its sleeps moving the sandbox clock. Counted: container-group PUTs.
-Target: at most 20 in those 10 minutes (backoff, within budget).
+Targets: at most 20 in those 10 minutes (backoff, within budget), and the run ends ``remediated``
+within the app's default budget (600 s, started after the fix was made).
 """
 
 from __future__ import annotations
@@ -23,4 +24,6 @@ def run(quick: bool = False) -> list[Figure]:
           f"clock; outcome {report['outcome']}, redeploy {report['redeploy']['status']} "
           f"({report['redeploy']['attempts']} attempt(s))")
     return [Figure("container-group PUTs while the fix propagates", puts, "<=", MAX_PUTS,
-                   reason=f"D = {delay:.0f} s, outcome {report['outcome']}")]
+                   reason=f"D = {delay:.0f} s, outcome {report['outcome']}"),
+            Figure("runs remediated within the app's redeploy budget", int(report["outcome"] == "remediated"),
+                   "==", 1, reason=f"outcome {report['outcome']}")]

@@ -338,8 +338,8 @@ def test_every_sandbox_answer_in_the_bundled_scenarios_matches_its_spec(monkeypa
     seen = {op for op, _, _ in observed.checked}
     # the operations the product relies on were all seen, so the check cannot pass by seeing nothing
     assert {"ContainerGroups_CreateOrUpdate", "ContainerGroups_Get", "ActivityLogs_List",
-            "RoleAssignments_ListForScope", "RoleAssignments_Create", "RoleDefinitions_List",
-            "RoleDefinitions_GetById", "UserAssignedIdentities_Get", "Registries_List", "Registries_Get",
+            "RoleAssignments_ListForScope", "RoleAssignments_Create", "RoleDefinitions_GetById",
+            "UserAssignedIdentities_Get", "Registries_List", "Registries_Get",
             "Registries_Update", "Deployments_CreateOrUpdate", "Deployments_ListByResourceGroup",
             "DeploymentOperations_List", "Deployments_ExportTemplate"} <= seen
 

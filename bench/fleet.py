@@ -11,6 +11,7 @@ invocations.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import tempfile
 import time
@@ -37,13 +38,28 @@ VISIBILITY_SECONDS = 300
 @contextmanager
 def azurite() -> Iterator[AzuriteInstance]:
     """One Azurite (in memory) for the benchmark, stopped afterwards."""
+    with azurite_process() as (instance, _pid):
+        yield instance
+
+
+@contextmanager
+def azurite_process() -> Iterator[tuple[AzuriteInstance, int]]:
+    """:func:`azurite`, with the process id of its server (for :func:`cpu_seconds`)."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-azurite-"))
     server = Azurite(workdir)
     try:
-        yield server.start()
+        instance = server.start()
+        assert server.process is not None
+        yield instance, server.process.pid
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` and its waited-for children have used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def fleet_data(n: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -18,8 +18,15 @@ Every failure ends in a stored report, and a notification where one is due, what
 - a run that broke off, or whose report says a retry may help, is raised for the queue to
   redeliver until its last delivery, which stores the ``failed`` report;
 - a failure another run holds (its claim, or the group's lease) is not dropped: the job is
-  re-enqueued with a visibility delay past the holder's expiry (:class:`Busy`), at most
-  ``max_requeues`` times, then stored as ``failed`` and notified;
+  re-enqueued to come back later (:class:`Busy`, :func:`requeue_delay`), at most ``max_requeues``
+  times, then stored as ``failed`` and notified. The first wait is short and each one doubles, up
+  to the holder's expiry: a duplicate that arrived while its failure's run was going on comes back
+  seconds after that run ends (and is then a true duplicate), while a crashed holder is still
+  outlasted, since the waits reach its expiry, where its claim or lease can be taken over. Such a
+  job is re-enqueued rather than ended even though the holder may itself be retried by the queue:
+  the claim does not say whether the holder has a delivery left (it may be on its last one, or an
+  inline replay, or the sweep), and a holder that ends ``skipped`` or ``failed`` gives the failure
+  back for the next delivery, which the re-enqueued job then is;
 - a job the queue gave up on (the poison queue) is stored as ``failed`` and notified, unless a run
   of its failure finished or is still going;
 - only a true duplicate, a delivery of a failure whose run finished, ends ``skipped`` without a
@@ -56,9 +63,15 @@ from .settings import Settings
 from .signal import decode_json, parse_event, parse_events, scrub_event, signal_for_resource
 from .storage import MAX_MESSAGE_BYTES, HostStorage, JobQueue, encoded_size, max_dequeue_count
 
-DEFAULT_MAX_REQUEUES = 10
-"""How often a job waits for a group (or a failure) another run holds, each time until that run's
-lease expires at the latest (the claim TTL): ten waits outlast any run's own budgets."""
+DEFAULT_MAX_REQUEUES = 16
+"""How often a job waits for a group (or a failure) another run holds (:func:`requeue_delay`). The
+first six waits (2 to 64 s) last 126 s in all; each later one (128 s and more, unless the holder's
+expiry comes first) lasts at least half the claim TTL while the holder lives, since it renews at
+half: with the default TTL (180 s) the sixteen waits last at least 1,026 s, past any run's own
+budgets (600 s redeploy and 120 s Activity Log by default), and no shorter than the ten waits until
+the holder's expiry (at least 900 s) that they replaced."""
+FIRST_REQUEUE_DELAY_SECONDS = 2
+"""The first wait for a run that holds the job's failure or group; each later one doubles."""
 REQUEUE_MARGIN_SECONDS = 2
 """Past the holder's expiry, so the job comes back to a lease that is free unless renewed."""
 MAX_REQUEUE_DELAY_SECONDS = 6 * 3600
@@ -308,16 +321,14 @@ class Service:
 
     def _wait(self, job: dict[str, Any], item: FailureSignal | Skip, trigger: Trigger, busy: Busy, *,
               final_attempt: bool) -> dict[str, Any]:
-        """Re-enqueue ``job`` to come back once the run holding its failure or group has let go (at
-        its expiry at the latest); after ``max_requeues`` waits, the stored ``failed`` report."""
+        """Re-enqueue ``job`` to come back after :func:`requeue_delay` (soon at first, at the
+        holder's expiry at the latest); after ``max_requeues`` waits, the stored ``failed`` report."""
         count = int(job.get("requeues") or 0)
         if self.jobs is None or count >= self.max_requeues:
             why = (f"{busy.reason}; the job waited for it {count} time(s) and gave up: "
                    "replay the failure once that run is over")
             return self._store_failed(item, trigger, why)
-        now = datetime.now(UTC)
-        delay = (busy.until - now).total_seconds() if busy.until else 0.0
-        seconds = min(max(int(delay) + 1, 0) + REQUEUE_MARGIN_SECONDS, MAX_REQUEUE_DELAY_SECONDS)
+        seconds = requeue_delay(count, busy.until, datetime.now(UTC))
         queued = {**job, "requeues": count + 1}
         if trigger == "replay" and not queued.get("jobId"):  # an inline replay: its caller follows the job
             queued.update({"jobId": str(uuid.uuid4()), "part": 0})
@@ -490,6 +501,17 @@ class Service:
         removed = self.ledger.purge(self.settings.retention_days)
         log.info("ledger purged", extra={"removed": removed})
         return removed
+
+
+def requeue_delay(requeues: int, until: datetime | None, now: datetime) -> int:
+    """Seconds a job waits, after ``requeues`` earlier waits, for a run that holds its failure or
+    group until ``until``: :data:`FIRST_REQUEUE_DELAY_SECONDS`, doubling with each wait, but never
+    past the holder's expiry (plus :data:`REQUEUE_MARGIN_SECONDS`), where a crashed holder's claim
+    or lease can be taken over, nor past :data:`MAX_REQUEUE_DELAY_SECONDS`."""
+    left = (until - now).total_seconds() if until else 0.0
+    past_expiry = max(int(left) + 1, 0) + REQUEUE_MARGIN_SECONDS
+    backoff = FIRST_REQUEUE_DELAY_SECONDS << min(requeues, 32)
+    return min(backoff, past_expiry, MAX_REQUEUE_DELAY_SECONDS)
 
 
 def _gather_options(**options: Any) -> GatherOptions:

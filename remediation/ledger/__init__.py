@@ -128,14 +128,16 @@ class Ledger(Coordination, Reports, NoiseControl):
             raise ClaimLost(claim, report_id)
         return report_id
 
-    def fix_pending(self, resource_id: str, correlation_id: str | None, *, event_id: str | None = None) -> bool:
+    def fix_pending(self, resource_id: str, correlation_id: str | None, *, event_id: str | None = None,
+                    held: Claim | None = None) -> bool:
         """Whether a run of this failure applied its fixes and no redeploy of the group has
         succeeded since (the group's last known good is older), so a new run owes the redeploy.
 
         Delivered and replayed runs both count: a replay finishes what a crashed delivery left,
-        and the delivery, retried after that, does not redeploy again.
+        and the delivery, retried after that, does not redeploy again. ``held``: the caller's own
+        claim of the failure, whose row need not be read (:meth:`fixed_at`).
         """
-        fixed = self.fixed_at(resource_id, correlation_id, event_id=event_id)
+        fixed = self.fixed_at(resource_id, correlation_id, event_id=event_id, held=held)
         if fixed is None:
             return False
         redeployed = self.snapshot_saved_at(resource_id)

@@ -57,6 +57,8 @@ class Claim:
     """The previous owner, when this claim took over an expired or released one."""
     previous_stage: str | None = None
     """How far the previous owner got (``"fixed"``: fixes applied, redeploy not done)."""
+    previous_stage_at: datetime | None = None
+    """When the previous owner reached ``previous_stage`` (as the claim row now says)."""
 
 
 class ClaimLost(LedgerError):
@@ -246,7 +248,10 @@ class Coordination(Store):
             return claim
         previous = str(written.replaced.get("Owner") or "") or None
         log.info("claim on %s (%s) taken over from %s by %s", resource_id, ident, previous, owner)
-        return replace(claim, taken_over_from=previous, previous_stage=_stage_left(written.replaced))
+        stage = _stage_left(written.replaced)
+        # the row's StageAt as take_over wrote it: the previous run's, else this claim's own time
+        stage_at = (parse_time(written.replaced.get("StageAt")) or at) if stage else None
+        return replace(claim, taken_over_from=previous, previous_stage=stage, previous_stage_at=stage_at)
 
     def claim_held(
         self,
@@ -267,15 +272,23 @@ class Coordination(Store):
             return None
         return _holds(row, utc(now), force)
 
-    def fixed_at(self, resource_id: str, correlation_id: str | None, *, event_id: str | None = None) -> datetime | None:
+    def fixed_at(self, resource_id: str, correlation_id: str | None, *, event_id: str | None = None,
+                 held: Claim | None = None) -> datetime | None:
         """When a run of this failure, delivered or replayed, last applied its fixes without
-        finishing (its claim, not done, is at stage ``fixed``); None when none did."""
+        finishing (its claim, not done, is at stage ``fixed``); None when none did.
+
+        ``held``: the caller's own claim of this failure (delivered or replayed). Its row is not
+        read: while the caller holds it, the row says what the claim took over, no more."""
         table = self._tables()
         times: list[datetime] = []
         for replay in (False, True):
+            rk = claim_key(correlation_id, event_id, replay=replay)
+            if held is not None and held.key == rk:
+                if held.previous_stage == "fixed" and held.previous_stage_at is not None:
+                    times.append(held.previous_stage_at)
+                continue
             try:
-                row = table.get_entity("claim-" + resource_hash(resource_id),
-                                       claim_key(correlation_id, event_id, replay=replay))
+                row = table.get_entity("claim-" + resource_hash(resource_id), rk)
             except ResourceNotFoundError:
                 continue
             at = parse_time(row.get("StageAt")) or parse_time(row.get("At"))
@@ -339,6 +352,10 @@ class Coordination(Store):
     def lease(self, resource_id: str, owner: str, *, now: datetime | None = None) -> bool:
         """Take (or renew) the group's lease: two failures of one group are not fixed and redeployed at
         once. False while another owner holds an unexpired lease."""
+        return self.take_lease(resource_id, owner, now=now) is not None
+
+    def take_lease(self, resource_id: str, owner: str, *, now: datetime | None = None) -> str | None:
+        """:meth:`lease`, answering the lease row's ETag (for :meth:`release_lease`), or None."""
         at = utc(now)
         row: dict[str, Any] = {"PartitionKey": "lease-" + resource_hash(resource_id), "RowKey": "group",
                                "Kind": "lease", "ResourceId": resource_id, "Owner": owner, "At": at,
@@ -350,7 +367,8 @@ class Coordination(Store):
                 return None
             return row
 
-        return insert_or_take_over(self._tables(), row, take_over) is not None
+        written = insert_or_take_over(self._tables(), row, take_over)
+        return None if written is None else written.etag
 
     def lease_held(self, resource_id: str, *, now: datetime | None = None) -> Held | None:
         """Until when another run holds the group's lease (:meth:`lease` refused); None when it is free."""
@@ -361,11 +379,22 @@ class Coordination(Store):
         expires = parse_time(row.get("ExpiresAt"))
         return Held(expires) if expires is not None and expires > utc(now) else None
 
-    def release_lease(self, resource_id: str, owner: str) -> None:
-        """Give the lease up, if it is still this owner's."""
+    def release_lease(self, resource_id: str, owner: str, *, etag: str | None = None) -> None:
+        """Give the lease up, if it is still this owner's. ``etag``: the row's as this owner last
+        wrote it (:meth:`take_lease`), so an unchanged lease is deleted without reading it first."""
         table = self._tables()
+        pk = "lease-" + resource_hash(resource_id)
+        if etag is not None:
+            try:
+                table.delete_entity({"PartitionKey": pk, "RowKey": "group"}, etag=etag,
+                                    match_condition=MatchConditions.IfNotModified)
+                return
+            except ResourceNotFoundError:
+                return
+            except ResourceModifiedError:
+                pass  # rewritten since: by this owner's renewal, or a taker's; the row says whose
         try:
-            existing = table.get_entity("lease-" + resource_hash(resource_id), "group")
+            existing = table.get_entity(pk, "group")
             if existing.get("Owner") == owner:
                 table.delete_entity(existing, etag=etag_of(existing), match_condition=MatchConditions.IfNotModified)
         except (ResourceNotFoundError, ResourceModifiedError):

@@ -34,6 +34,8 @@ class LedgerJournal:
         self._resumes = False
         self._lease: tuple[str, str] | None = None
         """(resource id, lease owner) while the run holds the group's lease."""
+        self._lease_etag: str | None = None
+        """The lease row's ETag as this run last wrote it (None: unknown, read before deleting)."""
 
     @property
     def resumes_after_fix(self) -> bool:
@@ -55,12 +57,13 @@ class LedgerJournal:
             raise RuntimeError("a run leases its group only after claiming its failure")
         # one owner per run, so two runs of one instance do not share the lease
         holder = (self._claim.resource_id, f"{self._owner}:{uuid.uuid4().hex[:8]}")
-        if not self._ledger.lease(*holder):
+        etag = self._ledger.take_lease(*holder)
+        if etag is None:
             return self._ledger.lease_held(holder[0]) or Held(datetime.now(UTC))
-        self._lease = holder
+        self._lease, self._lease_etag = holder, etag
         # read only now: while this run holds the group, no other can finish the fix meanwhile
         correlation_id, event_id = self._failure
-        self._resumes = self._ledger.fix_pending(holder[0], correlation_id, event_id=event_id)
+        self._resumes = self._ledger.fix_pending(holder[0], correlation_id, event_id=event_id, held=self._claim)
         return None
 
     def heartbeat(self) -> None:
@@ -69,7 +72,7 @@ class LedgerJournal:
             return
         self._claim = self._ledger.extend(claim)
         if self._lease is not None:
-            self._ledger.lease(*self._lease)
+            self._lease_etag = self._ledger.take_lease(*self._lease)
 
     def attempts_in_window(self, resource_id: str) -> int:
         return self._ledger.attempts_in_window(resource_id, self._window)
@@ -102,4 +105,4 @@ class LedgerJournal:
     def close(self) -> None:
         lease, self._lease = self._lease, None
         if lease is not None:
-            self._ledger.release_lease(*lease)
+            self._ledger.release_lease(*lease, etag=self._lease_etag)

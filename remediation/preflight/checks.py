@@ -26,6 +26,7 @@ from remediation.checks.acr_pull_permission_propagating import PULL_PERMISSION_P
 from remediation.model import Action, Context, Finding, RoleAssignment
 from remediation.permissions import explain_pull, explain_repository_read
 from remediation.plan import FIXES, plan
+from remediation.preflight import roles
 from remediation.preflight.context import ASSIGNMENT_TYPE, REGISTRY_TYPE, Index, Subject, login_server, subjects
 from remediation.preflight.model import Declared, Definitions, Location, ordered_after
 
@@ -211,7 +212,7 @@ def _fix_text(finding: Finding, actions: list[Action], proposal: Mapping[str, An
                 f"(registry credentials with an identity need {finding.evidence.get('minimumApiVersion')} or later)")
     if proposal is not None and proposal.get("changes"):
         return "; ".join(str(c) for c in proposal["changes"])
-    details = [str(a.detail) for a in actions if a.kind != "redeploy"]
+    details = [_declared_fix(a, finding) for a in actions if a.kind != "redeploy"]
     if details:
         return "; ".join(details)
     if isinstance(finding.evidence.get("proposal"), str):
@@ -220,6 +221,20 @@ def _fix_text(finding: Finding, actions: list[Action], proposal: Mapping[str, An
     if registered is not None:
         return registered.doc
     return next(c.doc for c in all_checks() if c.code == finding.code)
+
+
+def _declared_fix(action: Action, finding: Finding) -> str:
+    """A planned action as the change to make in the file: the app would write it to Azure after the
+    failure; before the deploy, the definition declares it."""
+    if action.kind != "assign-role":
+        return f"in the definition: {action.detail}"
+    guid = str(action.params.get("roleDefinitionId", "")).rstrip("/").rsplit("/", 1)[-1].lower()
+    role = roles.BY_GUID.get(guid)
+    condition = action.params.get("condition")
+    return (f"declare a role assignment of {role.role_name if role else guid} to {finding.evidence.get('identity')} "
+            f"with scope the registry {finding.evidence.get('registryId')}"
+            + (f", with condition {condition}" if condition else "")
+            + ", and order the container group after it (dependsOn)")
 
 
 def _undecided_by(finding: Finding, group: Declared, index: Index) -> list[str]:

@@ -158,7 +158,7 @@ def group_subject(index: Index, group: Declared, path: str) -> Subject:
         if undecided:
             notes.extend(f"could not decide the pull rights of {found.name}: {u}" for u in undecided)
         else:
-            assignments[principal] = held
+            assignments[principal.lower()] = held  # the checks look principals up in lower case
     signal = _signal(resource_id, group.name, body)
     context = Context(
         signal=signal,

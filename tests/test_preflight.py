@@ -103,11 +103,21 @@ def test_an_identity_not_declared_raises_nothing_about_pull_rights() -> None:
     assert codes(registry(), group(after=())) == []
 
 
-def test_a_role_named_not_by_id_resolves_through_the_built_in_table() -> None:
+def _named(role_name: str) -> Declared:
     named = assignment(role="")
     body = {"properties": {**{k: v for k, v in named.body["properties"].items() if k != "roleDefinitionId"},
-                           "roleDefinitionName": "AcrPull"}}
-    assert codes(registry(), identity(), Declared(**{**named.__dict__, "body": body}), group()) == []
+                           "roleDefinitionName": role_name}}
+    return Declared(**{**named.__dict__, "body": body})
+
+
+def test_a_role_named_not_by_id_resolves_through_the_built_in_table() -> None:
+    # the grant is recognised: unordered, it is the race; ordered, nothing
+    assert codes(registry(), identity(), _named("AcrPull"), group(after=())) == ["ACR_PULL_PERMISSION_PROPAGATING"]
+    assert codes(registry(), identity(), _named("acrpull"), group()) == []
+    # a name the table does not hold decides nothing
+    assert codes(registry(), identity(), _named("Custom Puller"), group(after=())) == []
+    assert any("names no principal or role that resolves" in n
+               for n in notes(registry(), identity(), _named("Custom Puller"), group(after=())))
 
 
 def test_acrpull_on_an_abac_registry_is_the_abac_cause() -> None:
@@ -326,3 +336,18 @@ def test_the_command_writes_json_to_the_output_file(tmp_path: Path, capsys: pyte
     assert capsys.readouterr().out == ""
     doc = json.loads(out.read_text())
     assert len(doc["files"]) == len(list(FIXTURES.glob("*.yaml")) + list(FIXTURES.glob("*.json"))) - 1
+
+
+def test_a_delegated_subnet_declared_as_a_child_resource_counts_too() -> None:
+    delegation = {"name": "aci", "properties": {"serviceName": "Microsoft.ContainerInstance/containerGroups"}}
+    subnet = declared("Microsoft.Network/virtualNetworks/subnets", "aci-vnet/aci", 31,
+                      {"properties": {"delegations": [delegation]}})
+    _, endpoint = _network("aci")
+    assert codes(registry(), subnet, endpoint) == ["ACI_PRIVATE_ENDPOINT_IN_DELEGATED_SUBNET"]
+    # a subnet the input does not declare is unknown
+    assert codes(registry(), endpoint) == []
+
+
+def test_the_loaders_notes_are_the_outputs_notes() -> None:
+    outcome = check_definitions(Definitions(FILE, "bicep", (group(),), notes=("module ./m.bicep: not read",)))
+    assert [(n.message, n.location) for n in outcome.notes] == [("module ./m.bicep: not read", Location(FILE))]

@@ -351,3 +351,10 @@ def test_a_delegated_subnet_declared_as_a_child_resource_counts_too() -> None:
 def test_the_loaders_notes_are_the_outputs_notes() -> None:
     outcome = check_definitions(Definitions(FILE, "bicep", (group(),), notes=("module ./m.bicep: not read",)))
     assert [(n.message, n.location) for n in outcome.notes] == [("module ./m.bicep: not read", Location(FILE))]
+
+
+def test_an_identity_that_exists_already_is_known_by_its_declared_principal() -> None:
+    existing = declared(IDENTITY, "pull", 8, {"properties": {"principalId": "6c1d2f9e-8a4b-4c7d-b2e1-0f3a9d5c7e21"}})
+    grant = assignment(principal="6c1d2f9e-8a4b-4c7d-b2e1-0f3a9d5c7e21")
+    assert codes(registry(), existing, grant, group(after=(grant.key,))) == []
+    assert codes(registry(), existing, group(after=())) == ["ACR_PULL_PERMISSION_MISSING"]

@@ -5,8 +5,9 @@ One context per declared container group, and one per declared private endpoint 
 
 - ``registries``: the declared registries whose login server the group's images or credentials
   name. A registry that is not declared has no key, so ``ACR_NOT_FOUND`` cannot fire offline.
-- ``identities``: each credential identity that is a declared user-assigned identity, with
-  :func:`~remediation.preflight.model.principal_of` as its principal id.
+- ``identities``: each credential identity that is a declared user-assigned identity, with its
+  declared ``principalId`` (one that exists already) or :func:`~remediation.preflight.model.principal_of`
+  as its principal id.
 - ``assignments``: for each such principal, the declared role assignments naming it. A principal
   with none has an empty entry ("no role" is what the file says); a principal some assignment
   may name through an unresolved value has no entry (nothing is decided).
@@ -152,9 +153,12 @@ def group_subject(index: Index, group: Declared, path: str) -> Subject:
         found = identities_by_id.get((credential.identity or "").lower())
         if found is None:
             continue
-        principal = principal_of(found.key)
+        # an identity that exists already may carry its principal id; a new one is known by its stand-in
+        known = _text(_props(found).get("principalId"))
+        principal = known or principal_of(found.key)
         identities[(credential.identity or "").lower()] = Identity(index.resource_id(found), principal, None)
-        held, undecided = _assignments_of(index, principal, [r.id for r in declared_registries.values()])
+        names = {principal.lower(), principal_of(found.key).lower()}
+        held, undecided = _assignments_of(index, names, [r.id for r in declared_registries.values()])
         if undecided:
             notes.extend(f"could not decide the pull rights of {found.name}: {u}" for u in undecided)
         else:
@@ -258,10 +262,11 @@ def assignment_of(index: Index, declared: Declared) -> RoleAssignment | None:
                           condition=str(condition) if isinstance(condition, str) and condition else None)
 
 
-def _assignments_of(index: Index, principal: str,
+def _assignments_of(index: Index, principals: set[str],
                     registry_ids: Iterable[str]) -> tuple[tuple[RoleAssignment, ...], list[str]]:
-    """The declared assignments of ``principal``, and why they cannot be decided: an assignment that
-    may name it, or may apply at one of its registries, through a value the file leaves unresolved."""
+    """The declared assignments of the principal (known by any of ``principals``, lower case), and why
+    they cannot be decided: an assignment that may name it, or may apply at one of its registries,
+    through a value the file leaves unresolved."""
     held: list[RoleAssignment] = []
     undecided: list[str] = []
     targets = list(registry_ids)
@@ -269,10 +274,10 @@ def _assignments_of(index: Index, principal: str,
         assignment = assignment_of(index, declared)
         unresolved = [u for u in declared.unresolved if u.startswith(_ASSIGNMENT_INPUTS)]
         if assignment is not None and not unresolved:
-            if assignment.principal_id.lower() == principal.lower():
+            if assignment.principal_id.lower() in principals:
                 held.append(assignment)
             continue
-        maybe_ours = assignment is None or assignment.principal_id.lower() == principal.lower()
+        maybe_ours = assignment is None or assignment.principal_id.lower() in principals
         maybe_here = assignment is None or any(scope_applies(assignment.scope, t) for t in targets)
         if maybe_ours and maybe_here:
             why = unresolved or [f"role assignment {declared.name} names no principal or role that resolves"]

@@ -131,6 +131,10 @@ def test_a_repository_condition_that_leaves_the_image_out_is_the_condition_cause
                  "(@Request[Microsoft.ContainerRegistry/registries/repositories:name] StringEqualsIgnoreCase 'api'))")
     reader = assignment(role=REPOSITORY_READER, condition=condition, conditionVersion="2.0")
     assert codes(abac, identity(), reader, group()) == ["ACR_ABAC_CONDITION_EXCLUDES_REPOSITORY"]
+    # Azure keeps one assignment per principal, role and scope: the fix is the held condition, widened
+    [finding] = check_definitions(Definitions(FILE, "bicep", (abac, identity(), reader, group()))).findings
+    assert finding.fix.startswith("widen the condition of the assignment already declared to: ")
+    assert "'web'" in finding.fix
     allowed = assignment(role=REPOSITORY_READER, condition=condition.replace("'api'", "'web'"), conditionVersion="2.0")
     assert codes(abac, identity(), allowed, group()) == []
 

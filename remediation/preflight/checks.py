@@ -217,8 +217,11 @@ def _fix_text(finding: Finding, actions: list[Action], proposal: Mapping[str, An
         return "; ".join(details)
     if isinstance(finding.evidence.get("proposal"), str):
         return str(finding.evidence["proposal"])
+    if isinstance(finding.evidence.get("suggestedCondition"), str):
+        # a second assignment at the same scope is refused: the held one's condition is what to change
+        return f"widen the condition of the assignment already declared to: {finding.evidence['suggestedCondition']}"
     registered = FIXES.get(finding.code)
-    if registered is not None:
+    if registered is not None and finding.fixable:
         return registered.doc
     return next(c.doc for c in all_checks() if c.code == finding.code)
 

@@ -21,6 +21,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from remediation.actions.assign_role import ASSIGN_ROLE
+from remediation.actions.propose_definition import PROPOSE_DEFINITION
+from remediation.actions.redeploy import REDEPLOY
 from remediation.checks import DOCUMENTS, Cause, all_checks, images_from, pull_subjects
 from remediation.checks.acr_pull_permission_propagating import PULL_PERMISSION_PROPAGATING
 from remediation.model import Action, Context, Finding, RoleAssignment
@@ -190,7 +193,7 @@ def _preflight_finding(finding: Finding, declared: Declared, actions: list[Actio
                        fix: str | None = None) -> PreflightFinding:
     evidence = {k: v for k, v in finding.evidence.items() if k != "documents"}
     documents = tuple(dict(d) for d in finding.evidence.get("documents", ()))
-    proposal = next((dict(a.params) for a in actions if a.kind == "propose-definition"), None)
+    proposal = next((dict(a.params) for a in actions if a.kind == PROPOSE_DEFINITION.name), None)
     return PreflightFinding(
         code=finding.code,
         summary=finding.summary,
@@ -212,7 +215,7 @@ def _fix_text(finding: Finding, actions: list[Action], proposal: Mapping[str, An
                 f"(registry credentials with an identity need {finding.evidence.get('minimumApiVersion')} or later)")
     if proposal is not None and proposal.get("changes"):
         return "; ".join(str(c) for c in proposal["changes"])
-    details = [_declared_fix(a, finding) for a in actions if a.kind != "redeploy"]
+    details = [_declared_fix(a, finding) for a in actions if a.kind != REDEPLOY.name]
     if details:
         return "; ".join(details)
     if isinstance(finding.evidence.get("proposal"), str):
@@ -229,7 +232,7 @@ def _fix_text(finding: Finding, actions: list[Action], proposal: Mapping[str, An
 def _declared_fix(action: Action, finding: Finding) -> str:
     """A planned action as the change to make in the file: the app would write it to Azure after the
     failure; before the deploy, the definition declares it."""
-    if action.kind != "assign-role":
+    if action.kind != ASSIGN_ROLE.name:
         return f"in the definition: {action.detail}"
     guid = str(action.params.get("roleDefinitionId", "")).rstrip("/").rsplit("/", 1)[-1].lower()
     role = roles.BY_GUID.get(guid)

@@ -200,7 +200,18 @@ def test_an_unresolved_server_is_a_note_not_a_missing_server() -> None:
     quiet = group(credential={"identity": identity().resource_id}, unresolved=unresolved)
     assert codes(registry(), identity(), assignment(), quiet) == []
     [note] = notes(registry(), identity(), assignment(), quiet)
-    assert "could not decide ACI_CREDENTIAL_SERVER_MISSING" in note and "acr.properties.loginServer" in note
+    assert note == ("web: could not decide properties.imageRegistryCredentials[0].server: acr.properties.loginServer"
+                    " (ACI_CREDENTIAL_SERVER_MISSING not decided)")
+
+
+def test_an_unresolved_value_a_check_reads_is_noted_even_where_nothing_fired() -> None:
+    quiet = group(api_version="", unresolved=("apiVersion: parameters('aciApiVersion')",))
+    assert codes(registry(), identity(), assignment(), quiet) == []
+    assert notes(registry(), identity(), assignment(), quiet) == [
+        "web: could not decide apiVersion: parameters('aciApiVersion')"]
+    closed = Declared(**{**registry().__dict__, "unresolved": ("properties.networkRuleBypassOptions: x",)})
+    assert notes(closed, identity(), assignment(), group()) == [
+        f"web: could not decide {closed.key}: properties.networkRuleBypassOptions: x"]
 
 
 def test_an_unresolved_value_of_another_credential_does_not_hide_a_finding() -> None:

@@ -112,13 +112,18 @@ def check_subject(definitions: Definitions, subject: Subject,
     notes = [Note(n, where) for n in subject.notes]
     raw = [f for registered in all_checks() for f in registered.run(ctx)]
     kept: list[Finding] = []
+    # every unresolved value a check reads is noted once, with the findings it kept from being decided
+    blocked: dict[str, list[str]] = {u: [] for u in _read_by_checks(subject.declared, ctx, index)}
     for finding in raw:
         undecided = _undecided_by(finding, subject.declared, index)
-        if undecided:
-            notes.extend(Note(f"could not decide {finding.code} for {subject.declared.name}: {u}", where)
-                         for u in undecided)
-        else:
+        for entry in undecided:
+            blocked.setdefault(entry, []).append(finding.code)
+        if not undecided:
             kept.append(finding)
+    name = subject.declared.name
+    notes.extend(Note(f"{name}: could not decide {entry}" + (f" ({', '.join(dict.fromkeys(codes))} not decided)"
+                                                             if codes else ""), where)
+                 for entry, codes in blocked.items())
     actions = plan(kept, ctx)
     return [_preflight_finding(f, subject.declared, actions_for(f, actions)) for f in kept], notes
 
@@ -255,6 +260,19 @@ def _undecided_by(finding: Finding, group: Declared, index: Index) -> list[str]:
         if login_server(registry) == server or index.resource_id(registry).lower() == registry_id:
             wanted = _REGISTRY_INPUTS.get(finding.code, _REGISTRY_DEFAULT_INPUTS)
             out.extend(f"{registry.key}: {u}" for u in registry.unresolved if u.startswith(wanted))
+    return out
+
+
+def _read_by_checks(group: Declared, ctx: Context, index: Index) -> list[str]:
+    """The unresolved values of ``group``, and of the declared registries it pulls from, that some check reads."""
+    inputs = tuple(dict.fromkeys(p for prefixes in (*_GROUP_INPUTS.values(), _PULL_INPUTS) for p in prefixes))
+    out = [u for u in group.unresolved if u.startswith(inputs)]
+    registry_inputs = tuple(dict.fromkeys((*_REGISTRY_DEFAULT_INPUTS, *(p for v in _REGISTRY_INPUTS.values()
+                                                                        for p in v))))
+    pulled = {r.id.lower() for r in ctx.registries.values() if r is not None}
+    for registry in index.typed(REGISTRY_TYPE):
+        if index.resource_id(registry).lower() in pulled:
+            out.extend(f"{registry.key}: {u}" for u in registry.unresolved if u.startswith(registry_inputs))
     return out
 
 

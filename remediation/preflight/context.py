@@ -136,7 +136,7 @@ def subjects(definitions: Definitions) -> list[Subject]:
 def group_subject(index: Index, group: Declared, path: str) -> Subject:
     """The context of one declared container group, read from the declarations around it."""
     notes: list[str] = []
-    body = _without_unresolved_images(group, notes)
+    body = _without_unresolved_images(group)
     resource_id = index.resource_id(group)
     try:
         definition = parse_definition(resource_id, body, group.api_version, "replay")
@@ -319,9 +319,10 @@ def _registry_target(index: Index, connection: Mapping[str, Any]) -> bool:
     return is_registry and (not groups or "registry" in groups)
 
 
-def _without_unresolved_images(group: Declared, notes: list[str]) -> dict[str, Any]:
-    """The group's body without the containers whose image does not resolve (each noted), since the
-    project's definition reader requires an image for every container."""
+def _without_unresolved_images(group: Declared) -> dict[str, Any]:
+    """The group's body without the containers whose image does not resolve (the checks note the
+    unresolved value), since the project's definition reader requires an image for every container;
+    a container with no image and nothing unresolved stays, for the reader to refuse."""
     body = dict(group.body)
     props = dict(_props(group))
     for key in ("initContainers", "containers"):
@@ -329,10 +330,9 @@ def _without_unresolved_images(group: Declared, notes: list[str]) -> dict[str, A
         kept = []
         for i, container in enumerate(containers):
             inner = container.get("properties") if isinstance(container, Mapping) else None
-            if isinstance(inner, Mapping) and not inner.get("image"):
-                why = [u for u in group.unresolved if u.startswith(f"properties.{key}[{i}]")]
-                notes.append(f"could not decide the image of {group.name} properties.{key}[{i}]: "
-                             + ("; ".join(why) if why else "no image"))
+            image = f"properties.{key}[{i}].properties.image"
+            if isinstance(inner, Mapping) and not inner.get("image") and any(
+                    u.startswith(image) for u in group.unresolved):
                 continue
             kept.append(container)
         if key in props:

@@ -1,7 +1,8 @@
 """Command line: ``python -m remediation demo|diagnose|remediate|preflight`` (CONTRACT.md §4).
 
-Exit codes: 0 finished (and matched ``expect`` for demo), 1 did not match / could not finish,
-2 bad input, with a one-line error naming the problem.
+Exit codes: 0 finished (and matched ``expect`` for demo; for preflight, nothing would fail), 1 did not
+match / could not finish (for preflight, something would fail), 2 bad input, with a one-line error naming
+the problem.
 """
 
 from __future__ import annotations

@@ -373,3 +373,15 @@ def test_an_identity_that_exists_already_is_known_by_its_declared_principal() ->
     grant = assignment(principal="6c1d2f9e-8a4b-4c7d-b2e1-0f3a9d5c7e21")
     assert codes(registry(), existing, grant, group(after=(grant.key,))) == []
     assert codes(registry(), existing, group(after=())) == ["ACR_PULL_PERMISSION_MISSING"]
+
+
+def test_a_custom_role_the_file_declares_is_read() -> None:
+    custom = declared("Microsoft.Authorization/roleDefinitions", "a3f6c0de-0000-4000-8000-00000000c0de", 5,
+                      {"properties": {"roleName": "Image puller", "type": "CustomRole", "permissions": [
+                          {"actions": ["Microsoft.ContainerRegistry/registries/pull/read"]}]}})
+    grant = assignment(role=custom.resource_id or "")
+    assert codes(registry(), identity(), custom, grant, group(after=(grant.key,))) == []
+    # a custom role's wildcard counts for ACR only in tenants with ARM private link (off by default)
+    wildcard = Declared(**{**custom.__dict__, "body": {"properties": {"roleName": "Any", "permissions": [
+        {"actions": ["Microsoft.ContainerRegistry/registries/*"]}]}}})
+    assert codes(registry(), identity(), wildcard, grant, group(after=(grant.key,))) == ["ACR_PULL_PERMISSION_MISSING"]

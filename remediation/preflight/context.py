@@ -232,7 +232,6 @@ def role_definitions(index: Index) -> dict[str, RoleDefinition]:
                               actions=joined("actions"), not_actions=joined("notActions"),
                               data_actions=joined("dataActions"), not_data_actions=joined("notDataActions"),
                               role_type="CustomRole")
-        out[declared.name.lower()] = role
         out[role.guid] = role
     return out
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ GROUP = "Microsoft.ContainerInstance/containerGroups"
 
 
 @pytest.fixture
-def live(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+def live(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, make_sandbox: Callable[[Any], Sandbox]) -> Any:
     """The default scenario's world (its identity has no pull role) and a YAML of its container group,
     with a second container whose tag the registry does not hold."""
     scenario = load_scenario(ROOT / "scenarios" / "missing-acrpull.json")
@@ -33,14 +34,14 @@ def live(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     definition = {"apiVersion": "2023-05-01", "name": "acrtestcontainergroup", "type": GROUP, **body}
     path = tmp_path / "group.yaml"
     path.write_text(yaml.safe_dump(definition, sort_keys=False))
-    with Sandbox(scenario) as sb:
-        monkeypatch.setenv("ARM_ENDPOINT", sb.arm_endpoint)
-        monkeypatch.setenv("ARM_CA_BUNDLE", sb.ca_bundle)
-        monkeypatch.setenv("ACR_ENDPOINT_TEMPLATE", f"{sb.arm_endpoint}/registries/{{loginServer}}")
-        monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
-        # DefaultAzureCredential is the one thing a machine without Azure cannot have: stand in the remediator's
-        monkeypatch.setattr(azure.identity, "DefaultAzureCredential", lambda: sb.remediator_credential())
-        yield sb, path
+    sb = make_sandbox(scenario)  # stopped, and checked for internal errors, after the test
+    monkeypatch.setenv("ARM_ENDPOINT", sb.arm_endpoint)
+    monkeypatch.setenv("ARM_CA_BUNDLE", sb.ca_bundle)
+    monkeypatch.setenv("ACR_ENDPOINT_TEMPLATE", f"{sb.arm_endpoint}/registries/{{loginServer}}")
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
+    # DefaultAzureCredential is the one thing a machine without Azure cannot have: stand in the remediator's
+    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", lambda: sb.remediator_credential())
+    return sb, path
 
 
 def _codes(out: Path) -> list[str]:

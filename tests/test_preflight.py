@@ -294,6 +294,8 @@ def test_a_directory_means_every_supported_file_under_it_sorted(tmp_path: Path) 
         (tmp_path / name).write_text((FIXTURES / "server-missing-clean.json").read_text())
     (tmp_path / "b" / "z.yaml").write_text((FIXTURES / "server-missing-broken.yaml").read_text())
     (tmp_path / "notes.txt").write_text("not read")
+    (tmp_path / ".terraform").mkdir()
+    (tmp_path / ".terraform" / "state.json").write_text("{not read either")
     (tmp_path / "expected.json").write_text('{"a.json": []}')
     result = preflight(Request((tmp_path,)))
     assert [Path(d.path).relative_to(tmp_path).as_posix() for d in result.files] == ["a.json", "b/c.yml", "b/z.yaml"]

@@ -70,12 +70,15 @@ def read_json(path: Path) -> Any:
 
 
 def expand(paths: Iterable[Path]) -> list[Path]:
-    """Each path, a directory replaced by every supported file under it (recursively, sorted).
+    """Each path, a directory replaced by every supported file under it (recursively, sorted; not in
+    hidden folders).
     Raises :class:`PreflightInputError` for a path that does not exist."""
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES))
+            # hidden folders (.terraform, .git, .azure) hold tools' state, not definitions
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
+                              and not any(part.startswith(".") for part in p.relative_to(path).parts)))
         elif path.is_file():
             out.append(path)
         else:

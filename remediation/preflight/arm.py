@@ -484,15 +484,6 @@ class _Loader:
 
     def definitions(self) -> Definitions:
         self.expand_template(self.template, (), self.root, self.target, None, {})
-        for instance in self.instances:
-            rid = self.resource_id(instance)
-            if rid:
-                self.by_id[rid.lower()] = instance
-            self.by_name.setdefault(instance.name.lower(), []).append(instance)
-            if instance.symbol:
-                self.by_symbol.setdefault(instance.symbol.lower(), []).append(instance)
-            if instance.loop:
-                self.by_loop.setdefault(instance.loop.lower(), []).append(instance)
         declared = tuple(self.declare(instance) for instance in self.instances)
         return Definitions(path=str(self.path), kind="arm", resources=declared, notes=tuple(self.notes))
 
@@ -541,6 +532,9 @@ class _Loader:
         evaluator.copy, evaluator.loop = copy, loop
         try:
             condition = evaluator.value(raw.get("condition", True))
+        except _FAILURES:
+            condition = None  # deployed or not: unknown offline, so declared and named unresolved
+        try:
             resource_type = str(evaluator.value(raw.get("type", "")))
             name = str(evaluator.value(raw.get("name", "")))
         except _FAILURES as exc:
@@ -560,7 +554,7 @@ class _Loader:
             instance.parent_scope, instance.type, instance.name = legacy
         if condition is not True:
             instance.unresolved.append(f"condition: {raw.get('condition')}")
-        self.instances.append(instance)
+        self.add(instance)
         keys = [instance.key]
         for index, child in enumerate(raw.get("resources") or []):
             if isinstance(child, dict):
@@ -570,6 +564,19 @@ class _Loader:
             instance.members = self.nested(instance)
             keys += instance.members
         return keys
+
+    def add(self, instance: _Instance) -> None:
+        """Declare ``instance`` and index it, so what follows it in the file (a nested template's names among
+        them) can already refer to it."""
+        self.instances.append(instance)
+        rid = self.resource_id(instance)
+        if rid:
+            self.by_id[rid.lower()] = instance
+        self.by_name.setdefault(instance.name.lower(), []).append(instance)
+        if instance.symbol:
+            self.by_symbol.setdefault(instance.symbol.lower(), []).append(instance)
+        if instance.loop:
+            self.by_loop.setdefault(instance.loop.lower(), []).append(instance)
 
     def nested(self, deployment: _Instance) -> list[str]:
         """Read a nested deployment's inline template; return the keys it declares."""

@@ -297,6 +297,28 @@ def test_symbolic_names_declare_symbols_and_order_by_dependson_and_reference(tmp
     assert group.depends_on == {key_of(IDENTITY, "pull"), key_of(REGISTRY, "acme")}
 
 
+def test_an_existing_resource_is_not_declared_and_reference_to_it_is_unresolved(tmp_path: Path) -> None:
+    path = write(tmp_path, {
+        "acr": {"type": REGISTRY, "apiVersion": "2023-07-01", "name": "shared", "existing": True},
+        "cg": group_with({"server": "[reference('acr').loginServer]"}),
+    }, languageVersion="2.0")
+    (group,) = load(path).resources
+    assert group.unresolved == ("properties.server: [reference('acr').loginServer]",)
+
+
+def test_a_subscription_template_declares_subscription_level_ids(tmp_path: Path) -> None:
+    path = tmp_path / "sub.json"
+    path.write_text(json.dumps({
+        "$schema": "https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#",
+        "resources": [{"type": ASSIGNMENT, "apiVersion": "2022-04-01", "name": "g", "properties": {
+            "roleDefinitionId": "[resourceId('Microsoft.Authorization/roleDefinitions', 'r')]"}}]}))
+    (assignment,) = load(path).resources
+    assert assignment.scope == f"/subscriptions/{SUBSCRIPTION}"
+    assert assignment.resource_id == f"/subscriptions/{SUBSCRIPTION}/providers/{ASSIGNMENT}/g"
+    assert assignment.body["properties"]["roleDefinitionId"] == (
+        f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/r")
+
+
 def test_a_nested_child_resource_has_the_full_type_and_name_and_no_implicit_parent_dependency(
         tmp_path: Path) -> None:
     path = write(tmp_path, [{"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-09-01", "name": "vnet",

@@ -277,6 +277,42 @@ def test_a_copy_loop_with_a_parameter_count_is_expanded_and_depends_on_its_name_
     assert declared[key_of(GROUP, "after")].depends_on == {key_of(GROUP, "w-1"), key_of(GROUP, "w-2")}
 
 
+def test_a_property_copy_loop_builds_its_array_with_named_copy_index(tmp_path: Path) -> None:
+    path = write(tmp_path, [group_with({"osType": "Linux", "copy": [
+        {"name": "containers", "count": "[length(parameters('images'))]", "input": {
+            "name": "[format('c{0}', copyIndex('containers', 1))]",
+            "properties": {"image": "[parameters('images')[copyIndex('containers')]]"}}},
+        {"name": "volumes", "count": "[parameters('unknown')]", "input": {"name": "v"}},
+    ]})], parameters={"images": {"type": "array", "defaultValue": ["acme.azurecr.io/a:1", "acme.azurecr.io/b:2"]},
+                      "unknown": {"type": "int"}})
+    group = one(load(path), GROUP)
+    assert group.body["properties"] == {"osType": "Linux", "containers": [
+        {"name": "c1", "properties": {"image": "acme.azurecr.io/a:1"}},
+        {"name": "c2", "properties": {"image": "acme.azurecr.io/b:2"}}]}
+    assert group.unresolved == ("properties.volumes: copy count [parameters('unknown')]",)
+
+
+def test_a_list_function_is_unresolved_but_orders_like_reference_by_name(tmp_path: Path) -> None:
+    path = write(tmp_path, [
+        {"type": REGISTRY, "apiVersion": "2023-07-01", "name": "acme", "properties": {"adminUserEnabled": True}},
+        group_with({"imageRegistryCredentials": [{
+            "server": "acme.azurecr.io", "username": "acme",
+            "password": "[listCredentials('acme', '2023-07-01').passwords[0].value]"}]}),
+    ])
+    group = one(load(path), GROUP)
+    assert group.depends_on == {key_of(REGISTRY, "acme")}
+    assert group.unresolved == (
+        "properties.imageRegistryCredentials[0].password: [listCredentials('acme', '2023-07-01').passwords[0].value]",)
+
+
+def test_the_subscription_is_the_stand_in_and_its_tenant_unknown(tmp_path: Path) -> None:
+    path = write(tmp_path, [group_with({"sub": "[subscription().subscriptionId]",
+                                        "tenant": "[subscription().tenantId]"})])
+    group = one(load(path), GROUP)
+    assert group.body["properties"] == {"sub": SUBSCRIPTION}
+    assert group.unresolved == ("properties.tenant: [subscription().tenantId]",)
+
+
 def test_a_copy_loop_whose_count_does_not_resolve_is_a_note(tmp_path: Path) -> None:
     path = write(tmp_path, [{**group_with({}), "copy": {"name": "w", "count": "[parameters('n')]"}}],
                  parameters={"n": {"type": "int"}})

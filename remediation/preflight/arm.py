@@ -12,8 +12,8 @@ Sources for the ARM behaviour relied on here:
   (ms.date 2023-08-22, commit 0b7b79b634021470868439f104eaf5c85b101890): ``dependsOn`` holds
   resource names or ids, copy-loop names, and in languageVersion 2.0 symbolic names (a loop's
   symbolic name means every instance); ``reference()`` declares an implicit dependency only when
-  it names the resource by name, not by resource id; a child resource does not implicitly depend
-  on its parent.
+  it names the resource by name, not by resource id (the same for the ``list*()`` functions); a
+  child resource does not implicitly depend on its parent.
 - Nested templates: ``properties.expressionEvaluationOptions.scope`` is ``inner`` or ``outer``
   ("Only applicable to nested templates. If not specified, default value is outer",
   learn.microsoft.com, .NET API ``Microsoft.Azure.Management.Resources.Models.DeploymentProperties.
@@ -266,6 +266,9 @@ class _Evaluator(_Resolver):
         handler = _FUNCTIONS.get(name)
         if handler is not None:
             return handler(self, args)
+        if name.startswith("list") and args:
+            self.loader.listed(str(args[0]))
+            raise UnsupportedExpression(f"{name}() reads a deployed resource's secrets or state")
         return super().call(name, args)
 
     def parameter(self, name: str) -> Any:
@@ -348,6 +351,11 @@ def _unique_string(ev: _Evaluator, args: list[Any]) -> str:
 def _resource_group(ev: _Evaluator, args: list[Any]) -> dict[str, Any]:
     return {"id": ev.scope["resourceGroupId"], "name": ev.scope["resourceGroup"], "location": LOCATION,
             "type": "Microsoft.Resources/resourceGroups"}
+
+
+def _subscription(ev: _Evaluator, args: list[Any]) -> dict[str, Any]:
+    # no tenantId: the deployer's tenant is not in the file, so a use of it stays unresolved
+    return {"id": f"/subscriptions/{ev.scope['subscriptionId']}", "subscriptionId": ev.scope["subscriptionId"]}
 
 
 def _copy_index(ev: _Evaluator, args: list[Any]) -> int:
@@ -440,6 +448,7 @@ _FUNCTIONS: dict[str, Any] = {
     "guid": _guid,
     "uniquestring": _unique_string,
     "resourcegroup": _resource_group,
+    "subscription": _subscription,
     "copyindex": _copy_index,
     "reference": _reference,
     "equals": _equals,
@@ -701,7 +710,17 @@ class _Loader:
             return [item for item in items if item is not _SKIP]
         if isinstance(value, dict):
             resolved: dict[str, Any] = {}
+            given = value.get("copy")
+            loops: list[dict[str, Any]] = given if isinstance(given, list) and given and all(
+                isinstance(loop, dict) and "name" in loop and "input" in loop for loop in given) else []
+            property_loops = bool(loops)
+            for loop in loops:
+                items = self.property_loop(evaluator, loop, f"{at}.{loop['name']}", unresolved)
+                if items is not _SKIP:
+                    resolved[str(loop["name"])] = items
             for key, item in value.items():
+                if property_loops and key == "copy":
+                    continue
                 name = self.resolve(evaluator, key, f"{at}.{key}", unresolved) if key.startswith("[") else key
                 if name is _SKIP:
                     continue
@@ -710,6 +729,35 @@ class _Loader:
                     resolved[str(name)] = inner
             return resolved
         return value
+
+    def property_loop(self, evaluator: _Evaluator, loop: dict[str, Any], at: str, unresolved: list[str]) -> Any:
+        """The array a property ``copy`` element builds: ``input`` once per index, ``copyIndex('<name>')`` the index
+        (azure-docs ``articles/azure-resource-manager/templates/copy-properties.md``, ms.date 2021-12-20, commit
+        0aa2b14aec0e5cae30883a8e96f8eafafc88767f)."""
+        try:
+            count = evaluator.value(loop.get("count"))
+        except _FAILURES:
+            count = None
+        if not isinstance(count, int) or isinstance(count, bool):
+            unresolved.append(f"{at}: copy count {loop.get('count')}")
+            return _SKIP
+        saved = evaluator.copy
+        items: list[Any] = []
+        try:
+            for index in range(count):
+                evaluator.copy = {**saved, str(loop["name"]).lower(): index}
+                item = self.resolve(evaluator, loop["input"], f"{at}[{index}]", unresolved)
+                if item is not _SKIP:
+                    items.append(item)
+        finally:
+            evaluator.copy = saved
+        return items
+
+    def listed(self, named: str) -> None:
+        """A ``list*()`` call: unresolved offline, but an implicit dependency like ``reference()`` when by name."""
+        found = self.named(named)
+        if len(found) == 1 and not named.startswith("/"):
+            self.tracker.referenced.add(found[0].key)
 
     def explicit(self, instance: _Instance) -> set[str]:
         """The keys ``dependsOn`` names (by resource id, name, copy-loop name or symbolic name)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from remediation.preflight.arm import LOCATION, load, object_lines
+from remediation.preflight.arm import LOCATION, load, object_lines, without_comments
 from remediation.preflight.errors import PreflightInputError
 from remediation.preflight.model import (
     RESOURCE_GROUP,
@@ -473,6 +473,23 @@ def test_a_linked_template_is_a_note(tmp_path: Path) -> None:
 def test_object_lines_are_the_lines_of_opening_braces_whatever_the_strings_hold() -> None:
     text = '{\n  "a": "{ not [ an object",\n  "b": [\n    1,\n    {"c": "\\"}"}\n  ],\n  "d":\n    {}\n}'
     assert object_lines(text) == {(): 1, ("b", 1): 5, ("d",): 8}
+
+
+def test_comments_are_blanked_outside_strings_keeping_every_position() -> None:
+    text = '{"a": "// kept", // gone\n "b": /* gone\n too */ "x/*y*/"}//'
+    blanked = without_comments(text)
+    assert len(blanked) == len(text) and blanked.count("\n") == 2
+    assert json.loads(blanked) == {"a": "// kept", "b": "x/*y*/"}
+
+
+def test_a_template_with_comments_and_a_multi_line_expression_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "extended.json"
+    path.write_text('{"$schema": "' + SCHEMA + '", // the CLI reads these\n'
+                    '"resources": [ /* one group */\n'
+                    '  {"type": "' + GROUP + '", "name": "web",\n'
+                    '   "location": "[\n    resourceGroup().location\n  ]"}\n]}')
+    (group,) = load(path).resources
+    assert (group.body, group.location.line) == ({"location": LOCATION}, 3)
 
 
 def test_each_resource_is_located_at_the_line_of_its_opening_brace(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ def load(path: Path, parameters: Path | None = None) -> Definitions:
     is read when it exists, else each parameter's ``defaultValue``. Raises
     :class:`PreflightInputError` for a file that is not valid JSON or not a template.
     """
-    text = _read(path)
+    text = without_comments(_read(path))
     template = _parse(path, text)
     if parameters is None:
         beside = path.with_name(f"{path.stem}.parameters.json")
@@ -93,10 +93,7 @@ def _read(path: Path) -> str:
 
 
 def _parse(path: Path, text: str) -> dict[str, Any]:
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PreflightInputError(f"{path}: not valid JSON ({exc})") from exc
+    document = _parse_json(path, text)
     if not isinstance(document, dict) or not _TEMPLATE_SCHEMA.search(str(document.get("$schema", ""))):
         raise PreflightInputError(f"{path}: not an ARM template (no deploymentTemplate.json $schema)")
     if not isinstance(document.get("resources", []), (list, dict)):
@@ -106,7 +103,7 @@ def _parse(path: Path, text: str) -> dict[str, Any]:
 
 def _parameter_values(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
     """A parameters file's values, and the names of those that are Key Vault references (secret until deployed)."""
-    document = _parse_json(path, _read(path))
+    document = _parse_json(path, without_comments(_read(path)))
     if not isinstance(document, dict):
         raise PreflightInputError(f"{path}: a parameters file must be a JSON object")
     if "$schema" in document or "contentVersion" in document:
@@ -124,19 +121,53 @@ def _parameter_values(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
 
 
 def _parse_json(path: Path, text: str) -> Any:
+    """``text`` as JSON, in ARM's extended form: comments (blanked by :func:`without_comments`) and line breaks
+    inside strings (``strict=False``)."""
     try:
-        return json.loads(text)
+        return json.loads(text, strict=False)
     except json.JSONDecodeError as exc:
         raise PreflightInputError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def without_comments(text: str) -> str:
+    """``text`` with each ``//`` and ``/* */`` comment outside strings replaced by spaces, line breaks kept, so
+    every position (and line) is unchanged. ARM templates may carry both kinds when deployed with the CLI or
+    PowerShell (azure-docs ``articles/azure-resource-manager/templates/syntax.md``, "Comments and metadata" and
+    "Multi-line strings", commit 01292a9960bd5c577490aa3ea981193c781f7915)."""
+    out = list(text)
+    pos, in_string = 0, False
+    while pos < len(text):
+        char = text[pos]
+        if in_string:
+            if char == "\\":
+                pos += 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif text.startswith("//", pos) or text.startswith("/*", pos):
+            if text[pos + 1] == "/":
+                end = text.find("\n", pos)
+            else:
+                end = text.find("*/", pos + 2)
+                end = end + 2 if end != -1 else -1
+            end = len(text) if end == -1 else end
+            for blank in range(pos, end):
+                if out[blank] != "\n":
+                    out[blank] = " "
+            pos = end
+            continue
+        pos += 1
+    return "".join(out)
 
 
 def object_lines(text: str) -> dict[JsonPath, int]:
     """The 1-based line of each JSON object's opening brace in ``text``, by its path of keys and indexes.
 
-    ``text`` must be valid JSON (``json.loads`` has read it); strings and numbers are read with
+    ``text`` must be valid JSON without comments (:func:`without_comments`); strings and numbers are read with
     :meth:`json.JSONDecoder.raw_decode`, so escapes inside strings cannot mislead the walk.
     """
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)
     newlines = [i for i, char in enumerate(text) if char == "\n"]
     lines: dict[JsonPath, int] = {}
 

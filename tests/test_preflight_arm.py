@@ -259,9 +259,31 @@ def test_a_resource_whose_condition_is_false_is_not_declared_and_an_unknown_one_
         {**group_with({}), "name": "off", "condition": "[equals(parameters('mode'), 'test')]"},
         {**group_with({}), "name": "maybe", "condition": "[parameters('unknown')]"},
     ], parameters={"mode": {"type": "string", "defaultValue": "prod"}, "unknown": {"type": "bool"}})
-    (maybe,) = load(path).resources
+    definitions = load(path)
+    (maybe,) = definitions.resources
     assert maybe.name == "maybe"
     assert maybe.unresolved == ("condition: [parameters('unknown')]",)
+    assert definitions.notes == ()
+
+
+def test_depends_on_a_resource_not_deployed_is_no_note(tmp_path: Path) -> None:
+    path = write(tmp_path, [
+        {"type": IDENTITY, "apiVersion": "2023-01-31", "name": "optional", "condition": False},
+        {**group_with({}), "dependsOn": ["optional", "[resourceId('" + IDENTITY + "', 'optional')]"]},
+    ])
+    definitions = load(path)
+    assert one(definitions, GROUP).depends_on == frozenset()
+    assert definitions.notes == ()
+
+
+def test_an_api_version_expression_is_evaluated(tmp_path: Path) -> None:
+    path = write(tmp_path, [{**group_with({}), "apiVersion": "[variables('aci')]"},
+                            {**group_with({}), "name": "other", "apiVersion": "[variables('none')]"}],
+                 variables={"aci": "2021-03-01"})
+    declared = by_key(load(path))
+    assert declared[key_of(GROUP, "web")].api_version == "2021-03-01"
+    assert (declared[key_of(GROUP, "other")].api_version, declared[key_of(GROUP, "other")].unresolved) == (
+        None, ("apiVersion: [variables('none')]",))
 
 
 def test_a_copy_loop_with_a_parameter_count_is_expanded_and_depends_on_its_name_means_every_copy(
@@ -314,11 +336,14 @@ def test_the_subscription_is_the_stand_in_and_its_tenant_unknown(tmp_path: Path)
 
 
 def test_a_copy_loop_whose_count_does_not_resolve_is_a_note(tmp_path: Path) -> None:
-    path = write(tmp_path, [{**group_with({}), "copy": {"name": "w", "count": "[parameters('n')]"}}],
+    path = write(tmp_path, [{**group_with({}), "copy": {"name": "w", "count": "[parameters('n')]"}},
+                            {**group_with({}), "copy": {"name": "many", "count": 801}}],
                  parameters={"n": {"type": "int"}})
     definitions = load(path)
     assert definitions.resources == ()
-    assert len(definitions.notes) == 1 and "copy loop w is not expanded" in definitions.notes[0]
+    assert [note.split(": ", 1)[1][:30] for note in definitions.notes] == [
+        "copy loop w is not expanded: i", "copy loop many is not expanded"]
+    assert "outside ARM's 0..800" in definitions.notes[1]
 
 
 def test_symbolic_names_declare_symbols_and_order_by_dependson_and_reference(tmp_path: Path) -> None:

@@ -58,9 +58,12 @@ _REGISTRIES = "microsoft.containerregistry/registries"
 _IDENTITIES = "microsoft.managedidentity/userassignedidentities"
 _DEPLOYMENTS = "microsoft.resources/deployments"
 _AUTHORIZATION = ("microsoft.authorization/roleassignments", "microsoft.authorization/locks")
-_FAILURES = (UnsupportedExpression, IndexError, KeyError, TypeError, ValueError)
+_FAILURES = (UnsupportedExpression, AttributeError, IndexError, KeyError, TypeError, ValueError)
 """What evaluating a value offline can raise: each leaves that value unresolved (a function given the wrong arguments
 raises the Python error of its operation)."""
+_COPY_LIMIT = 800
+"""The most copies a loop may make ("The count can't exceed 800", azure-docs
+``articles/azure-resource-manager/templates/copy-properties.md``, commit 0aa2b14aec0e5cae30883a8e96f8eafafc88767f)."""
 _SKIP = object()
 """A branch of ``if()`` that is not taken: read past, never evaluated."""
 
@@ -521,6 +524,8 @@ class _Loader:
         self.by_name: dict[str, list[_Instance]] = {}
         self.by_symbol: dict[str, list[_Instance]] = {}
         self.by_loop: dict[str, list[_Instance]] = {}
+        self.not_deployed: set[str] = set()
+        """Names and keys of the resources whose condition is false."""
 
     def definitions(self) -> Definitions:
         self.expand_template(self.template, (), self.root, self.target, None, {})
@@ -561,6 +566,10 @@ class _Loader:
             self.notes.append(f"line {self.lines.get(at, '?')}: copy loop {name} is not expanded: its count "
                               f"{count} does not resolve to a number offline")
             return []
+        if not 0 <= count <= _COPY_LIMIT:
+            self.notes.append(f"line {self.lines.get(at, '?')}: copy loop {name} is not expanded: its count {count} "
+                              f"is outside ARM's 0..{_COPY_LIMIT}")
+            return []
         keys: list[str] = []
         for index in range(count):
             keys += self.one(raw, at, evaluator, target, within, {**copy, name.lower(): index}, symbol, parent, name)
@@ -582,7 +591,9 @@ class _Loader:
                               f"offline ({exc}) is not read")
             return []
         if condition is False:
-            return []  # not deployed with these parameters
+            # not deployed with these parameters: ARM drops it from the dependsOn naming it (resource-dependency.md)
+            self.not_deployed |= {name.lower(), key_of(resource_type, name)}
+            return []
         if not resource_type or not name:
             self.notes.append(f"line {self.lines.get(at, '?')}: a resource without a type or a name is not read")
             return []
@@ -713,14 +724,14 @@ class _Loader:
             unresolved.append(f"scope: {instance.raw['scope']}")
         depends |= self.tracker.referenced
         matched = self.by_id.get(scope.lower()) if scope is not None else None
-        api_version = instance.raw.get("apiVersion")
+        api_version = self.resolve(evaluator, instance.raw.get("apiVersion"), "apiVersion", unresolved)
         return Declared(
             key=instance.key,
             type=instance.type,
             name=instance.name,
             location=Location(str(self.path), self.lines.get(instance.at)),
             resource_id=self.resource_id(instance),
-            api_version=str(api_version) if api_version is not None else None,
+            api_version=str(api_version) if api_version not in (None, _SKIP) else None,
             body=body,
             scope=matched.key if matched is not None else scope,
             depends_on=frozenset(depends - {instance.key}),
@@ -769,7 +780,7 @@ class _Loader:
             count = evaluator.value(loop.get("count"))
         except _FAILURES:
             count = None
-        if not isinstance(count, int) or isinstance(count, bool):
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= _COPY_LIMIT:
             unresolved.append(f"{at}: copy count {loop.get('count')}")
             return _SKIP
         saved = evaluator.copy
@@ -804,7 +815,10 @@ class _Loader:
                 instance.unresolved.append(f"dependsOn[{index}]: {entry}")
                 continue
             found = self.named(named)
-            if not found:
+            lowered = named.lower()
+            gone = lowered in self.not_deployed or ("/" in lowered and key_of(*_split_relative(named)) in
+                                                    self.not_deployed)
+            if not found and not gone:
                 self.notes.append(f"{instance.key}: dependsOn {named!r} names nothing this template declares")
             instance.after |= {f.key for f in found}
         return instance.after

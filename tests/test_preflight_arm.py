@@ -241,6 +241,14 @@ def test_an_unsupported_function_leaves_only_that_value_unresolved(tmp_path: Pat
     assert group.unresolved == ("properties.secret: [listKeys('x', '2020-01-01').key1]",)
 
 
+@pytest.mark.parametrize("expression", ["[first(createArray())]", "[parameters('loop')]", "[union('a', 1)]",
+                                        "[int('x')]", "[createObject('odd')]", "[resourceId('noType')]"])
+def test_a_value_that_fails_to_evaluate_is_unresolved_never_an_error(tmp_path: Path, expression: str) -> None:
+    path = write(tmp_path, [group_with({"value": expression})],
+                 parameters={"loop": {"type": "string", "defaultValue": "[parameters('loop')]"}})
+    assert one(load(path), GROUP).unresolved == (f"properties.value: {expression}",)
+
+
 def test_an_unresolvable_key_of_an_object_is_named_and_left_out(tmp_path: Path) -> None:
     path = write(tmp_path, [{**group_with({}), "identity": {"type": "UserAssigned", "userAssignedIdentities": {
         "[parameters('missing')]": {}, "/subscriptions/s/resourceGroups/g/providers/" + IDENTITY + "/i": {}}}}],

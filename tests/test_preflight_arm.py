@@ -322,6 +322,16 @@ def test_a_property_copy_loop_builds_its_array_with_named_copy_index(tmp_path: P
     assert group.unresolved == ("properties.volumes: copy count [parameters('unknown')]",)
 
 
+def test_a_variable_copy_loop_builds_its_array(tmp_path: Path) -> None:
+    path = write(tmp_path, [group_with({"containers": "[variables('containers')]", "n": "[variables('count')]"})],
+                 variables={"count": 2, "copy": [{"name": "containers", "count": "[variables('count')]", "input": {
+                     "name": "[concat('c', copyIndex('containers'))]"}}]})
+    assert one(load(path), GROUP).body["properties"] == {"containers": [{"name": "c0"}, {"name": "c1"}], "n": 2}
+    path = write(tmp_path, [group_with({"ports": "[variables('ports')]"})], variables={
+        "ports": {"protocol": "TCP", "copy": [{"name": "list", "count": 2, "input": "[copyIndex('list', 80)]"}]}})
+    assert one(load(path), GROUP).body["properties"] == {"ports": {"protocol": "TCP", "list": [80, 81]}}
+
+
 def test_a_list_function_is_unresolved_but_orders_like_reference_by_name(tmp_path: Path) -> None:
     path = write(tmp_path, [
         {"type": REGISTRY, "apiVersion": "2023-07-01", "name": "acme", "properties": {"adminUserEnabled": True}},

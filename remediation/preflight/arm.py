@@ -252,7 +252,10 @@ class _Evaluator(_Resolver):
                  scope: Mapping[str, str], template_params: Mapping[str, Any], *,
                  secret: frozenset[str] = frozenset(), outer: _Evaluator | None = None,
                  outer_copy: dict[str, int] | None = None) -> None:
-        super().__init__(parameters, variables, scope, template_params)
+        self.variable_loops = {str(loop["name"]).lower(): loop for loop in _loops(variables.get("copy"))}
+        """Variable iteration: each ``variables.copy`` element builds the array variable it names."""
+        super().__init__(parameters, {k: v for k, v in variables.items() if not (k == "copy" and self.variable_loops)},
+                         scope, template_params)
         self.loader = loader
         self.secret = secret
         self.outer = outer
@@ -298,6 +301,8 @@ class _Evaluator(_Resolver):
     def call(self, name: str, args: list[Any]) -> Any:
         if name == "parameters":
             return self.parameter(str(args[0]))
+        if name == "variables" and str(args[0]).lower() in self.variable_loops:
+            return self.variable_loop(self.variable_loops[str(args[0]).lower()])
         handler = _FUNCTIONS.get(name)
         if handler is not None:
             return handler(self, args)
@@ -305,6 +310,31 @@ class _Evaluator(_Resolver):
             self.loader.listed(str(args[0]))
             raise UnsupportedExpression(f"{name}() reads a deployed resource's secrets or state")
         return super().call(name, args)
+
+    def value(self, node: Any) -> Any:
+        loops = _loops(node.get("copy")) if isinstance(node, dict) else []
+        if not loops:
+            return super().value(node)
+        # an object with a copy element inside a variable: each loop builds the array it names
+        built = {str(self.string(k)): self.value(v) for k, v in node.items() if k != "copy"}
+        return {**built, **{str(loop["name"]): self.variable_loop(loop) for loop in loops}}
+
+    def variable_loop(self, loop: Mapping[str, Any]) -> list[Any]:
+        """The array a variable ``copy`` element builds, ``copyIndex('<name>')`` its index (azure-docs
+        ``articles/azure-resource-manager/templates/copy-variables.md``, ms.date 2020-02-13, commit
+        017654d14eb78a81d68ea84640b468bcb7fa96d3: at the top of ``variables`` or inside a variable's object)."""
+        count = self.value(loop.get("count"))
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= _COPY_LIMIT:
+            raise UnsupportedExpression(f"variable loop {loop['name']} has count {count!r}")
+        saved = self.copy
+        try:
+            items = []
+            for index in range(count):
+                self.copy = {**saved, str(loop["name"]).lower(): index}
+                items.append(self.value(loop["input"]))
+            return items
+        finally:
+            self.copy = saved
 
     def parameter(self, name: str) -> Any:
         key = name.lower()
@@ -753,9 +783,7 @@ class _Loader:
             return [item for item in items if item is not _SKIP]
         if isinstance(value, dict):
             resolved: dict[str, Any] = {}
-            given = value.get("copy")
-            loops: list[dict[str, Any]] = given if isinstance(given, list) and given and all(
-                isinstance(loop, dict) and "name" in loop and "input" in loop for loop in given) else []
+            loops = _loops(value.get("copy"))
             property_loops = bool(loops)
             for loop in loops:
                 items = self.property_loop(evaluator, loop, f"{at}.{loop['name']}", unresolved)
@@ -862,6 +890,14 @@ class _Loader:
             return properties
         return {"properties": properties, "resourceId": self.resource_id(target),
                 "apiVersion": target.raw.get("apiVersion"), "identity": {"principalId": principal_of(target.key)}}
+
+
+def _loops(given: Any) -> list[dict[str, Any]]:
+    """A ``copy`` element's loops (``[{"name", "count", "input"}, ...]``), or none when ``given`` is not one."""
+    if isinstance(given, list) and given and all(isinstance(loop, dict) and "name" in loop and "input" in loop
+                                                 for loop in given):
+        return given
+    return []
 
 
 def _subscription_level(template: Mapping[str, Any]) -> bool:

@@ -83,6 +83,9 @@ _BINARY = {"equals": "==", "not_equals": "!=", "and": "&&", "or": "||", "add": "
            "not_equals_case_insens": "!~", "coalesce": "??"}
 _ACCESSORS = frozenset({"property_accessor", "index_accessor", "nested_resource_accessor"})
 _MAX_MODULE_DEPTH = 8
+_MODULE_SCHEMES = {"bicep_registry": "br:", "bicep_registry_alias": "br/", "template_spec": "ts:",
+                   "template_spec_alias": "ts/"}
+"""pycep's kinds of module source, back to the prefix the file writes (it keeps the rest as ``full``)."""
 
 
 class _Unresolved(Exception):
@@ -159,7 +162,19 @@ class _Loader:
         except Exception as error:  # pycep raises lark's parse errors (lark is pycep's, not ours to import)
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise PreflightInputError(f"{path}: pycep-parser cannot parse it: {reason}") from error
+        self._lost_nested(path, source, tree)
         return tree
+
+    def _lost_nested(self, path: Path, source: str, tree: dict[str, Any]) -> None:
+        """Note the nested resources pycep drops: all but the last of a parent's, and any of a
+        conditional or looped parent (it extracts only the last child of a plain declaration)."""
+        written = re.findall(r"^[ \t]+resource\s+(\w+)\s+'", source, re.MULTILINE)
+        kept = {symbol.rsplit("__", 1)[-1] for symbol in (tree.get("resources") or {}) if "__" in symbol}
+        lost = [symbol for symbol in written if symbol not in kept]
+        if lost:
+            self.notes.append(f"{path}: nested resource(s) {', '.join(lost)} not read (pycep-parser keeps one "
+                              "nested resource per parent, none in a conditional or looped one): declare them "
+                              "with parent: instead")
 
     def expression(self, text: str) -> Any:
         """The pycep tree of one expression (the inside of a ``${...}``)."""
@@ -983,8 +998,8 @@ class _Module:
         self._inner = None
         detail = self.raw.get("detail") or {}
         if self.raw.get("type") != "local":
-            self.file.note(f"module {self.symbol} ({detail.get('full') or detail.get('path')}) is not read: "
-                           "only local module files are")
+            source = _MODULE_SCHEMES.get(str(self.raw.get("type")), "") + str(detail.get("full") or "")
+            self.file.note(f"module {self.symbol} ({source}) is not read: only local module files are")
             return None
         target = Path(os.path.normpath(self.file.path.parent / str(detail.get("path"))))
         if not target.is_file():

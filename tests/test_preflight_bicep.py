@@ -477,6 +477,51 @@ def test_what_does_not_resolve_offline_is_named_with_its_path_not_guessed(tmp_pa
     )
 
 
+def test_an_operator_over_an_operator_is_not_decided(tmp_path: Path) -> None:
+    # Bicep reads (flag == true) && other, false here; pycep's tree is flag == (true && other), true
+    (uami,) = _load(tmp_path, """
+        param flag bool = false
+        param other bool = false
+        resource uami 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+          name: 'id'
+          tags: {
+            both: flag == true && other
+          }
+        }
+    """).resources
+    assert uami.body == {"tags": {}} and uami.unresolved == ("tags.both: flag == true && other",)
+
+
+def test_a_parameter_without_a_value_is_not_read_as_null(tmp_path: Path) -> None:
+    (uami,) = _load(tmp_path, """
+        param owner string
+        resource uami 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+          name: 'id'
+          tags: {
+            owner: owner
+          }
+        }
+    """).resources
+    assert uami.body == {"tags": {}} and uami.unresolved == ("tags.owner: owner",)
+
+
+def test_a_child_of_an_existing_parent_in_another_group_lives_in_that_group(tmp_path: Path) -> None:
+    resources = _by_symbol(_load(tmp_path, """
+        resource hub 'Microsoft.Network/virtualNetworks@2023-04-01' existing = {
+          name: 'hub'
+          scope: resourceGroup('net-rg')
+        }
+        resource aci 'Microsoft.Network/virtualNetworks/subnets@2023-04-01' existing = {
+          parent: hub
+          name: 'aci'
+        }
+    """))
+    hub_id = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/net-rg/providers/Microsoft.Network/virtualNetworks/hub"
+    assert resources["hub"].resource_id == hub_id
+    assert resources["aci"].resource_id == f"{hub_id}/subnets/aci"
+    assert resources["aci"].body == {"existing": True} and resources["aci"].depends_on == frozenset()
+
+
 def test_a_simple_conditional_and_comparison_resolve(tmp_path: Path) -> None:
     (uami,) = _load(tmp_path, """
         param useProd bool = true

@@ -801,16 +801,16 @@ class _Res:
             base = scope.id
         elif isinstance(scope, str):
             base = scope
-        elif parent is not None and not parent.existing:
-            base = self.file.scope.id if parent.file is self.file else parent.file.scope.id
+        elif parent is not None:
+            # a child lives where its parent does: its id is the parent's, one type and name longer
+            return f"{parent.resource_id()}/{self.type.rsplit('/', 1)[-1]}/{self.name().rsplit('/', 1)[-1]}"
         else:
             base = self.file.scope.id
         return _arm_id(base, self.type, self.name())
 
     def attribute(self, step: Any, rest: list[tuple[str, Any]], env: _Env) -> tuple[int, Any]:
         """(steps of ``rest`` consumed, value) of ``<this resource>.<step>...``."""
-        if not self.existing:
-            env.deps.add(self)
+        env.deps.add(self)
         following = rest[0][1] if rest else None
         lowered = self.type.lower()
         if step == "id":
@@ -865,11 +865,10 @@ class _Res:
         try:
             scope = self.scope(env)
             parent = self.parent(env)
-            if parent is not None and not parent.existing:
+            if parent is not None:
                 env.deps.add(parent)
             if isinstance(scope, _Res):
-                if not scope.existing:
-                    env.deps.add(scope)
+                env.deps.add(scope)
                 scope_key = scope.key()
             elif isinstance(scope, _Scope):
                 scope_key = scope.id
@@ -877,21 +876,23 @@ class _Res:
                 scope_key = scope
             elif _is_extension(self.type):
                 scope_key = self.file.scope.id
-            if name is not None:
-                resource_id = self.resource_id()
         except _Unresolved:
             unresolved.append(f"scope: {_text(self.config.get('scope', self.config.get('parent')))}")
+        if name is not None:
+            try:
+                resource_id = self.resource_id()
+            except _Unresolved:
+                resource_id = None  # its scope or parent is already named unresolved
         for item in self.config.get("dependsOn") or []:
             try:
                 target = self.file.value(item, env)
             except _Unresolved:
                 unresolved.append(f"dependsOn: {_text(item)}")
                 continue
-            for resource in _resources_of(target):
-                if not resource.existing:
-                    env.deps.add(resource)
+            env.deps.update(_resources_of(target))
         if self.existing:
             body["existing"] = True
+        # an existing resource is not deployed: it orders nothing, and nothing waits for it
         depends_on = frozenset() if self.existing else frozenset(
             r.key() for r in env.deps if r is not self and not r.existing)
         return Declared(
@@ -1031,7 +1032,7 @@ class _Module:
                                "its resources are read at the deployment's resource group")
         for item in self.config.get("dependsOn") or []:
             try:
-                env.deps.update(r for r in _resources_of(self.file.value(item, env)) if not r.existing)
+                env.deps.update(_resources_of(self.file.value(item, env)))
             except _Unresolved:
                 self.file.note(f"module {self.symbol}: dependsOn {_text(item)} does not resolve")
         inner = self.file.loader.file(target, bound, scope, f"{self.file.prefix}{self.symbol}.", self.file.depth + 1)
@@ -1048,7 +1049,7 @@ class _Module:
         return inner.resources() + [r for module in inner.modules() for r in module.resources()]
 
     def attribute(self, step: Any, rest: list[tuple[str, Any]], env: _Env) -> tuple[int, Any]:
-        env.deps.update(r for r in self.resources() if not r.existing)
+        env.deps.update(self.resources())
         inner = self.inner()
         if step == "outputs" and rest and inner is not None and rest[0][1] in inner.outputs:
             output = inner.outputs[rest[0][1]]

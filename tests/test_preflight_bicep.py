@@ -522,6 +522,51 @@ def test_a_child_of_an_existing_parent_in_another_group_lives_in_that_group(tmp_
     assert resources["aci"].body == {"existing": True} and resources["aci"].depends_on == frozenset()
 
 
+def test_a_for_in_a_body_is_read_item_by_item(tmp_path: Path) -> None:
+    (group,) = _load(tmp_path, """
+        param apps array = [
+          'web'
+          'api'
+        ]
+        var versions = {
+          web: '1.0'
+        }
+        resource group 'Microsoft.ContainerInstance/containerGroups@2023-05-01' = {
+          name: 'cg'
+          properties: {
+            containers: [for (app, i) in apps: {
+              name: app
+              properties: {
+                image: 'contoso.azurecr.io/${app}:${versions[app]}'
+                index: i
+              }
+            }]
+          }
+        }
+    """).resources
+    assert group.body["properties"]["containers"] == [
+        {"name": "web", "properties": {"image": "contoso.azurecr.io/web:1.0", "index": 0}},
+        {"name": "api", "properties": {"index": 1}}]
+    assert group.unresolved == (
+        "properties.containers[1].properties.image: 'contoso.azurecr.io/${app}:${versions[app]}'",)
+
+
+def test_a_reference_to_a_resource_whose_condition_is_false_orders_nothing(tmp_path: Path) -> None:
+    resources = _by_symbol(_load(tmp_path, """
+        resource never 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = if (false) {
+          name: 'never'
+        }
+        resource after 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+          name: 'after'
+          dependsOn: [
+            never
+          ]
+        }
+    """))
+    assert list(resources) == ["after"]
+    assert resources["after"].depends_on == frozenset() and resources["after"].unresolved == ()
+
+
 def test_a_simple_conditional_and_comparison_resolve(tmp_path: Path) -> None:
     (uami,) = _load(tmp_path, """
         param useProd bool = true

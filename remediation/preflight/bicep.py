@@ -339,6 +339,19 @@ class _File:
             bindings.append(items)
         return bindings
 
+    def loop_items(self, expr: dict[str, Any], env: _Env) -> list[dict[str, Any]]:
+        """The loop variables of each item a ``for`` expression keeps (its ``if`` decided per item)."""
+        kept = []
+        for items in self._loop_bindings(expr["loop_type"], env):
+            if expr.get("condition") is not None:
+                keep = self.value(expr["condition"], _Env({**env.items, **items}, env.deps))
+                if not isinstance(keep, bool):
+                    raise _Unresolved(_text(expr["condition"]))
+                if not keep:
+                    continue
+            kept.append(items)
+        return kept
+
     def declare(self) -> None:
         """Append every resource of this file (and of its modules) to the load's declarations."""
         for resource in self.resources():
@@ -386,10 +399,8 @@ class _File:
             return self.variable(name, env)
         if name in self._raw:
             instances = self.instances(name)
-            if name in self.looped:
-                return list(instances)
-            if not instances:
-                raise _Unresolved(name)  # a declaration whose condition is false is not there to refer to
+            if name in self.looped or not instances:
+                return list(instances)  # a declaration whose condition is false: nothing to depend on or read
             return instances[0]
         raise _Unresolved(name)
 
@@ -411,9 +422,7 @@ class _File:
             raise _Unresolved(_text(expr))
         if "loop_type" in expr:
             return [self.value(expr["config"], _Env({**env.items, **items}, env.deps))
-                    for items in self._loop_bindings(expr["loop_type"], env)
-                    if expr.get("condition") is None
-                    or self.value(expr["condition"], _Env({**env.items, **items}, env.deps)) is True]
+                    for items in self.loop_items(expr, env)]
         if "function" in expr and len(expr) == 1:
             return self.function(expr["function"], env)
         if "operator" in expr and len(expr) == 1:
@@ -950,6 +959,16 @@ def _resolve_tree(file: _File, expr: Any, path: str, env: _Env, unresolved: list
         return out
     if isinstance(expr, list):
         items = [_resolve_tree(file, item, f"{path}[{index}]", env, unresolved) for index, item in enumerate(expr)]
+        return [item for item in items if item is not _MISSING]
+    if isinstance(expr, dict) and "loop_type" in expr:
+        # a `for` in the body: each item read on its own, so one unresolved field does not lose the list
+        try:
+            bindings = file.loop_items(expr, env)
+        except _Unresolved:
+            unresolved.append(f"{path}: {_text(expr)}")
+            return _MISSING
+        items = [_resolve_tree(file, expr["config"], f"{path}[{index}]", _Env({**env.items, **bound}, env.deps),
+                               unresolved) for index, bound in enumerate(bindings)]
         return [item for item in items if item is not _MISSING]
     try:
         value = file.value(expr, env)

@@ -406,6 +406,19 @@ def test_scope_functions_ids_guid_and_uniqueString_resolve_to_stand_ins(tmp_path
             text: toLower(concat('A', format('{0}-{1}', 'B', 2)))
             escaped: 'it\\'s \\${not} ${length('abc')}'
             size: json('1.5')
+            short: take('contosoregistry', 8)
+            rest: skip('contosoregistry', 7)
+            middle: substring('contosoregistry', 7, 3)
+            last: last(split('/a/b/c', '/'))
+            first: first([
+              'x'
+              'y'
+            ])
+            joined: join(split('a,b;c', [
+              ','
+              ';'
+            ]), '-')
+            trimmed: trim('  t  ')
           }
         }
     """).resources
@@ -420,6 +433,9 @@ def test_scope_functions_ids_guid_and_uniqueString_resolve_to_stand_ins(tmp_path
     assert tags["role"] == f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/r"
     assert tags["guid"] == tags["again"] != tags["other"] and len(tags["guid"]) == 36
     assert tags["text"] == "ab-2" and tags["escaped"] == "it's ${not} 3" and tags["size"] == 1.5
+    assert (tags["short"], tags["rest"], tags["middle"], tags["last"], tags["first"]) == (
+        "contosor", "registry", "reg", "c", "x")
+    assert tags["joined"] == "a-b-c" and tags["trimmed"] == "t"
 
 
 def test_principal_ids_and_login_servers_of_declared_resources(tmp_path: Path) -> None:
@@ -503,6 +519,19 @@ def test_a_parameter_without_a_value_is_not_read_as_null(tmp_path: Path) -> None
         }
     """).resources
     assert uami.body == {"tags": {}} and uami.unresolved == ("tags.owner: owner",)
+
+
+def test_a_child_whose_parent_name_does_not_resolve_says_so(tmp_path: Path) -> None:
+    resources = _by_symbol(_load(tmp_path, """
+        param accountName string
+        resource storage 'Microsoft.Storage/storageAccounts@2023-01-01' = {
+          name: accountName
+          resource blobs 'blobServices' = {
+            name: 'default'
+          }
+        }
+    """))
+    assert resources["storage::blobs"].unresolved == ("name: storage.name/'default'",)
 
 
 def test_a_child_of_an_existing_parent_in_another_group_lives_in_that_group(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ instead of guessing it. What it resolves:
   ``resourceId``, ``subscriptionResourceId``, ``tenantResourceId``, ``extensionResourceId``,
   ``guid`` and ``uniqueString`` (deterministic stand-ins: ARM's own hashes of a scope the file
   does not fix cannot be known offline), ``concat``, ``format``, ``toLower``, ``toUpper``,
-  ``string``, ``json``, ``empty``, ``length``, ``replace``;
+  ``string``, ``json``, ``empty``, ``length``, ``replace``, ``take``, ``skip``, ``substring``, ``first``,
+  ``last``, ``split``, ``join``, ``trim``;
 - a declared resource's ``id``, ``name``, ``type``, ``properties.principalId`` (an identity:
   :func:`~remediation.preflight.model.principal_of`), ``identity.principalId`` (its system
   identity: ``principal_of`` of that resource), ``properties.loginServer`` (a registry:
@@ -554,6 +555,21 @@ class _File:
         if kind == "replace":
             text, old, new = _strings(args, "replace")
             return text.replace(old, new)
+        if kind in ("take", "skip") and isinstance(args[0], (str, list)) and isinstance(args[1], int):
+            count = max(args[1], 0)
+            return args[0][:count] if kind == "take" else args[0][count:]
+        if kind == "substring" and isinstance(args[0], str) and all(isinstance(a, int) for a in args[1:]):
+            start = args[1] if len(args) > 1 else 0
+            return args[0][start:start + args[2]] if len(args) > 2 else args[0][start:]
+        if kind in ("first", "last") and isinstance(args[0], (str, list)) and args[0]:
+            return args[0][0] if kind == "first" else args[0][-1]
+        if kind == "split" and isinstance(args[0], str):
+            delimiters = args[1] if isinstance(args[1], list) else [args[1]]
+            return re.split("|".join(re.escape(d) for d in _strings(delimiters, "split")), args[0])
+        if kind == "join" and isinstance(args[0], list):
+            return str(args[1]).join(_strings(args[0], "join"))
+        if kind == "trim" and isinstance(args[0], str):
+            return args[0].strip()
         if kind == "range":
             start, count = args
             return list(range(int(start), int(start) + int(count)))
@@ -785,6 +801,12 @@ class _Res:
             raise self._name
         return self._name
 
+    def _name_text(self) -> str:
+        """The name as written, a child's with its parent's (``vnet.name/'aci'``)."""
+        own = _text(self.config.get("name"))
+        parent = self.config.get("parent") or (self.config.get("depends_on") or [None])[-1]
+        return f"{_text(parent).replace('__', '::')}.name/{own}" if parent is not None else own
+
     def key(self) -> str:
         try:
             return key_of(self.type, self.name())
@@ -868,7 +890,7 @@ class _Res:
             name: str | None = self.name()
         except _Unresolved:
             name = None
-            unresolved.insert(0, f"name: {_text(self.config.get('name'))}")
+            unresolved.insert(0, f"name: {self._name_text()}")
         resource_id = None
         scope_key: str | None = None
         try:

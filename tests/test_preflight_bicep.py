@@ -666,6 +666,30 @@ def test_a_local_module_is_read_with_its_params_and_orders_what_uses_its_outputs
     assert resources["user"].depends_on == frozenset({inner.key})
 
 
+def test_a_module_deployed_to_a_declared_resource_group_reads_its_resources_there(tmp_path: Path) -> None:
+    _write(tmp_path, """
+        resource inner 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+          name: 'id-${uniqueString(resourceGroup().id)}'
+        }
+    """, "identity.bicep")
+    resources = _by_symbol(_load(tmp_path, """
+        targetScope = 'subscription'
+        resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
+          name: 'apps-rg'
+          location: 'westeurope'
+        }
+        module ident './identity.bicep' = {
+          name: 'ident'
+          scope: rg
+        }
+    """))
+    rg, inner = resources["rg"], resources["ident.inner"]
+    assert rg.resource_id == f"/subscriptions/{SUBSCRIPTION}/resourceGroups/apps-rg"
+    assert inner.resource_id is not None and inner.resource_id.startswith(
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/apps-rg/providers/Microsoft.ManagedIdentity/")
+    assert inner.depends_on == frozenset({rg.key}) and inner.unresolved == ()
+
+
 def test_a_registry_module_or_a_missing_module_file_is_a_note(tmp_path: Path) -> None:
     definitions = _load(tmp_path, """
         module fromRegistry 'br/public:avm/res/container-instance/container-group:0.4.0' = {

@@ -624,7 +624,10 @@ def _strings(args: Iterable[Any], function: str) -> list[str]:
 
 
 def _arm_id(base: str, resource_type: str, name: str) -> str:
-    """``base/providers/NS/t1/n1/t2/n2`` for type ``NS/t1/t2`` and name ``n1/n2``."""
+    """``base/providers/NS/t1/n1/t2/n2`` for type ``NS/t1/t2`` and name ``n1/n2`` (a resource group's
+    own id has no provider segment: ``/subscriptions/<id>/resourceGroups/<name>``)."""
+    if resource_type.lower() == "microsoft.resources/resourcegroups":
+        return f"{base}/resourceGroups/{name}"
     namespace, *types = resource_type.split("/")
     segments = [namespace]
     for index, part in enumerate(types):
@@ -1064,13 +1067,17 @@ class _Module:
         if "scope" in self.config:
             try:
                 value = self.file.value(self.config["scope"], env)
+                if isinstance(value, _Res) and value.type.lower() == "microsoft.resources/resourcegroups":
+                    # a resource group the same (subscription-scoped) file declares
+                    env.deps.add(value)
+                    value = _resource_group(value.name(), self.file.scope.subscription_id)
             except _Unresolved:
                 value = None
             if isinstance(value, _Scope):
                 scope = value
             else:
                 self.file.note(f"module {self.symbol}: scope {_text(self.config['scope'])} does not resolve; "
-                               "its resources are read at the deployment's resource group")
+                               "its resources are read at the deployment's own scope")
         for item in self.config.get("dependsOn") or []:
             try:
                 env.deps.update(_resources_of(self.file.value(item, env)))

@@ -368,6 +368,18 @@ def test_a_bicepparam_file_sets_parameters(tmp_path: Path) -> None:
     assert (acr.name, uami.name) == ("fromparams", "id-fromparams")
 
 
+def test_a_bicepparam_value_that_does_not_resolve_leaves_the_default_with_a_note(tmp_path: Path) -> None:
+    params = _write(tmp_path, """
+        using './main.bicep'
+
+        param registryName = readEnvironmentVariable('REGISTRY')
+        param identityName = 'id-fixed'
+    """, "main.bicepparam")
+    definitions = _load(tmp_path, PARAMETERIZED, params)
+    assert [r.name for r in definitions.resources] == ["defaultacr", "id-fixed"]
+    assert definitions.notes == (f"{params}: parameter registryName does not resolve offline; its default is used",)
+
+
 def test_an_arm_parameters_file_sets_parameters_and_a_key_vault_reference_does_not(tmp_path: Path) -> None:
     params = tmp_path / "main.parameters.json"
     params.write_text(json.dumps({"parameters": {

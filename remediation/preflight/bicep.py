@@ -35,7 +35,8 @@ What pycep-parser 0.7.1 itself cannot tell, the loader does not decide either: i
 operator precedence (``a == b ? x : y`` reads as ``a == (b ? x : y)``), so an operator whose
 operand is another operator is unresolved; a loop's condition must be written ``if(`` without a
 space to parse; of several resources nested in one parent it keeps only the last; it does not
-extract a resource nested in a conditional or looped parent (a note says so).
+extract a resource nested in a conditional or looped parent (a note says so); it does not tell a
+``'''multi-line'''`` string from a quoted one, so a ``${`` in one is read as interpolation.
 """
 
 from __future__ import annotations
@@ -769,9 +770,6 @@ class _Res:
     def __eq__(self, other: object) -> bool:
         return self is other
 
-    def _env(self) -> _Env:
-        return _Env(self.items)
-
     def parent(self, env: _Env) -> _Res | None:
         if "parent" in self.config:
             parent = self.file.value(self.config["parent"], env)
@@ -790,7 +788,7 @@ class _Res:
                 raise _Unresolved(self.symbol)
             self._resolving = True
             try:
-                env = self._env()
+                env = _Env(self.items)
                 own = self.file.value(self.config.get("name"), env)
                 if not isinstance(own, str):
                     raise _Unresolved(_text(self.config.get("name")))

@@ -608,6 +608,20 @@ def test_a_reference_to_a_resource_whose_condition_is_false_orders_nothing(tmp_p
     assert resources["after"].depends_on == frozenset() and resources["after"].unresolved == ()
 
 
+def test_a_resource_or_scope_object_is_not_a_body_value(tmp_path: Path) -> None:
+    resources = _by_symbol(_load(tmp_path, IDENTITY_AND_REGISTRY + """
+        resource user 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+          name: 'user'
+          tags: {
+            whole: acr
+            group: resourceGroup()
+          }
+        }
+    """))
+    assert resources["user"].body == {"tags": {}}
+    assert resources["user"].unresolved == ("tags.whole: acr", "tags.group: resourceGroup()")
+
+
 def test_a_simple_conditional_and_comparison_resolve(tmp_path: Path) -> None:
     (uami,) = _load(tmp_path, """
         param useProd bool = true

@@ -431,6 +431,8 @@ def test_scope_functions_ids_guid_and_uniqueString_resolve_to_stand_ins(tmp_path
               ';'
             ]), '-')
             trimmed: trim('  t  ')
+            server: 'contosoapps${environment().suffixes.acrLoginServer}'
+            portal: environment().portal
           }
         }
     """).resources
@@ -447,7 +449,8 @@ def test_scope_functions_ids_guid_and_uniqueString_resolve_to_stand_ins(tmp_path
     assert tags["text"] == "ab-2" and tags["escaped"] == "it's ${not} 3" and tags["size"] == 1.5
     assert (tags["short"], tags["rest"], tags["middle"], tags["last"], tags["first"]) == (
         "contosor", "registry", "reg", "c", "x")
-    assert tags["joined"] == "a-b-c" and tags["trimmed"] == "t"
+    assert tags["joined"] == "a-b-c" and tags["trimmed"] == "t" and tags["server"] == "contosoapps.azurecr.io"
+    assert "portal" not in tags and resource.unresolved == ("tags.portal: environment().portal",)
 
 
 def test_principal_ids_and_login_servers_of_declared_resources(tmp_path: Path) -> None:

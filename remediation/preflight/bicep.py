@@ -12,9 +12,9 @@ instead of guessing it. What it resolves:
   RESOURCE_GROUP`, :data:`~remediation.preflight.model.SUBSCRIPTION`, :data:`LOCATION`),
   ``resourceId``, ``subscriptionResourceId``, ``tenantResourceId``, ``extensionResourceId``,
   ``guid`` and ``uniqueString`` (deterministic stand-ins: ARM's own hashes of a scope the file
-  does not fix cannot be known offline), ``concat``, ``format``, ``toLower``, ``toUpper``,
-  ``string``, ``json``, ``empty``, ``length``, ``replace``, ``take``, ``skip``, ``substring``, ``first``,
-  ``last``, ``split``, ``join``, ``trim``;
+  does not fix cannot be known offline), ``environment()`` (global Azure's registry suffix),
+  ``concat``, ``format``, ``toLower``, ``toUpper``, ``string``, ``json``, ``empty``, ``length``,
+  ``replace``, ``take``, ``skip``, ``substring``, ``first``, ``last``, ``split``, ``join``, ``trim``;
 - a declared resource's ``id``, ``name``, ``type``, ``properties.principalId`` (an identity:
   :func:`~remediation.preflight.model.principal_of`), ``identity.principalId`` (its system
   identity: ``principal_of`` of that resource), ``properties.loginServer`` (a registry:
@@ -71,6 +71,13 @@ ACR quickstart's create output: name ``myContainerRegistry007``, loginServer
 ``mycontainerregistry007.azurecr.io``; MicrosoftDocs/azure-docs
 ``articles/container-registry/container-registry-get-started-azure-cli.md``, commit
 02fe4e40bca518762166fd35d489670254abe91d)."""
+
+ENVIRONMENT = {"name": "AzureCloud", "suffixes": {"acrLoginServer": REGISTRY_SUFFIX}}
+"""What ``environment()`` resolves to: global Azure's name and registry suffix only, the same cloud the
+login servers are read for (``environment()`` in global Azure returns name ``AzureCloud`` and
+``suffixes.acrLoginServer`` ``.azurecr.io``; sovereign clouds differ: MicrosoftDocs/azure-docs
+``articles/azure-resource-manager/bicep/bicep-functions-deployment.md``, commit
+012c7002132ac38d57bd429b86a773e5ff81972b). Any other member does not resolve."""
 
 _GUID_NAMESPACE = uuid.UUID("5e1a6b0c-1c2f-5d55-9d4e-2f7f3c1b9a01")
 """Namespace of the ``guid()`` stand-in (uuid5 of its arguments): stable across runs, never ARM's value."""
@@ -526,6 +533,8 @@ class _File:
             return _subscription(str(self.value(params.get("subscription_id"), env) or self.scope.subscription_id))
         if kind in ("resource_id", "subscription_resource_id", "tenant_resource_id", "extension_resource_id"):
             return self.resource_id(kind, fn, env)
+        if kind == "environment":
+            return json.loads(json.dumps(ENVIRONMENT))  # a copy: a body may hold what it returns
         args = [self.value(v, env) for v in params.values() if v is not None]
         if kind == "guid":
             return str(uuid.uuid5(_GUID_NAMESPACE, "|".join(_strings(args, "guid"))))

@@ -625,6 +625,17 @@ def test_a_resource_or_scope_object_is_not_a_body_value(tmp_path: Path) -> None:
     assert resources["user"].unresolved == ("tags.whole: acr", "tags.group: resourceGroup()")
 
 
+def test_a_value_read_from_another_declaration_is_a_copy(tmp_path: Path) -> None:
+    resources = _by_symbol(_load(tmp_path, IDENTITY_AND_REGISTRY + """
+        resource user 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+          name: 'user'
+          tags: acr.sku
+        }
+    """))
+    resources["user"].body["tags"]["name"] = "Premium"
+    assert resources["acr"].body["sku"] == {"name": "Standard"}
+
+
 def test_a_simple_conditional_and_comparison_resolve(tmp_path: Path) -> None:
     (uami,) = _load(tmp_path, """
         param useProd bool = true

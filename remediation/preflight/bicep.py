@@ -41,6 +41,7 @@ extract a resource nested in a conditional or looped parent (a note says so); it
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -893,7 +894,7 @@ class _Res:
 
     def declared(self) -> Declared:
         body, unresolved, refs = self.body()
-        body = dict(body)
+        body = copy.deepcopy(body)  # its own: another declaration's body may hold values read from this one
         unresolved = [*self.undecided, *unresolved]
         env = _Env(self.items, set(refs) | self.deps)
         try:

@@ -340,9 +340,14 @@ class _Plan:
         """How the output names an expression it could not resolve: its references."""
         return " ".join(self.references(inst, path)) or "known after apply"
 
-    def resolved(self, inst: _Instance, references: list[str]) -> tuple[list[tuple[_Instance, str]], list[str]]:
+    def resolved(self, inst: _Instance, references: list[str], path: tuple[Any, ...] = ()
+                 ) -> tuple[list[tuple[_Instance, str]], list[str]]:
         """Each declared resource attribute the references read (the most specific per resource), and
-        the references that name nothing resolvable (variables, locals, module outputs, data sources)."""
+        the references that name nothing resolvable (variables, locals, module outputs, data sources).
+
+        A reference through a computed index (``x[count.index].id``) names only the resource
+        (Terraform stops the traversal at the index), so the attribute is the one ``path`` takes:
+        a ``principal_id`` reads a principal, a ``server`` a login server, an ``*_id`` an id."""
         found: dict[str, tuple[_Instance, str]] = {}
         others = []
         for reference in sorted(references, key=len, reverse=True):
@@ -353,6 +358,7 @@ class _Plan:
                     others.append(reference)
                 continue
             target, attribute = hit
+            attribute = attribute or _attribute_for(path, target)
             if attribute and target.address not in found:
                 found[target.address] = (target, attribute)
         return list(found.values()), others
@@ -370,7 +376,7 @@ class _Plan:
         if known is not None or _at(inst.unknown, path) is not True:
             return known
         references = self.references(inst, path)
-        hits, others = self.resolved(inst, references)
+        hits, others = self.resolved(inst, references, path)
         if len(hits) == 1 and not others:
             value = self.value_of(*hits[0])
             if value is not None:
@@ -386,7 +392,7 @@ class _Plan:
         if unknown is not True and not (isinstance(unknown, list) and True in unknown):
             return known
         references = self.references(inst, path)
-        hits, others = self.resolved(inst, references)
+        hits, others = self.resolved(inst, references, path)
         values = [value for value in (self.value_of(t, a) for t, a in hits) if value is not None]
         known += [value for value in dict.fromkeys(values) if value not in known]
         if others or len(values) < len(hits) or not hits:
@@ -651,6 +657,16 @@ class _Plan:
         else:
             wanted = []
         return self.value_of(*wanted[0]) if len(wanted) == 1 else None
+
+
+def _attribute_for(path: tuple[Any, ...], target: _Instance) -> str:
+    """The attribute of ``target`` that an argument at ``path`` takes (see :meth:`_Plan.resolved`)."""
+    argument = next((step for step in reversed(path) if isinstance(step, str)), "")
+    if argument == "principal_id":
+        return "principal_id" if target.arm_type == IDENTITY else "identity.0.principal_id"
+    if argument == "server":
+        return "login_server"
+    return "id" if argument.endswith(("_id", "_ids")) or argument == "scope" else ""
 
 
 def _login_server(registry: _Instance) -> str | None:

@@ -659,8 +659,64 @@ def test_unsupported_resource_types_and_data_sources_are_not_declared(tmp_path: 
         {"address": "azurerm_log_analytics_workspace.logs", "type": "azurerm_log_analytics_workspace",
          "values": {"name": "logs"}}, identity()])
     document = json.loads(path.read_text())
-    document["planned_values"]["root_module"]["resources"].append(
-        {"address": "data.azurerm_client_config.current", "mode": "data", "type": "azurerm_client_config",
-         "values": {}})
+    data = {"address": "data.azurerm_user_assigned_identity.shared", "mode": "data",
+            "type": "azurerm_user_assigned_identity", "name": "shared"}
+    document["resource_changes"].append({**data, "change": {"actions": ["read"], "after": {"name": "id-shared"}}})
     path.write_text(json.dumps(document))
     assert [r.key for r in load(path).resources] == [IDENTITY]
+
+
+def test_a_deposed_objects_delete_is_not_the_instances_change(tmp_path: Path) -> None:
+    path = write_plan(tmp_path, [identity()])
+    document = json.loads(path.read_text())
+    current = document["resource_changes"][0]
+    # create_before_destroy: the new object is created, the deposed old one deleted
+    document["resource_changes"].append({**current, "deposed": "8f2c1a7e", "change": {"actions": ["delete"]}})
+    path.write_text(json.dumps(document))
+    assert [r.key for r in load(path).resources] == [IDENTITY]
+
+
+def test_without_resource_changes_what_the_prior_state_holds_exists_already(tmp_path: Path) -> None:
+    group = {"address": "azurerm_container_group.app", "type": "azurerm_container_group",
+             "values": {"name": "aci-app", "resource_group_name": "rg-app"}}
+    path = write_plan(tmp_path, [identity(), group])
+    document = json.loads(path.read_text())
+    del document["resource_changes"]
+    document["prior_state"] = {"values": {"root_module": {"resources": [
+        {"address": "azurerm_user_assigned_identity.pull", "mode": "managed",
+         "type": "azurerm_user_assigned_identity", "values": {"name": "id-app-pull"}}]}}}
+    path.write_text(json.dumps(document))
+    resources = by_key(load(path))
+    assert resources[GROUP].depends_on == {IDENTITY}
+    assert resources[IDENTITY].depends_on == set()
+
+
+def test_an_expression_reading_a_declared_resource_and_something_else(tmp_path: Path) -> None:
+    vnet = {"address": "azurerm_virtual_network.vnet", "type": "azurerm_virtual_network",
+            "values": {"name": "vnet-app", "resource_group_name": "rg-app"}}
+    group = {"address": "azurerm_container_group.app", "type": "azurerm_container_group",
+             "values": {"name": "aci-app", "resource_group_name": "rg-app", "ip_address_type": "None",
+                        "identity": [{"type": "UserAssigned"}], "image_registry_credential": [{}]},
+             "unknown": {"identity": [{"identity_ids": True}], "subnet_ids": True,
+                         "image_registry_credential": [{"server": True}]},
+             "expressions": {
+                 # concat([azurerm_user_assigned_identity.pull.id], var.extra_identity_ids)
+                 "identity": [{"identity_ids": ref("azurerm_user_assigned_identity.pull.id",
+                                                   "azurerm_user_assigned_identity.pull", "var.extra_identity_ids")}],
+                 # [for s in azurerm_virtual_network.vnet.subnet : s.id if s.name == "aci"]
+                 "subnet_ids": ref("azurerm_virtual_network.vnet.subnet", "azurerm_virtual_network.vnet"),
+                 # var.use_acr ? azurerm_container_registry.acr.login_server : var.registry_server
+                 "image_registry_credential": [{"server": ref(
+                     "var.use_acr", "azurerm_container_registry.acr.login_server", "azurerm_container_registry.acr",
+                     "var.registry_server")}]}}
+    resources = by_key(load(write_plan(tmp_path, [vnet, group, identity(), registry()])))
+    declared = resources[GROUP]
+    # the declared identity is attached whatever the variable adds; the rest is not decided
+    assert declared.body["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {IDENTITY_ID: {}}}
+    assert declared.body["properties"] == {"imageRegistryCredentials": [{}]}  # ip_address_type None: no ipAddress
+    assert declared.unresolved == (
+        "identity.userAssignedIdentities: azurerm_user_assigned_identity.pull.id azurerm_user_assigned_identity.pull "
+        "var.extra_identity_ids",
+        "properties.imageRegistryCredentials[0].server: var.use_acr azurerm_container_registry.acr.login_server "
+        "azurerm_container_registry.acr var.registry_server",
+        "properties.subnetIds: azurerm_virtual_network.vnet.subnet azurerm_virtual_network.vnet")

@@ -176,28 +176,30 @@ class _Plan:
         self.file = file
         self.notes: list[str] = []
         self.subscription = _provider_subscription(document.get("configuration")) or SUBSCRIPTION
-        changes = {str(c.get("address")): c.get("change") or {} for c in _objects(document.get("resource_changes"))
-                   if not c.get("deposed")}
         configs = dict(_config_resources(_object(_object(document.get("configuration")).get("root_module")), ""))
         existing = {str(r.get("address")) for r in _module_resources(
             _object(_object(_object(document.get("prior_state")).get("values")).get("root_module")))}
+        if isinstance(document.get("resource_changes"), list):
+            # every instance's change: its actions, its planned values ("after") and what is unknown in them
+            entries = [(c, _object(c.get("change"))) for c in _objects(document["resource_changes"])]
+        else:
+            entries = [(r, {"after": r.get("values")}) for r in _module_resources(
+                _object(document["planned_values"].get("root_module")))]
         self.instances: list[_Instance] = []
-        for resource in _module_resources(_object(document["planned_values"].get("root_module"))):
+        for resource, change in entries:
             if resource.get("mode", "managed") != "managed":
                 continue
             address = str(resource.get("address", ""))
-            change = _object(changes.get(address))
-            actions = tuple(str(a) for a in change.get("actions") or ())
-            if not actions:
-                actions = ("no-op",) if address in existing else ("create",)
+            actions = tuple(str(a) for a in change.get("actions") or ()) or (
+                ("no-op",) if address in existing else ("create",))
             if actions == ("delete",):
-                continue  # planned_values shows the outcome; a delete-only change is not deployed
+                continue  # a delete-only change (a deposed object's too) is not deployed
             config_address = _INDEX.sub("", address)
             module = config_address.rsplit(".", 2)[0] + "." if config_address.count(".") > 1 else ""
             self.instances.append(_Instance(
                 address=address, config_address=config_address, config_module=module,
                 type=str(resource.get("type", "")), index=resource.get("index"),
-                values=_object(resource.get("values")), unknown=change.get("after_unknown") or {},
+                values=_object(change.get("after")), unknown=change.get("after_unknown") or {},
                 actions=actions, config=configs.get(config_address, {})))
         self.by_config: dict[str, list[_Instance]] = {}
         for inst in self.instances:
@@ -319,9 +321,10 @@ class _Plan:
             return target.name.rsplit("/", 1)[-1] if target.name else None
         if attribute in _PRINCIPAL_ATTRIBUTES and target.key and (
                 attribute != "principal_id" or target.arm_type == IDENTITY):
-            return _text(target.values.get("principal_id")) or principal_of(target.key)
+            # a resource the plan only reads or keeps has a known principal, so its references are known
+            return principal_of(target.key)
         if attribute in _LOGIN_SERVER_ATTRIBUTES and target.arm_type == REGISTRY:
-            return _text(target.values.get("login_server")) or _login_server(target)
+            return _login_server(target)
         return _text(_at(target.values, tuple(int(p) if p.isdigit() else p for p in attribute.split("."))))
 
     def references(self, inst: _Instance, path: tuple[Any, ...]) -> list[str]:

@@ -720,3 +720,34 @@ def test_an_expression_reading_a_declared_resource_and_something_else(tmp_path: 
         "properties.imageRegistryCredentials[0].server: var.use_acr azurerm_container_registry.acr.login_server "
         "azurerm_container_registry.acr var.registry_server",
         "properties.subnetIds: azurerm_virtual_network.vnet.subnet azurerm_virtual_network.vnet")
+
+
+@pytest.mark.parametrize(("name", "role"), [("abac-mode-by-azapi-update-acrpull.json", "AcrPull"),
+                                            ("abac-mode-by-azapi-update-reader.json",
+                                             "Container Registry Repository Reader")])
+def test_azapi_update_resource_sets_the_registrys_mode(name: str, role: str) -> None:
+    definitions = fixture(name)
+    resources = by_key(definitions)
+    assert set(resources) == {GROUP, IDENTITY, REGISTRY, GRANT}  # the update is no resource of its own
+    props = resources[REGISTRY].body["properties"]
+    assert props["roleAssignmentMode"] == "AbacRepositoryPermissions"
+    assert props["loginServer"] == "acrapp01.azurecr.io"  # merged into, not replaced
+    assert resources[GRANT].body["properties"]["roleDefinitionName"] == role
+    assert definitions.notes == ()
+
+
+def test_azapi_update_resource_by_parent_and_name_or_of_something_not_declared(tmp_path: Path) -> None:
+    by_parent = {"address": "azapi_update_resource.abac", "type": "azapi_update_resource",
+                 "values": {"type": "Microsoft.ContainerRegistry/registries@2025-04-01", "name": "acrapp01",
+                            "parent_id": RG_ID,
+                            "body": {"properties": {"roleAssignmentMode": "AbacRepositoryPermissions"}}}}
+    elsewhere = {"address": "azapi_update_resource.other", "type": "azapi_update_resource",
+                 "values": {"type": "Microsoft.ContainerRegistry/registries@2025-04-01",
+                            "resource_id": f"{RG_ID}/providers/Microsoft.ContainerRegistry/registries/acrother",
+                            "body": {"properties": {"networkRuleBypassOptions": "None"}}}}
+    definitions = load(write_plan(tmp_path, [registry(), by_parent, elsewhere]))
+    (acr,) = definitions.resources
+    assert acr.body["properties"] == {"loginServer": "acrapp01.azurecr.io",
+                                      "roleAssignmentMode": "AbacRepositoryPermissions"}
+    assert definitions.notes == (f"azapi_update_resource.other changes {RG_ID}/providers/Microsoft.ContainerRegistry/"
+                                 "registries/acrother, which this plan does not declare",)

@@ -22,7 +22,8 @@ actions) is ordered before what this plan creates.
 
 The azurerm provider's ARM api-version is not in the plan, so a group declared with
 ``azurerm_container_group`` has no ``api_version`` (the api-version check does not decide);
-``azapi_resource`` carries ``"<type>@<api-version>"`` and ARM's own body.
+``azapi_resource`` carries ``"<type>@<api-version>"`` and ARM's own body, and an
+``azapi_update_resource`` body is merged into the declared resource it changes.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ AZURERM_TYPES = {
     "azurerm_virtual_network": VIRTUAL_NETWORK,
 }
 AZAPI_RESOURCE = "azapi_resource"
+AZAPI_UPDATE_RESOURCE = "azapi_update_resource"
 RESOURCE_GROUP_TYPE = "azurerm_resource_group"
 """Not declared (nothing is checked on it), but its ``.id`` and ``.name`` resolve references."""
 
@@ -165,10 +167,11 @@ def load(path: Path, parameters: Path | None = None) -> Definitions:
         raise PreflightInputError(f"{path}: Terraform plan format_version {version} is not supported "
                                   f"(major versions {', '.join(SUPPORTED_FORMAT_MAJORS)})")
     plan = _Plan(document, str(path))
+    resources = tuple(plan.declared())
     notes = list(plan.notes)
     if parameters is not None:
         notes.append(f"parameters file {parameters} not used: a Terraform plan carries its variables")
-    return Definitions(path=str(path), kind="terraform-plan", resources=tuple(plan.declared()), notes=tuple(notes))
+    return Definitions(path=str(path), kind="terraform-plan", resources=resources, notes=tuple(notes))
 
 
 class _Plan:
@@ -439,12 +442,15 @@ class _Plan:
             "azurerm_virtual_network": self._virtual_network,
             AZAPI_RESOURCE: self._azapi,
         }
+        patches = self._patches()
         for inst in self.instances:
             build = builders.get(inst.type)
             if build is None or not inst.key:
                 continue
             collected = _Collected()
             body = build(inst, collected)
+            for patch in patches.get(inst.key, []):
+                body = _merged(body, self._azapi_body(patch, collected))
             scope = inst.scope
             if inst.type == "azurerm_role_assignment":
                 scope = self.scalar(inst, ("scope",), "scope", collected)
@@ -457,6 +463,29 @@ class _Plan:
                 unresolved=tuple(inst.unresolved + collected.unresolved),
                 symbol=inst.address)
             yield from collected.extra
+
+    def _patches(self) -> dict[str, list[_Instance]]:
+        """The ``azapi_update_resource`` instances by the key of the declared resource each changes (its
+        ``resource_id``, or ``parent_id``, ``type`` and ``name``): their body is merged into it, the way
+        azapi changes properties of a resource another provider manages (Azure/terraform-provider-azapi
+        ``docs/resources/update_resource.md``, commit 0499042f128848267ffe3211e18eb2974e8aee01). An older
+        azurerm declares a registry's role-assignment mode only this way."""
+        patches: dict[str, list[_Instance]] = {}
+        for inst in self.instances:
+            if inst.type != AZAPI_UPDATE_RESOURCE:
+                continue
+            target = _text(inst.values.get("resource_id")) or self._reference_value(inst, ("resource_id",), "id")
+            parent = _text(inst.values.get("parent_id")) or self._reference_value(inst, ("parent_id",), "id")
+            arm_type = str(inst.values.get("type") or "").partition("@")[0]
+            if target is None and parent and _text(inst.values.get("name")) and arm_type:
+                target = f"{parent}/providers/{arm_type}/{inst.values['name']}"
+            key = self.by_id.get(target.lower()) if target else None
+            if key is None:
+                self.notes.append(f"{inst.address} changes {target or 'a resource known only after apply'}, which "
+                                  "this plan does not declare")
+                continue
+            patches.setdefault(key, []).append(inst)
+        return patches
 
     def _common(self, inst: _Instance, collected: _Collected) -> dict[str, Any]:
         body: dict[str, Any] = {}
@@ -608,6 +637,14 @@ class _Plan:
         return body
 
     def _azapi(self, inst: _Instance, collected: _Collected) -> dict[str, Any]:
+        body = self._azapi_body(inst, collected)
+        common = self._common(inst, collected)
+        body.update({k: v for k, v in common.items() if k != "tags" or "tags" not in body})
+        return body
+
+    def _azapi_body(self, inst: _Instance, collected: _Collected) -> dict[str, Any]:
+        """An azapi ``body``: an object (azapi 2.x) or a ``jsonencode()``d string (1.x), with its
+        leaves known only after apply filled where they can be."""
         raw = inst.values.get("body")
         unknown = _object(inst.unknown).get("body")
         if isinstance(raw, str):
@@ -621,8 +658,6 @@ class _Plan:
         body = dict(raw) if isinstance(raw, dict) else {}
         if unknown is not True and unknown:
             self._fill_unknown(inst, body, unknown, (), collected)
-        common = self._common(inst, collected)
-        body.update({k: v for k, v in common.items() if k != "tags" or "tags" not in body})
         return body
 
     def _fill_unknown(self, inst: _Instance, node: Any, unknown: Any, path: tuple[Any, ...],
@@ -660,6 +695,15 @@ class _Plan:
         else:
             wanted = []
         return self.value_of(*wanted[0]) if len(wanted) == 1 else None
+
+
+def _merged(base: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``patch`` merged in, object by object (what a PATCH of ARM properties does)."""
+    out = dict(base)
+    for key, value in patch.items():
+        out[key] = _merged(out[key], value) if isinstance(value, Mapping) and isinstance(
+            out.get(key), dict) else value
+    return out
 
 
 def _attribute_for(path: tuple[Any, ...], target: _Instance) -> str:

@@ -751,3 +751,18 @@ def test_azapi_update_resource_by_parent_and_name_or_of_something_not_declared(t
                                       "roleAssignmentMode": "AbacRepositoryPermissions"}
     assert definitions.notes == (f"azapi_update_resource.other changes {RG_ID}/providers/Microsoft.ContainerRegistry/"
                                  "registries/acrother, which this plan does not declare",)
+
+
+def test_a_subnet_of_a_network_named_only_after_apply(tmp_path: Path) -> None:
+    vnet = {"address": "azurerm_virtual_network.vnet", "type": "azurerm_virtual_network",
+            "values": {"resource_group_name": "rg-app"}, "unknown": {"id": True, "name": True},
+            "expressions": {"name": ref("random_pet.vnet.id", "random_pet.vnet")}}
+    subnet = {"address": "azurerm_subnet.aci", "type": "azurerm_subnet",
+              "values": {"name": "aci", "resource_group_name": "rg-app"}, "unknown": {"virtual_network_name": True},
+              "expressions": {"virtual_network_name": ref("azurerm_virtual_network.vnet.name",
+                                                          "azurerm_virtual_network.vnet")}}
+    resources = {r.symbol: r for r in load(write_plan(tmp_path, [vnet, subnet])).resources}
+    declared = resources["azurerm_subnet.aci"]
+    assert declared.name == "azurerm_subnet.aci/aci"  # never the network's stand-in name
+    assert declared.unresolved == (
+        "virtual_network_name: azurerm_virtual_network.vnet.name azurerm_virtual_network.vnet",)

@@ -175,6 +175,9 @@ def load(path: Path, parameters: Path | None = None) -> Definitions:
 
 
 class _Plan:
+    """A plan's managed resource instances, each with its change and configuration, and what their
+    references resolve to."""
+
     def __init__(self, document: Mapping[str, Any], file: str) -> None:
         self.file = file
         self.notes: list[str] = []
@@ -242,7 +245,7 @@ class _Plan:
         prefix = f"/subscriptions/{self.subscription}/resourceGroups/{group}/providers"
         if inst.type == "azurerm_subnet":
             vnet = _text(v.get("virtual_network_name")) or self._reference_value(
-                inst, ("virtual_network_name",), "name") or "unknown-vnet"
+                inst, ("virtual_network_name",), "name") or self._stand_in(inst, "virtual_network_name")
             inst.name = f"{vnet}/{name}"
             built: str | None = f"{prefix}/Microsoft.Network/virtualNetworks/{vnet}/subnets/{name}"
         elif inst.type == "azurerm_role_assignment":
@@ -284,8 +287,14 @@ class _Plan:
     def _unnamed(self, inst: _Instance) -> str:
         """The address, standing in for a name known only after apply (a role assignment's GUID)."""
         inst.named = False
-        if inst.type != "azurerm_role_assignment":  # its GUID name matters to nothing checked
-            inst.unresolved.append(f"name: {self.expression(inst, ('name',))}")
+        if inst.type == "azurerm_role_assignment":  # its GUID name matters to nothing checked
+            return inst.address
+        return self._stand_in(inst, "name")
+
+    def _stand_in(self, inst: _Instance, argument: str) -> str:
+        """The address, standing in for an argument of the resource's id known only after apply, which
+        is named in ``unresolved``."""
+        inst.unresolved.append(f"{argument}: {self.expression(inst, (argument,))}")
         return inst.address
 
     # -- references --
@@ -321,7 +330,7 @@ class _Plan:
         if attribute == "id":
             return target.resource_id
         if attribute == "name":
-            return target.name.rsplit("/", 1)[-1] if target.name else None
+            return target.name.rsplit("/", 1)[-1] if target.name and target.named else None
         if attribute in _PRINCIPAL_ATTRIBUTES and target.key and (
                 attribute != "principal_id" or target.arm_type == IDENTITY):
             # a resource the plan only reads or keeps has a known principal, so its references are known

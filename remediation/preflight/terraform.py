@@ -417,6 +417,8 @@ class _Plan:
     # -- ordering --
 
     def ordered_after(self, inst: _Instance) -> set[str]:
+        """The keys ``inst`` is deployed after: what its configuration references, its ``depends_on``
+        (a module's every resource for ``module.x``), and, for a create, everything that exists already."""
         references = _all_references(inst.config.get("expressions"))
         for meta in ("count_expression", "for_each_expression"):
             references += _all_references(inst.config.get(meta))
@@ -441,6 +443,7 @@ class _Plan:
     # -- declarations --
 
     def declared(self) -> Iterator[Declared]:
+        """Each supported instance in ARM's shape, then the inline subnets it declares."""
         builders = {
             "azurerm_container_group": self._container_group,
             "azurerm_user_assigned_identity": self._identity,

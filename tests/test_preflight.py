@@ -387,3 +387,23 @@ def test_a_custom_role_the_file_declares_is_read() -> None:
     wildcard = Declared(**{**custom.__dict__, "body": {"properties": {"roleName": "Any", "permissions": [
         {"actions": ["Microsoft.ContainerRegistry/registries/*"]}]}}})
     assert codes(registry(), identity(), wildcard, grant, group(after=(grant.key,))) == ["ACR_PULL_PERMISSION_MISSING"]
+
+
+def test_the_command_reads_an_arm_template_with_comments(tmp_path: Path) -> None:
+    # the CLI deploys ARM's extended JSON, so the command must tell such a file is a template
+    template = tmp_path / "commented.json"
+    template.write_text(
+        '{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",\n'
+        ' // a comment json.loads refuses\n'
+        ' "contentVersion": "1.0.0.0", "resources": [{"type": "Microsoft.ContainerInstance/containerGroups",\n'
+        '  "apiVersion": "2019-12-01", "name": "old", "location": "eastus",\n'
+        '  "identity": {"type": "UserAssigned", "userAssignedIdentities": {"/subscriptions/s/resourceGroups/g/'
+        'providers/Microsoft.ManagedIdentity/userAssignedIdentities/id": {}}},\n'
+        '  "properties": {"osType": "Linux", "containers": [{"name": "c",\n'
+        '   "properties": {"image": "myacr.azurecr.io/app:v1",\n'
+        '   "resources": {"requests": {"cpu": 1, "memoryInGB": 1}}}}],\n'
+        '   "imageRegistryCredentials": [{"server": "myacr.azurecr.io", "identity": "/subscriptions/s/resourceGroups/g/'
+        'providers/Microsoft.ManagedIdentity/userAssignedIdentities/id"}]}}]}\n')
+    out = tmp_path / "out.json"
+    assert main(["preflight", str(template), "--format", "json", "--output", str(out)]) == 1
+    assert [f["code"] for f in json.loads(out.read_text())["findings"]] == ["ACI_API_VERSION_TOO_OLD"]

@@ -66,7 +66,13 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PreflightInputError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+        error = exc
+    # ARM's extended JSON (comments, line breaks inside strings), which the CLI deploys
+    from remediation.preflight.arm import without_comments
+    try:
+        return json.loads(without_comments(text), strict=False)
+    except json.JSONDecodeError:
+        raise PreflightInputError(f"{path}: not valid JSON: {error.msg} at line {error.lineno}") from error
 
 
 def expand(paths: Iterable[Path]) -> list[Path]:

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from remediation.preflight.arm import LOCATION, load, object_lines, without_comments
+from remediation.preflight.arm import load, object_lines, without_comments
 from remediation.preflight.errors import PreflightInputError
 from remediation.preflight.model import (
+    LOCATION,
     RESOURCE_GROUP,
     SUBSCRIPTION,
     Declared,

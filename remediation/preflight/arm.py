@@ -46,10 +46,7 @@ from typing import Any
 from remediation.template import UnsupportedExpression, _Resolver
 
 from .errors import PreflightInputError
-from .model import RESOURCE_GROUP, SUBSCRIPTION, Declared, Definitions, Location, key_of, principal_of
-
-LOCATION = "preflight-location"
-"""The location standing in for ``resourceGroup().location``, which the file leaves to the deployer."""
+from .model import LOCATION, RESOURCE_GROUP, SUBSCRIPTION, Declared, Definitions, Location, key_of, principal_of
 
 _TEMPLATE_SCHEMA = re.compile(r"deploymenttemplate\.json", re.IGNORECASE)
 _NOT_BODY = frozenset({"type", "apiversion", "name", "dependson", "condition", "copy", "comments", "resources",

@@ -54,6 +54,7 @@ from typing import Any
 
 from remediation.preflight.errors import PreflightInputError
 from remediation.preflight.model import (
+    LOCATION,
     RESOURCE_GROUP,
     SUBSCRIPTION,
     Declared,
@@ -62,9 +63,6 @@ from remediation.preflight.model import (
     key_of,
     principal_of,
 )
-
-LOCATION = "preflight-location"
-"""The region standing in for ``resourceGroup().location``, which the deployer's resource group fixes."""
 
 REGISTRY_SUFFIX = ".azurecr.io"
 """A registry's login server is its name in lower case with this suffix in Azure's public cloud (the

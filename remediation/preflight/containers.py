@@ -22,7 +22,7 @@ from typing import Any
 
 from remediation.preflight.context import default_id
 from remediation.preflight.errors import PreflightInputError
-from remediation.preflight.inputs import NotADefinition, read_json
+from remediation.preflight.inputs import NotADefinition, read_json, read_text
 from remediation.preflight.model import Declared, Definitions, Location, key_of
 
 GROUP_TYPE = "Microsoft.ContainerInstance/containerGroups"
@@ -60,12 +60,7 @@ def load(path: Path, parameters: Path | None = None) -> Definitions:
 def _yaml(path: Path) -> tuple[Any, int | None]:
     import yaml
 
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise PreflightInputError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise PreflightInputError(f"{path}: not UTF-8 text") from exc
+    text = read_text(path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         document = yaml.safe_load(text)

@@ -55,14 +55,19 @@ def loader_for(path: Path) -> str:
     return "containers"
 
 
-def read_json(path: Path) -> Any:
-    """``path``'s JSON; :class:`PreflightInputError` (one line, naming the file) where it is not."""
+def read_text(path: Path) -> str:
+    """``path``'s text; :class:`PreflightInputError` (one line, naming the file) where it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise PreflightInputError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise PreflightInputError(f"{path}: not UTF-8 text") from exc
+
+
+def read_json(path: Path) -> Any:
+    """``path``'s JSON; :class:`PreflightInputError` (one line, naming the file) where it is not."""
+    text = read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -1,7 +1,8 @@
-"""Command line: ``python -m remediation demo|diagnose|remediate`` (CONTRACT.md §4).
+"""Command line: ``python -m remediation demo|diagnose|remediate|preflight`` (CONTRACT.md §4).
 
-Exit codes: 0 finished (and matched ``expect`` for demo), 1 did not match / could not finish,
-2 bad input, with a one-line error naming the problem.
+Exit codes: 0 finished (and matched ``expect`` for demo; for preflight, nothing would fail), 1 did not
+match / could not finish (for preflight, something would fail), 2 bad input, with a one-line error naming
+the problem.
 """
 
 from __future__ import annotations
@@ -80,6 +81,48 @@ def _real(args: argparse.Namespace, *, remediate: bool) -> int:
     return 1 if report["outcome"] == "failed" else 0
 
 
+def _preflight(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .preflight.command import LiveCheck, Request, run
+
+    def print_err(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    request = Request(paths=tuple(Path(p) for p in args.paths), output_format=args.format,
+                      parameters=Path(args.parameters) if args.parameters else None,
+                      output=Path(args.output) if args.output else None)
+    live: LiveCheck | None = None
+    clients = None
+    if args.live:
+        from functools import partial
+
+        from azure.identity import DefaultAzureCredential
+
+        from .azure.clients import AzureClients
+        from .preflight.live import live_file
+
+        subscription = args.subscription or os.environ.get("AZURE_SUBSCRIPTION_ID", "")
+        try:
+            settings = Settings.from_env(os.environ)
+        except SettingsError as exc:
+            print_err(f"error: {exc}")
+            return 2
+        if not subscription or not args.resource_group:
+            print_err("error: --live needs --subscription (or AZURE_SUBSCRIPTION_ID) and --resource-group")
+            return 2
+        clients = AzureClients(DefaultAzureCredential(), arm_endpoint=settings.arm_endpoint,
+                               verify=settings.arm_ca_bundle or True,
+                               registry_endpoint_template=settings.acr_endpoint_template)
+        live = partial(live_file, clients=clients, settings=settings, subscription=subscription,
+                       resource_group=args.resource_group)
+    try:
+        return run(request, live=live, print_out=print, print_err=print_err)
+    finally:
+        if clients is not None:
+            clients.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m remediation",
                                      description="Diagnose and heal ACI image pulls from ACR with managed identity")
@@ -95,10 +138,21 @@ def main(argv: list[str] | None = None) -> int:
     rem.add_argument("resource_id")
     rem.add_argument("--dry-run", action="store_true")
     rem.add_argument("--json", action="store_true")
+    pre = sub.add_parser("preflight", help="check definitions before they are deployed (ARM, Bicep, container "
+                                           "group JSON or YAML, Terraform plans)")
+    pre.add_argument("paths", nargs="+", metavar="PATH", help="a file, or a directory of them")
+    pre.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    pre.add_argument("--live", action="store_true", help="also read Azure (registries, RBAC, network, images)")
+    pre.add_argument("--parameters", metavar="FILE", help="ARM or Bicep parameters file")
+    pre.add_argument("--output", metavar="FILE", help="write the output here instead of standard output")
+    pre.add_argument("--subscription", help="--live: the subscription deployed to (default AZURE_SUBSCRIPTION_ID)")
+    pre.add_argument("--resource-group", help="--live: the resource group deployed to")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "demo":
         return _demo(args)
+    if args.command == "preflight":
+        return _preflight(args)
     return _real(args, remediate=args.command == "remediate")
 
 

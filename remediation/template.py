@@ -90,14 +90,7 @@ class _Resolver:
         elif kind == "num":
             result = int(text)
         elif kind == "name":
-            self.take("punct", "(")
-            args: list[Any] = []
-            while self.peek() != ")":
-                args.append(self.expr())
-                if self.peek() == ",":
-                    self.take("punct", ",")
-            self.take("punct", ")")
-            result = self.call(text.lower(), args)
+            result = self.function(text.lower())
         else:
             raise UnsupportedExpression(f"unexpected {text!r} in expression")
         while self.peek() in (".", "["):
@@ -109,6 +102,17 @@ class _Resolver:
                 self.take("punct", "]")
                 result = self.member(result, key)
         return result
+
+    def function(self, name: str) -> Any:
+        """Read a call's arguments (the tokens after its name) and return its value."""
+        self.take("punct", "(")
+        args: list[Any] = []
+        while self.peek() != ")":
+            args.append(self.expr())
+            if self.peek() == ",":
+                self.take("punct", ",")
+        self.take("punct", ")")
+        return self.call(name, args)
 
     def member(self, obj: Any, key: Any) -> Any:
         if isinstance(obj, dict):

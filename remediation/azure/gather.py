@@ -86,6 +86,9 @@ class GatherOptions:
     sleep: Callable[[float], None] = time.sleep
     max_workers: int = 16
     """Reads in flight at once: the second wave of a VNet-injected group already holds ten."""
+    history: bool = True
+    """False: neither the Activity Log nor the deployments are read, since nothing was written yet and
+    the definition comes with the signal (``preflight --live``)."""
 
 
 @dataclass
@@ -187,7 +190,7 @@ class Gatherer:
         sweep = signal.schema == "sweep"
         pool = self._pool
         # wave 1: what needs nothing but the signal
-        activity = None if sweep else pool.submit(self._activity, signal)
+        activity = None if sweep or not self.options.history else pool.submit(self._activity, signal)
         existing = pool.submit(self._existing, signal)
         registry_lists = {sub: pool.submit(self._registries_in, sub) for sub in self._subscriptions(signal)}
         sweep_writes = pool.submit(self._group_writes, signal, datetime.now(UTC) - ACTIVITY_LOG_LOOKBACK) \
@@ -274,7 +277,7 @@ class Gatherer:
                                     from_error_message=not sweep)
         written = choose_definition(signal.resource_id, sources)  # a replay that cannot be read raises here
         # the deployment holds the definition and the error too: read it while either is unknown
-        if not sweep and (sources.error is None or not written.recovered):
+        if not sweep and self.options.history and (sources.error is None or not written.recovered):
             deployment = self._from_deployment(signal, read_notes["deployment"])
             sources = replace(sources, deployment=deployment.definition, error=sources.error or deployment.error)
         sources = replace(sources, existing=self._noted(

@@ -33,6 +33,8 @@ SUBSCRIPTION = "00000000-0000-0000-0000-00000000aaaa"
 """The subscription id standing in for a deployment scope the file leaves to the deployer."""
 RESOURCE_GROUP = "preflight-rg"
 """The resource group name standing in for a deployment scope the file leaves to the deployer."""
+LOCATION = "preflight-location"
+"""The region standing in for ``resourceGroup().location`` and the like, which the deployer's scope decides."""
 
 InputKind = Literal["arm", "bicep", "container-group", "terraform-plan"]
 

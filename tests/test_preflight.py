@@ -407,3 +407,17 @@ def test_the_command_reads_an_arm_template_with_comments(tmp_path: Path) -> None
     out = tmp_path / "out.json"
     assert main(["preflight", str(template), "--format", "json", "--output", str(out)]) == 1
     assert [f["code"] for f in json.loads(out.read_text())["findings"]] == ["ACI_API_VERSION_TOO_OLD"]
+
+
+def test_a_note_names_its_file_once(tmp_path: Path) -> None:
+    (tmp_path / "main.parameters.json").write_text(
+        '{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"}')
+    (tmp_path / "loop.bicep").write_text(
+        "param names array\n"
+        "resource ids 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = [for n in names: {\n"
+        "  name: n\n  location: 'eastus'\n}]\n")
+    out = tmp_path / "out.json"
+    assert main(["preflight", str(tmp_path), "--format", "json", "--output", str(out)]) == 0
+    notes = json.loads(out.read_text())["notes"]
+    assert {Path(n["file"]).name for n in notes} == {"main.parameters.json", "loop.bicep"}
+    assert all(n["file"] not in n["message"] for n in notes), notes

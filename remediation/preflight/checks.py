@@ -91,7 +91,8 @@ class Outcome:
 
 def check_definitions(definitions: Definitions) -> Outcome:
     """Every finding and note for one file's declarations, offline."""
-    notes = [Note(n, Location(definitions.path)) for n in definitions.notes]
+    # a loader's note names the file it is about; where that is the note's own file, once is enough
+    notes = [Note(n.removeprefix(f"{definitions.path}: "), Location(definitions.path)) for n in definitions.notes]
     findings: list[PreflightFinding] = []
     found_subjects = subjects(definitions)
     for subject in found_subjects:

@@ -46,7 +46,7 @@ def preflight(request: Request, *, live: LiveCheck | None = None) -> Result:
         except NotADefinition as exc:
             if path.resolve() in named:
                 raise
-            notes.append(Note(f"skipped: {exc}", Location(str(path))))
+            notes.append(Note(f"skipped: {str(exc).removeprefix(f'{path}: ')}", Location(str(path))))
             continue
         files.append(definitions)
         outcome = check_definitions(definitions)

@@ -14,7 +14,7 @@ WORKER_VERSION := 1.3.0
 PYTEST_WORKERS ?= 4
 # checkov pins dozens of packages that clash with the app's, so it gets its own venv. Its Bicep
 # parser (pycep-parser 0.5.1, pinned by checkov) reads no typed arrays (string[]) or lambdas; the
-# tests parse with pycep-parser 0.7.1 as well (requirements-dev.txt), and this step fails when
+# tests parse with pycep-parser 0.7.1 as well (requirements.txt, for preflight), and this step fails when
 # checkov could not parse a file or checked nothing, which checkov itself would report as a pass.
 CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := .venv-checkov

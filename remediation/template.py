@@ -63,13 +63,17 @@ class _Resolver:
             return text[1:]
         if not (text.startswith("[") and text.endswith("]")):
             return text
-        tokens = _tokenize(text[1:-1])
-        self.pos = 0
-        self.tokens = tokens
-        result = self.expr()
-        if self.pos != len(tokens):
-            raise UnsupportedExpression(f"cannot read expression {text!r}")
-        return result
+        # a parameter's default or a variable may itself be an expression, read in the middle of
+        # another one: read it without losing the outer one's place
+        saved = (self.pos, self.tokens)
+        try:
+            self.pos, self.tokens = 0, _tokenize(text[1:-1])
+            result = self.expr()
+            if self.pos != len(self.tokens):
+                raise UnsupportedExpression(f"cannot read expression {text!r}")
+            return result
+        finally:
+            self.pos, self.tokens = saved
 
     def take(self, kind: str | None = None, value: str | None = None) -> tuple[str, str]:
         if self.pos >= len(self.tokens):
@@ -140,12 +144,9 @@ class _Resolver:
             if self.depth > 20:
                 raise UnsupportedExpression("variables nest too deeply")
             try:
-                saved = (self.pos, self.tokens)
-                value = self.value(self.variables[key])
-                self.pos, self.tokens = saved
+                return self.value(self.variables[key])
             finally:
                 self.depth -= 1
-            return value
         if name == "resourcegroup":
             return {"id": self.scope["resourceGroupId"], "name": self.scope["resourceGroup"],
                     "location": self.scope.get("location", "")}

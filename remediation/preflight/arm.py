@@ -261,14 +261,6 @@ class _Evaluator(_Resolver):
         self.copy: dict[str, int] = {}
         self.loop: str | None = None
 
-    def string(self, text: str) -> Any:
-        # a parameter's or variable's value is itself an expression: read it without losing our place
-        saved = (self.pos, self.tokens)
-        try:
-            return super().string(text)
-        finally:
-            self.pos, self.tokens = saved
-
     def function(self, name: str) -> Any:
         if name in _LITERALS and self.peek() != "(":
             return _LITERALS[name]

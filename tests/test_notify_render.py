@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VALIDATOR = ROOT / "tests" / "js" / "validate_card.js"
 NODE = shutil.which("node")
 HAVE_NODE_TOOLS = bool(NODE) and (ROOT / "node_modules" / "adaptivecards").is_dir()
-SCENARIOS = ["identity-not-attached", "dry-run", "opted-out", "no-recoverable-definition"]
+SCENARIOS = ["identity-not-attached", "dry-run", "opted-out", "no-recoverable-definition",
+             "policy-disables-trusted-services"]
 HOSTILE = (
     "<!channel> please [link](http://evil.example/x) *bold* _it_ ~gone~ `code` <http://evil.example|ok> "
     "{{DATE(2017-02-14T06:08:39Z, SHORT)}} a & b\n- list item\n1. numbered"
@@ -109,6 +110,7 @@ def oversized(base: dict[str, Any]) -> dict[str, Any]:
     report["actions"] = [{**action, "detail": f"change {i} " + "d" * 3000} for i in range(120)]
     report["errorMessage"] = "m" * 50_000
     report["notes"] = ["n" * 5000] * 20
+    report["warnings"] = ["w" * 5000] * 20
     env = [{"name": f"VAR_{i}", "value": "y" * 1000} for i in range(300)]
     report["proposedDefinition"] = {"location": "eastus", "properties": {"containers": [
         {"name": "c", "properties": {"image": "a.azurecr.io/b:c", "environmentVariables": env}}]}}
@@ -170,6 +172,17 @@ def test_teams_outcomes_have_distinct_looks(reports: dict[str, dict[str, Any]]) 
     assert looks["opted-out"]["items"][0]["text"].startswith("⏭️ Skipped")
     assert "Why it failed" in texts(teams.card(reports["failed"]))
     assert "2 min 5 s" in texts(teams.card(reports["failed"]))
+
+
+def test_a_policy_warning_reaches_the_teams_card_and_the_slack_message(reports: dict[str, dict[str, Any]]) -> None:
+    report = reports["policy-disables-trusted-services"]
+    assert report["warnings"], "the scenario's report must carry a policy warning"
+    policy = "Deny trusted-services bypass on registries"
+    assert policy in report["warnings"][0]
+    card_texts = texts(teams.card(report))
+    assert "**Warnings:**" in card_texts and policy in card_texts
+    slack_text = json.dumps(slack.message(report), ensure_ascii=False)
+    assert "*Warnings:*" in slack_text and policy in slack_text
 
 
 def test_teams_cards_pass_the_adaptivecards_library(reports: dict[str, dict[str, Any]]) -> None:
@@ -302,6 +315,7 @@ def hostile(report: dict[str, Any]) -> dict[str, Any]:
     bad["errorMessage"] = HOSTILE
     bad["actions"][0]["detail"] = HOSTILE
     bad["notes"] = [HOSTILE]
+    bad["warnings"] = [HOSTILE]
     return bad
 
 

@@ -144,6 +144,9 @@ def _situation(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         lines.append(f"*Skipped:* {fit(str(report['skipReason']), 600)}")
     if report.get("error"):
         lines.append(f":x: *Why it failed:* {fit(str(report['error']), 600)}")
+    warnings = report.get("warnings")
+    if isinstance(warnings, list) and warnings:
+        lines.append(f":warning: *Warnings:* {fit('; '.join(map(str, warnings)), 600)}")
     notes = report.get("notes")
     if isinstance(notes, list) and notes:
         lines.append(f"*Notes:* {fit('; '.join(map(str, notes)), 500)}")

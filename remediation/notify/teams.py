@@ -172,6 +172,10 @@ def _situation(report: Mapping[str, Any], lim: _Limits) -> list[dict[str, Any]]:
         blocks.append(
             _text(f"**Why it failed:** {escape_markdown(clip(str(report['error']), lim.text))}", color="Attention")
         )
+    warnings = report.get("warnings")
+    if isinstance(warnings, list) and warnings:
+        text = escape_markdown(clip("; ".join(map(str, warnings)), lim.text))
+        blocks.append(_text(f"**Warnings:** {text}", color="Warning"))
     notes = report.get("notes")
     if isinstance(notes, list) and notes:
         blocks.append(_text(f"**Notes:** {escape_markdown(clip('; '.join(map(str, notes)), lim.text))}", isSubtle=True))

@@ -4,16 +4,21 @@ failure newer than the redeploy fails it."""
 
 from __future__ import annotations
 
+import copy
 import json
+import types
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance.models import ContainerGroup
 
 from remediation.azure.redeploy import RedeployOptions, _events_ok, redeploy
-from remediation.demo import demo_settings, engine_for
+from remediation.demo import demo_settings, engine_for, user_write
 from remediation.model import GroupDefinition
+from remediation.resource_ids import parse_resource_id
 from remediation.signal import parse_event
 from sandbox import Sandbox, parse_scenario
 from sandbox.surfaces.containerinstance import _as_seen, provision
@@ -259,3 +264,58 @@ def test_a_fix_that_takes_the_documented_ten_minutes_is_redeployed_within_the_de
         report = engine_for(sb, scenario, settings, virtual_clock=True).run(parse_event(event), trigger="eventgrid")
         assert report["outcome"] == "remediated", report["redeploy"]
         assert _group_puts(sb, before) <= 20
+
+
+def _someone_writes_while_it_propagates(scenario: Any, write: Any) -> tuple[dict[str, Any], Any, int]:
+    """Run the engine on the scenario's failure; at the redeploy's third wait, ``write(sb)`` acts as
+    someone else. Returns the report, the sandbox world and the remediator's group PUTs after that."""
+    with Sandbox(scenario) as sb:
+        event = failed_event(sb, scenario)
+        engine = engine_for(sb, scenario, demo_settings(sb, scenario), virtual_clock=True)
+        waits: list[float] = []
+        mark: list[int] = []
+
+        def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            if len(waits) == 3:
+                write(sb)
+                mark.append(len(sb.world.request_log))
+            sb.world.advance(seconds)
+
+        engine.redeploy_options = replace(engine.redeploy_options, sleep=sleep)
+        report = engine.run(parse_event(event), trigger="eventgrid")
+        assert mark, "the redeploy never waited three times"
+        puts = sum(1 for r in sb.world.request_log[mark[0]:] if r.caller == sb.world.remediator
+                   and r.method == "PUT" and "/containergroups/" in r.path.lower())
+        return report, sb.world, puts
+
+
+def test_a_group_someone_else_redeploys_while_the_fix_propagates_is_not_overwritten() -> None:
+    scenario = _propagating(600)
+    fixed_by_hand = copy.deepcopy(scenario.failed_write)
+    props = fixed_by_hand["body"]["properties"]
+    props.pop("imageRegistryCredentials")
+    props["containers"][0]["properties"]["image"] = "mcr.microsoft.com/azuredocs/aci-helloworld:latest"
+
+    report, world, puts = _someone_writes_while_it_propagates(
+        scenario, lambda sb: user_write(sb, types.SimpleNamespace(failed_write=fixed_by_hand)))
+    assert puts == 0
+    assert report["redeploy"]["status"] == "skipped" and "someone else" in report["redeploy"]["detail"]
+    group = next(r for r in world.resources.values() if r["id"].lower() == GROUP_ID.lower())
+    assert group["properties"]["containers"][0]["properties"]["image"].startswith("mcr.microsoft.com/")
+
+
+def test_a_group_someone_else_deletes_while_the_fix_propagates_is_not_recreated() -> None:
+    # an asynchronous pull failure leaves the group in place, so there is a group to delete
+    scenario = _scenario({"rbacPropagationSeconds": 600, "pullFailureMode": "async"})
+
+    def delete(sb: Any) -> None:
+        sub, rg, _, name = parse_resource_id(GROUP_ID)
+        aci = ContainerInstanceManagementClient(sb.deployer_credential(), sub, base_url=sb.arm_endpoint,
+                                                connection_verify=sb.ca_bundle, polling_interval=0.05)
+        aci.container_groups.begin_delete(rg, name).result()
+
+    report, world, puts = _someone_writes_while_it_propagates(scenario, delete)
+    assert puts == 0
+    assert report["redeploy"]["status"] == "skipped"
+    assert not any(r["id"].lower() == GROUP_ID.lower() for r in world.resources.values())

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.containerinstance.models import ContainerGroup
 
 from ..model import CURRENT_ACI_API_VERSION, ErrorInfo, GroupDefinition, RedeployResult
@@ -187,15 +187,26 @@ def redeploy(clients: AzureClients, definition: GroupDefinition, options: Redepl
     # the JSON itself: the SDK's model would silently drop fields it does not know
     body = json.dumps(deployable_body(definition)).encode()
     budget = _Budget(options)
-    floor = _events_before(client, rg, name)
+    read, current = _read(client, rg, name)
+    # never older than the events the group already shows: those are the failed deployment's
+    floor = _newest_event(current) if current is not None else None
+    # what the group runs as this redeploy last saw it (None: no group); a retry that finds it
+    # otherwise means someone else wrote or deleted the group meanwhile
+    seen: _Runs | None = _runs(current) if current is not None else None
     attempts = 0
     while True:
         attempts += 1
+        if attempts > 1:
+            read_now, now = _read(client, rg, name)
+            if read and read_now and (_runs(now) if now is not None else None) != seen:
+                return RedeployResult("skipped", attempts - 1, "the group was written or deleted by someone else "
+                                      "while the fix propagated: their write stands, the failed definition was "
+                                      "not redeployed over it")
+            read = read and read_now
         # retries are spaced from the start of one attempt to the next, so time an attempt takes
         # (a PUT, its polling, the event reads) counts towards the wait
         due = budget.elapsed() + options.delay(attempts - 1)
-        # a small margin for clock skew between this host and ARM, and never older than the events
-        # the group already showed: those are the failed deployment's
+        # a small margin for clock skew between this host and ARM
         started = datetime.now(UTC) - timedelta(seconds=10)
         if floor is not None:
             started = max(started, floor)
@@ -213,6 +224,7 @@ def redeploy(clients: AzureClients, definition: GroupDefinition, options: Redepl
             return RedeployResult("failed", attempts, f"{code}: {message}", error, retryable=is_transient(exc))
         except CONNECTION_ERRORS as exc:
             return RedeployResult("failed", attempts, f"the redeploy could not reach Azure: {exc}", retryable=True)
+        seen = _runs(group)
         state = str(group.provisioning_state or "")
         if state != "Succeeded":
             return RedeployResult("failed", attempts, f"provisioningState is {group.provisioning_state}")
@@ -267,13 +279,26 @@ class _Budget:
         return True
 
 
-def _events_before(client: Any, rg: str, name: str) -> datetime | None:
-    """The newest event the group shows before the redeploy (None: no group, or no events)."""
+_Runs = tuple[tuple[tuple[str, str], ...], tuple[str, ...]]
+"""What a group runs, as far as a redeploy must not overwrite it: each container's name and image,
+and the user-assigned identities attached."""
+
+
+def _runs(group: ContainerGroup) -> _Runs:
+    containers = tuple(sorted((str(c.name), str(c.image)) for c in group.containers or []))
+    attached = group.identity.user_assigned_identities if group.identity else None
+    return containers, tuple(sorted(str(i).lower() for i in attached or {}))
+
+
+def _read(client: Any, rg: str, name: str) -> tuple[bool, ContainerGroup | None]:
+    """``(read, group)``: the group as it is now, None where there is none (a rejected create leaves
+    no group); ``read`` is False where ARM did not answer, and then only the clock margin decides."""
     try:
-        return _newest_event(client.container_groups.get(rg, name, api_version=CURRENT_ACI_API_VERSION))
+        return True, client.container_groups.get(rg, name, api_version=CURRENT_ACI_API_VERSION)
+    except ResourceNotFoundError:
+        return True, None
     except HttpResponseError:
-        # not found (a rejected create leaves no group) or not readable: the clock margin alone decides
-        return None
+        return False, None
 
 
 def _await_events(client: Any, rg: str, name: str, since: datetime, budget: _Budget,

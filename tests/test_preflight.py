@@ -421,3 +421,14 @@ def test_a_note_names_its_file_once(tmp_path: Path) -> None:
     notes = json.loads(out.read_text())["notes"]
     assert {Path(n["file"]).name for n in notes} == {"main.parameters.json", "loop.bicep"}
     assert all(n["file"] not in n["message"] for n in notes), notes
+
+
+def test_people_read_a_principal_stand_in_as_the_id_azure_gives_on_deployment(tmp_path: Path) -> None:
+    path = ROOT / "tests" / "preflight_fixtures" / "bicep" / "acr_pull_missing.bicep"
+    out = tmp_path / "out.json"
+    assert main(["preflight", str(path), "--format", "json", "--output", str(out)]) == 1
+    (finding,) = json.loads(out.read_text())["findings"]
+    assert finding["evidence"]["principalId"].startswith("principalId(")  # machines keep the stand-in
+    said = subprocess.run([sys.executable, "-m", "remediation", "preflight", str(path)], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT).stdout
+    assert "principalId(" not in said and "<id-aci-pull's id, once deployed>" in said

@@ -22,6 +22,7 @@ indexes stable across runs and tells code scanning which rules a clean run check
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,16 +58,25 @@ def render(result: Result, output_format: str, *, cwd: Path | None = None) -> st
     return text(result)
 
 
+_STAND_IN = re.compile(r"principalId\((?:[^)/]*/)*([^)/]+)\)")
+
+
+def for_people(text: str) -> str:
+    """``text`` with each principal id stand-in (:func:`~remediation.preflight.model.principal_of`)
+    said as what it is: an id Azure gives the declared identity only when it is deployed."""
+    return _STAND_IN.sub(lambda m: f"<{m.group(1)}'s id, once deployed>", text)
+
+
 def text(result: Result) -> str:
     """For people: ``file:line: CODE summary``, the evidence that matters, the fix and the document."""
     lines: list[str] = []
     for f in result.findings:
-        lines.append(f"{_where(f.location)}: {f.code} {f.summary}")
+        lines.append(f"{_where(f.location)}: {f.code} {for_people(f.summary)}")
         lines.append(f"    resource: {f.symbol or f.resource}")
         for key, value in f.evidence.items():
             if key not in _TEXT_EVIDENCE_SKIPPED and value not in (None, "", [], {}):
-                lines.append(f"    {key}: {_short(value)}")
-        lines.append(f"    fix: {f.fix}")
+                lines.append(f"    {key}: {for_people(_short(value))}")
+        lines.append(f"    fix: {for_people(f.fix)}")
         lines.append(f"    see: {f.help_uri}")
     for note in result.notes:
         lines.append(f"{_where(note.location)}: note: {note.message}")
@@ -148,7 +158,7 @@ def _result(finding: PreflightFinding, rule_index: int, cwd: Path) -> dict[str, 
         "ruleId": finding.code,
         "ruleIndex": rule_index,
         "level": "error",
-        "message": {"text": f"{finding.summary} Fix: {finding.fix}"},
+        "message": {"text": for_people(f"{finding.summary} Fix: {finding.fix}")},
         "locations": [_location(finding.location, cwd)],
         "properties": {"resource": finding.symbol or finding.resource, "evidence": finding.evidence},
     }
